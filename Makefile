@@ -1,0 +1,29 @@
+# The README's two commands. Both install what is missing (scripts/setup) and build first.
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+DATA_DIR ?= ./data
+
+.PHONY: all setup configure build run test clean
+
+all: build
+
+setup:
+	scripts/setup
+
+configure: setup
+	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then \
+		cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE); \
+	fi
+
+build: configure
+	cmake --build $(BUILD_DIR)
+
+run: build
+	$(BUILD_DIR)/src/cli/qrpay serve --listen 127.0.0.1:8080 --admin-listen 127.0.0.1:8081 \
+		--data-dir $(DATA_DIR) --quickstart
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j2
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,25 @@
+# qrpay_module(NAME SOURCES a.cc b.cc DEPS x y TESTS a_test.cc TEST_DEPS z)
+# builds the static library qrpay_<NAME> and, when TESTS are given, the test binary
+# qrpay_<NAME>_tests whose cases CTest discovers.
+set(QRPAY_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror)
+# GCC 12 reports maybe-uninitialized for std::variant/std::optional members at -O2 and above
+# (GCC bug 105562 and relatives); those are false positives, so the warning stays off for GCC.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    list(APPEND QRPAY_WARNINGS -Wno-maybe-uninitialized)
+endif()
+
+function(qrpay_module NAME)
+    cmake_parse_arguments(M "" "" "SOURCES;DEPS;TESTS;TEST_DEPS" ${ARGN})
+    add_library(qrpay_${NAME} STATIC ${M_SOURCES})
+    target_include_directories(qrpay_${NAME} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+    target_compile_options(qrpay_${NAME} PRIVATE ${QRPAY_WARNINGS})
+    target_link_libraries(qrpay_${NAME} PUBLIC ${M_DEPS})
+    if(M_TESTS)
+        add_executable(qrpay_${NAME}_tests ${M_TESTS})
+        target_compile_options(qrpay_${NAME}_tests PRIVATE ${QRPAY_WARNINGS})
+        target_link_libraries(qrpay_${NAME}_tests PRIVATE qrpay_${NAME} ${M_TEST_DEPS}
+                              GTest::gtest GTest::gtest_main)
+        gtest_discover_tests(qrpay_${NAME}_tests DISCOVERY_TIMEOUT 60
+                             PROPERTIES LABELS unit)
+    endif()
+endfunction()

@@ -1,0 +1,76 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "base/hash.h"
+#include "base/random.h"
+#include "base/secret.h"
+#include "base/status.h"
+
+namespace qrpay {
+namespace {
+
+TEST(Status, OkByDefaultAndCarriesCode) {
+    Status ok;
+    EXPECT_TRUE(ok.ok());
+    Status bad(Errc::fenced, "token 3 < 4");
+    EXPECT_FALSE(bad.ok());
+    EXPECT_EQ(bad.code(), Errc::fenced);
+    EXPECT_EQ(bad.to_string(), "fenced: token 3 < 4");
+}
+
+TEST(Result, HoldsValueOrStatus) {
+    Result<int> good(7);
+    ASSERT_TRUE(good.ok());
+    EXPECT_EQ(*good, 7);
+    Result<int> bad(Status(Errc::not_found, "x"));
+    EXPECT_FALSE(bad.ok());
+    EXPECT_EQ(bad.status().code(), Errc::not_found);
+}
+
+TEST(ResultDeathTest, ValueOfFailureAborts) {
+    Result<int> bad(Status(Errc::not_found, "x"));
+    EXPECT_DEATH((void)bad.value(), "value\\(\\) of a failed Result");
+}
+
+TEST(Random, DecimalDigitsHaveLengthAndOnlyDigits) {
+    SecureRandom random;
+    std::set<std::string> seen;
+    for (int i = 0; i < 100; ++i) {
+        std::string code = random.decimal_digits(20);
+        ASSERT_EQ(code.size(), 20U);
+        EXPECT_EQ(code.find_first_not_of("0123456789"), std::string::npos);
+        seen.insert(code);
+    }
+    EXPECT_EQ(seen.size(), 100U);
+}
+
+TEST(Hash, ShardOfIsStableAndInRange) {
+    EXPECT_EQ(shard_of("txn|abc", 64), shard_of("txn|abc", 64));
+    for (int i = 0; i < 1000; ++i) {
+        EXPECT_LT(shard_of(std::to_string(i), 16).value, 16U);
+    }
+}
+
+TEST(Secret, RedactsToPrefix) {
+    Secret code("12345678901234567890");
+    EXPECT_EQ(code.redacted(), "1234…");
+    EXPECT_EQ(code.reveal().size(), 20U);
+}
+
+}  // namespace
+}  // namespace qrpay
+
+#include "base/money.h"
+
+namespace qrpay {
+namespace {
+TEST(Money, KnowsIso4217Codes) {
+    EXPECT_TRUE(is_iso4217_currency("JPY"));
+    EXPECT_TRUE(is_iso4217_currency("USD"));
+    EXPECT_FALSE(is_iso4217_currency("XXX1"));
+    EXPECT_FALSE(is_iso4217_currency("jpy"));
+    EXPECT_FALSE(is_iso4217_currency("ABC"));
+}
+}  // namespace
+}  // namespace qrpay

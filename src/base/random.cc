@@ -1,0 +1,57 @@
+#include "base/random.h"
+
+#include <sys/random.h>
+
+#include <cerrno>
+
+#include "base/assert.h"
+
+namespace qrpay {
+
+std::uint64_t RandomSource::next_u64() {
+    std::uint64_t value = 0;
+    fill(&value, sizeof value);
+    return value;
+}
+
+std::string RandomSource::decimal_digits(int digits) {
+    QRPAY_ASSERT(digits > 0 && digits <= 64, "digit count out of range");
+    std::string out;
+    out.reserve(static_cast<std::size_t>(digits));
+    while (static_cast<int>(out.size()) < digits) {
+        unsigned char byte = 0;
+        fill(&byte, 1);
+        if (byte < 250) {  // 250 = 25 * 10: values above would bias the digit
+            out.push_back(static_cast<char>('0' + byte % 10));
+        }
+    }
+    return out;
+}
+
+std::string RandomSource::hex(std::size_t bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string raw(bytes, '\0');
+    fill(raw.data(), raw.size());
+    std::string out;
+    out.reserve(bytes * 2);
+    for (unsigned char c : raw) {
+        out.push_back(digits[c >> 4]);
+        out.push_back(digits[c & 15]);
+    }
+    return out;
+}
+
+void SecureRandom::fill(void* out, std::size_t size) {
+    auto* cursor = static_cast<unsigned char*>(out);
+    while (size > 0) {
+        ssize_t got = getrandom(cursor, size, 0);
+        if (got < 0) {
+            QRPAY_ASSERT(errno == EINTR, "getrandom failed");
+            continue;
+        }
+        cursor += got;
+        size -= static_cast<std::size_t>(got);
+    }
+}
+
+}  // namespace qrpay
