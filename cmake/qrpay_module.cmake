@@ -5,7 +5,8 @@ set(QRPAY_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror)
 # GCC 12 reports maybe-uninitialized for std::variant/std::optional members at -O2 and above
 # (GCC bug 105562 and relatives); those are false positives, so the warning stays off for GCC.
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-    list(APPEND QRPAY_WARNINGS -Wno-maybe-uninitialized)
+    # GCC bug 105329: -Wrestrict false positives in std::string concatenation at -O3.
+    list(APPEND QRPAY_WARNINGS -Wno-maybe-uninitialized -Wno-restrict)
 endif()
 
 function(qrpay_module NAME)

@@ -13,7 +13,9 @@
 // Error codes returned by every backend:
 //   sequence_conflict  expected_seq is not the highest stored sequence of the entity
 //   fenced             the fencing token is not the shard's current token
-//   invalid_argument   empty event list, oversized id or payload
+//   invalid_argument   empty event list or persistence id, oversized id, payload or event
+//                      count, a number above INT64_MAX; nothing changed
+//   unavailable        the journal's bounded queue is full or it is closing; nothing stored
 //   io_error           the store failed; nothing of the append is stored
 //   unknown_outcome    the store failed at commit; the append may or may not be stored
 //
@@ -89,8 +91,10 @@ public:
     virtual ~Journal() = default;
 
     // Appends all events or none. `done` runs exactly once, on a journal thread, after the
-    // events are durable (ok) or surely/possibly not (error, see codes above). `done` must
-    // not block. Appends from many entities may be committed together (group commit).
+    // events are durable (ok) or surely/possibly not (error, see codes above). A request
+    // refused before it is queued (invalid_argument, unavailable) is the one exception: its
+    // `done` runs on the calling thread before append() returns. `done` must not block.
+    // Appends from many entities may be committed together (group commit).
     virtual void append(AppendRequest request, AppendCallback done) = 0;
 
     // Events of one entity with seq >= from, in order, at most max_count of them.

@@ -1,0 +1,192 @@
+#include "api/auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "base/random.h"
+
+namespace qrpay::api {
+namespace {
+
+constexpr std::size_t token_bytes_max = 4096;
+constexpr std::size_t key_bytes = 32;
+
+std::string base64url_encode(std::string_view bytes) {
+    static constexpr char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    std::uint32_t buffer = 0;
+    int bits = 0;
+    for (unsigned char c : bytes) {
+        buffer = (buffer << 8) | c;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out.push_back(alphabet[(buffer >> bits) & 63]);
+        }
+    }
+    if (bits > 0) {
+        out.push_back(alphabet[(buffer << (6 - bits)) & 63]);
+    }
+    return out;
+}
+
+int base64url_value(char c) {
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    if (c == '-') {
+        return 62;
+    }
+    return c == '_' ? 63 : -1;
+}
+
+Result<std::string> base64url_decode(std::string_view text) {
+    std::string out;
+    std::uint32_t buffer = 0;
+    int bits = 0;
+    for (char c : text) {
+        int value = base64url_value(c);
+        if (value < 0) {
+            return Status(Errc::invalid_argument, "token is not base64url");
+        }
+        buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>((buffer >> bits) & 0xff));
+        }
+    }
+    return out;
+}
+
+std::string hmac_sha256(const std::string& key, std::string_view data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &length);
+    return {reinterpret_cast<const char*>(digest), length};
+}
+
+Status bad_token(const char* why) { return {Errc::invalid_argument, why}; }
+
+Result<Principal> read_claims(const std::string& payload, UnixMs now) {
+    auto claims = nlohmann::json::parse(payload, nullptr, false);
+    if (!claims.is_object() || !claims.contains("sub") || !claims["sub"].is_string() ||
+        !claims.contains("role") || !claims["role"].is_string() || !claims.contains("exp") ||
+        !claims["exp"].is_number_integer()) {
+        return bad_token("token claims must hold sub, role and exp");
+    }
+    if (claims["exp"].get<std::int64_t>() * 1000 <= now.value) {
+        return bad_token("token expired");
+    }
+    auto role = parse_role(claims["role"].get<std::string>());
+    if (!role.ok()) {
+        return role.status();
+    }
+    Principal principal{claims["sub"].get<std::string>(), *role};
+    if (principal.subject.empty() || principal.subject.size() > 128) {
+        return bad_token("token subject must be 1 to 128 bytes");
+    }
+    return principal;
+}
+
+}  // namespace
+
+std::string_view role_name(Role role) {
+    switch (role) {
+        case Role::consumer: return "consumer";
+        case Role::merchant: return "merchant";
+        case Role::admin: return "admin";
+    }
+    return "unknown";
+}
+
+Result<Role> parse_role(std::string_view text) {
+    for (Role role : {Role::consumer, Role::merchant, Role::admin}) {
+        if (text == role_name(role)) {
+            return role;
+        }
+    }
+    return Status(Errc::invalid_argument, "role must be consumer, merchant or admin");
+}
+
+std::string TokenSigner::issue(const Principal& principal, UnixMs expires_at) const {
+    nlohmann::json claims = {{"sub", principal.subject},
+                             {"role", std::string(role_name(principal.role))},
+                             {"exp", expires_at.value / 1000}};
+    std::string signing_input = base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." +
+                                base64url_encode(claims.dump());
+    return signing_input + "." + base64url_encode(hmac_sha256(key_, signing_input));
+}
+
+Result<Principal> TokenSigner::verify(std::string_view token, UnixMs now) const {
+    if (token.size() > token_bytes_max) {
+        return bad_token("token too long");
+    }
+    auto first = token.find('.');
+    auto second = first == std::string_view::npos ? first : token.find('.', first + 1);
+    if (second == std::string_view::npos) {
+        return bad_token("token must have three parts");
+    }
+    auto header = base64url_decode(token.substr(0, first));
+    auto signature = base64url_decode(token.substr(second + 1));
+    if (!header.ok() || !signature.ok()) {
+        return bad_token("token is not base64url");
+    }
+    auto header_json = nlohmann::json::parse(*header, nullptr, false);
+    if (!header_json.is_object() || header_json.value("alg", "") != "HS256") {
+        return bad_token("token algorithm must be HS256");
+    }
+    std::string expected = hmac_sha256(key_, token.substr(0, second));
+    if (expected.size() != signature->size() ||
+        CRYPTO_memcmp(expected.data(), signature->data(), expected.size()) != 0) {
+        return bad_token("token signature does not match");
+    }
+    auto payload = base64url_decode(token.substr(first + 1, second - first - 1));
+    if (!payload.ok()) {
+        return payload.status();
+    }
+    return read_claims(*payload, now);
+}
+
+Result<std::string> load_or_create_key(const std::string& data_dir) {
+    const std::string path = data_dir + "/jwt.key";
+    std::ifstream in(path, std::ios::binary);
+    if (in) {
+        std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (key.size() < key_bytes) {
+            return Status(Errc::corruption, path + " holds fewer than 32 bytes");
+        }
+        return key;
+    }
+    SecureRandom random;
+    std::string key = random.hex(key_bytes);
+    std::string temporary = path + ".tmp";
+    {
+        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+        out << key;
+        out.flush();
+        if (!out) {
+            return Status(Errc::io_error, "cannot write " + temporary);
+        }
+    }
+    ::chmod(temporary.c_str(), 0600);
+    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+        return Status(Errc::io_error, "cannot create " + path);
+    }
+    return key;
+}
+
+}  // namespace qrpay::api

@@ -1,0 +1,37 @@
+#pragma once
+// Bearer tokens: JWT with HS256 (RFC 7519), claims sub, role and exp.
+// The key is 32 random bytes kept in the data directory (or given by configuration).
+
+#include <string>
+
+#include "base/clock.h"
+#include "base/status.h"
+
+namespace qrpay::api {
+
+enum class Role { consumer, merchant, admin };
+
+std::string_view role_name(Role role);
+Result<Role> parse_role(std::string_view text);
+
+struct Principal {
+    std::string subject;  // consumer or merchant id
+    Role role = Role::consumer;
+};
+
+class TokenSigner {
+public:
+    explicit TokenSigner(std::string key) : key_(std::move(key)) {}
+
+    std::string issue(const Principal& principal, UnixMs expires_at) const;
+    // invalid_argument for anything but a well-formed, correctly signed, unexpired HS256 token.
+    Result<Principal> verify(std::string_view token, UnixMs now) const;
+
+private:
+    std::string key_;
+};
+
+// Loads the signing key from `<data_dir>/jwt.key`, creating it (mode 0600) on first use.
+Result<std::string> load_or_create_key(const std::string& data_dir);
+
+}  // namespace qrpay::api

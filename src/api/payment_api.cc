@@ -1,0 +1,419 @@
+#include "api/payment_api.h"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "api/qr.h"
+#include "api/requests.h"
+#include "api/views.h"
+#include "base/log.h"
+
+namespace qrpay::api {
+namespace {
+
+using domain::TransactionView;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr std::string_view transactions_prefix = "/v1/transactions/";
+constexpr std::size_t transaction_id_hex_chars = 32;
+
+bool is_transaction_id(std::string_view id) {
+    return id.size() == 3 + transaction_id_hex_chars && id.substr(0, 3) == "tx_" &&
+           id.find_first_not_of("0123456789abcdef", 3) == std::string_view::npos;
+}
+
+std::string persistence_id_of(const std::string& transaction_id) {
+    return std::string(domain::Transaction::type_name) + "|" + transaction_id;
+}
+
+void respond_json(const http::Responder& responder, int status, std::string body) {
+    responder(http::Response::json(status, std::move(body)));
+}
+
+Problem problem_for(const Status& status, const std::string& not_found_code,
+                    const std::string& conflict_code) {
+    Problem problem = problem_from(status, conflict_code);
+    if (status.code() == Errc::not_found) {
+        problem.code = not_found_code;
+    }
+    return problem;
+}
+
+// Failures that say nothing about the request itself: the key is released for a retry.
+bool is_transient(Errc code) {
+    return code == Errc::unavailable || code == Errc::io_error || code == Errc::unknown_outcome ||
+           code == Errc::timeout || code == Errc::fenced;
+}
+
+// Parses a non-negative decimal integer query value; nullopt for anything else.
+std::optional<std::uint64_t> parse_count(std::string_view text) {
+    std::uint64_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+}  // namespace
+
+void respond_problem(const http::Responder& responder, const Problem& problem) {
+    http::Response response;
+    response.status = problem.status;
+    response.headers["Content-Type"] = "application/problem+json";
+    if (problem.status == 401) {
+        response.headers["WWW-Authenticate"] = "Bearer";
+    }
+    if (problem.status == 503) {
+        response.headers["Retry-After"] = "1";
+    }
+    response.body = problem.to_json();
+    responder(std::move(response));
+}
+
+PaymentApi::PaymentApi(domain::PaymentFlows& flows,
+                       runtime::EntityHost<IdempotencyKey>& keys,
+                       const TokenSigner& signer,
+                       const Clock& clock,
+                       ChangeFeed& feed,
+                       ApiOptions options)
+    : flows_(flows), keys_(keys), signer_(signer), clock_(clock), feed_(feed), options_(options) {}
+
+void PaymentApi::handle(http::Request request, http::Responder responder) {
+    std::string_view authorization = request.header("Authorization");
+    constexpr std::string_view bearer = "Bearer ";
+    if (authorization.substr(0, bearer.size()) != bearer) {
+        respond_problem(responder, make_problem(401, "unauthorized", "a Bearer token is required"));
+        return;
+    }
+    auto principal = signer_.verify(authorization.substr(bearer.size()), clock_.wall_now());
+    if (!principal.ok()) {
+        respond_problem(responder, make_problem(401, "unauthorized", principal.status().message()));
+        return;
+    }
+    route(Call{std::move(request), std::move(responder), *principal});
+}
+
+void PaymentApi::route(Call call) {
+    const std::string path = call.request.path;
+    const std::string& method = call.request.method;
+    if (path == "/v1/payment-codes" && method == "POST") {
+        create_code(std::move(call));
+    } else if (path == "/v1/payments" && method == "POST") {
+        pay(std::move(call));
+    } else if (path.starts_with(transactions_prefix)) {
+        route_transaction(std::move(call), path.substr(transactions_prefix.size()));
+    } else if (path == "/v1/payment-codes" || path == "/v1/payments") {
+        respond_problem(call.responder, make_problem(405, "method_not_allowed", "use POST"));
+    } else {
+        respond_problem(call.responder, make_problem(404, "not_found", "no such route"));
+    }
+}
+
+void PaymentApi::route_transaction(Call call, const std::string& rest) {
+    auto slash = rest.find('/');
+    std::string id = rest.substr(0, slash);
+    std::string tail = slash == std::string::npos ? "" : rest.substr(slash);
+    const std::string& method = call.request.method;
+    if (!is_transaction_id(id)) {
+        respond_problem(call.responder, make_problem(404, "transaction_not_found",
+                                                     "no such transaction"));
+    } else if (tail.empty() && method == "GET") {
+        get_transaction(std::move(call), id);
+    } else if ((tail == "/qr.svg" || tail == "/qr.png") && method == "GET") {
+        get_qr(std::move(call), id, tail == "/qr.png");
+    } else if (tail == "/cancel" && method == "POST") {
+        cancel(std::move(call), id);
+    } else if (tail.empty() || tail == "/qr.svg" || tail == "/qr.png" || tail == "/cancel") {
+        respond_problem(call.responder,
+                        make_problem(405, "method_not_allowed", "method not allowed here"));
+    } else {
+        respond_problem(call.responder, make_problem(404, "not_found", "no such route"));
+    }
+}
+
+void PaymentApi::create_code(Call call) {
+    if (call.principal.role != Role::consumer) {
+        respond_problem(call.responder,
+                        make_problem(403, "forbidden", "only consumers create payment codes"));
+        return;
+    }
+    if (auto problem = check_empty_body(call.request.body)) {
+        respond_problem(call.responder, *problem);
+        return;
+    }
+    flows_.issue_code(domain::ConsumerId{call.principal.subject},
+                      [responder = call.responder](ViewResult view) {
+                          if (!view.ok()) {
+                              respond_problem(responder, problem_from(view.status()));
+                              return;
+                          }
+                          const std::string& id = view->transaction_id.value;
+                          nlohmann::json body = {
+                              {"transaction_id", id},
+                              {"code", view->state.code.reveal()},
+                              {"expires_at", rfc3339(view->state.expires_at)},
+                              {"qr_svg", std::string(transactions_prefix) + id + "/qr.svg"},
+                              {"qr_png", std::string(transactions_prefix) + id + "/qr.png"},
+                          };
+                          respond_json(responder, 201, body.dump());
+                      });
+}
+
+void PaymentApi::visible_view(const Principal& principal, const std::string& id,
+                              ViewCallback done) {
+    flows_.get(domain::TransactionId{id}, [principal, done = std::move(done)](ViewResult view) {
+        if (!view.ok()) {
+            done(view.status());
+            return;
+        }
+        const auto& state = view->state;
+        bool visible = principal.role == Role::admin ||
+                       (principal.role == Role::consumer &&
+                        state.consumer_id.value == principal.subject) ||
+                       (principal.role == Role::merchant &&
+                        state.merchant_id.value == principal.subject);
+        if (!visible) {
+            done(Status(Errc::not_found, "no such transaction"));
+            return;
+        }
+        done(std::move(view));
+    });
+}
+
+void PaymentApi::get_transaction(Call call, const std::string& id) {
+    std::string_view wait_text = call.request.query_param("wait");
+    std::string_view after_text = call.request.query_param("after_version");
+    std::optional<std::uint64_t> wait_s = wait_text.empty() ? 0 : parse_count(wait_text);
+    std::optional<std::uint64_t> after = after_text.empty() ? 0 : parse_count(after_text);
+    if (!wait_s || *wait_s > static_cast<std::uint64_t>(options_.long_poll_wait_s_max) || !after) {
+        respond_problem(call.responder,
+                        make_problem(422, "invalid_query",
+                                     "wait must be 0 to " +
+                                         std::to_string(options_.long_poll_wait_s_max) +
+                                         " seconds and after_version a non-negative integer"));
+        return;
+    }
+    auto deadline = SteadyClock::now() + std::chrono::seconds(*wait_s);
+    SequenceNr after_version(*after);
+    visible_view(call.principal, id,
+                 [this, id, deadline, after_version, responder = call.responder](ViewResult view) {
+                     if (!view.ok()) {
+                         respond_problem(responder, problem_for(view.status(),
+                                                                "transaction_not_found", "conflict"));
+                         return;
+                     }
+                     await_view(
+                         id,
+                         [after_version](const TransactionView& seen) {
+                             return seen.version > after_version;
+                         },
+                         deadline, [responder](ViewResult latest) {
+                             if (!latest.ok()) {
+                                 respond_problem(responder, problem_from(latest.status()));
+                                 return;
+                             }
+                             respond_json(responder, 200, transaction_json(*latest));
+                         });
+                 });
+}
+
+void PaymentApi::get_qr(Call call, const std::string& id, bool png) {
+    Principal principal = call.principal;
+    if (principal.role != Role::consumer) {  // the QR is the consumer's secret to show
+        respond_problem(call.responder, make_problem(404, "transaction_not_found",
+                                                     "no such transaction"));
+        return;
+    }
+    visible_view(principal, id, [png, responder = call.responder](ViewResult view) {
+        if (!view.ok()) {
+            respond_problem(responder,
+                            problem_for(view.status(), "transaction_not_found", "conflict"));
+            return;
+        }
+        const std::string& code = view->state.code.reveal();
+        auto image = png ? qr_png(code) : qr_svg(code);
+        if (!image.ok()) {
+            respond_problem(responder, problem_from(image.status()));
+            return;
+        }
+        http::Response response;
+        response.headers["Content-Type"] = png ? "image/png" : "image/svg+xml";
+        response.headers["Cache-Control"] = "no-store";
+        response.body = std::move(image).value();
+        responder(std::move(response));
+    });
+}
+
+void PaymentApi::pay(Call call) {
+    if (call.principal.role != Role::merchant) {
+        respond_problem(call.responder, make_problem(403, "forbidden", "only merchants pay"));
+        return;
+    }
+    auto parsed = parse_pay_request(call.request.body);
+    if (auto* problem = std::get_if<Problem>(&parsed)) {
+        respond_problem(call.responder, *problem);
+        return;
+    }
+    PayRequest request = std::get<PayRequest>(std::move(parsed));
+    domain::MerchantId merchant{call.principal.subject};
+    std::string key(call.request.header("Idempotency-Key"));
+    std::string canonical = request.canonical_body;
+    Start start = [this, merchant, request = std::move(request), key](ViewCallback done) {
+        flows_.pay(merchant, request.code, request.amount, request.order_id, key, std::move(done));
+    };
+    run_idempotent(std::move(call), canonical, std::move(start), "code_not_found",
+                   "code_already_read");
+}
+
+void PaymentApi::cancel(Call call, const std::string& id) {
+    if (call.principal.role != Role::merchant) {
+        respond_problem(call.responder, make_problem(404, "transaction_not_found",
+                                                     "no such transaction"));
+        return;
+    }
+    if (auto problem = check_empty_body(call.request.body)) {
+        respond_problem(call.responder, *problem);
+        return;
+    }
+    domain::MerchantId merchant{call.principal.subject};
+    std::string key(call.request.header("Idempotency-Key"));
+    Start start = [this, merchant, id, key](ViewCallback done) {
+        flows_.cancel(merchant, domain::TransactionId{id}, key, std::move(done));
+    };
+    run_idempotent(std::move(call), "cancel " + id, std::move(start), "transaction_not_found",
+                   "not_cancellable");
+}
+
+void PaymentApi::run_idempotent(Call call, const std::string& canonical_body, Start start,
+                                const std::string& not_found_code,
+                                const std::string& conflict_code) {
+    std::string key(call.request.header("Idempotency-Key"));
+    auto finish = [this, call, not_found_code, conflict_code](ViewResult result) mutable {
+        if (!result.ok()) {
+            respond_problem(call.responder,
+                            problem_for(result.status(), not_found_code, conflict_code));
+            return;
+        }
+        answer_when_final(call.responder, result->transaction_id.value);
+    };
+    if (key.empty()) {
+        start(std::move(finish));
+        return;
+    }
+    if (auto problem = check_idempotency_key(key)) {
+        respond_problem(call.responder, *problem);
+        return;
+    }
+    std::string key_id = call.principal.subject + "|" + key;
+    std::string hash = request_hash(call.request.method + " " + call.request.path, canonical_body);
+    keys_.ask(key_id, BeginRequest{hash},
+              [this, key_id, call, start = std::move(start), not_found_code,
+               conflict_code](Result<KeyReply> reply) mutable {
+                  if (!reply.ok()) {
+                      Problem problem =
+                          reply.status().code() == Errc::invalid_argument
+                              ? make_problem(422, "idempotency_key_reused", reply.status().message())
+                              : problem_from(reply.status(), "idempotency_key_in_flight");
+                      respond_problem(call.responder, problem);
+                      return;
+                  }
+                  if (auto* replay = std::get_if<Replay>(&reply.value())) {
+                      const KeyOutcome& outcome = replay->outcome;
+                      if (outcome.transaction_id.empty()) {
+                          respond_problem(call.responder,
+                                          make_problem(outcome.problem_status, outcome.problem_code,
+                                                       outcome.problem_detail));
+                      } else {
+                          answer_when_final(call.responder, outcome.transaction_id);
+                      }
+                      return;
+                  }
+                  start([this, key_id, call, not_found_code, conflict_code](ViewResult result) {
+                      finish_key(key_id, call, std::move(result), not_found_code, conflict_code);
+                  });
+              });
+}
+
+// Records the outcome under the key, then answers: a retry after the answer replays it.
+void PaymentApi::finish_key(const std::string& key_id, Call call, ViewResult result,
+                            const std::string& not_found_code, const std::string& conflict_code) {
+    if (!result.ok() && is_transient(result.status().code())) {
+        keys_.tell(key_id, ReleaseRequest{});
+        respond_problem(call.responder, problem_from(result.status()));
+        return;
+    }
+    KeyOutcome outcome;
+    std::optional<Problem> problem;
+    if (result.ok()) {
+        outcome.transaction_id = result->transaction_id.value;
+    } else {
+        problem = problem_for(result.status(), not_found_code, conflict_code);
+        outcome.problem_status = problem->status;
+        outcome.problem_code = problem->code;
+        outcome.problem_detail = problem->detail;
+    }
+    keys_.ask(key_id, FinishRequest{outcome},
+              [this, call, outcome, problem](Result<KeyReply> finished) {
+                  if (!finished.ok()) {
+                      QRPAY_LOG_WARN("idempotency key not recorded: %s",
+                                     finished.status().to_string().c_str());
+                  }
+                  if (problem) {
+                      respond_problem(call.responder, *problem);
+                  } else {
+                      answer_when_final(call.responder, outcome.transaction_id);
+                  }
+              });
+}
+
+void PaymentApi::answer_when_final(http::Responder responder, const std::string& transaction_id) {
+    await_view(
+        transaction_id, [](const TransactionView& view) { return is_final(view.state); },
+        SteadyClock::now() + options_.pay_wait_max, [responder](ViewResult view) {
+            if (!view.ok()) {
+                respond_problem(responder, problem_from(view.status()));
+                return;
+            }
+            respond_json(responder, is_final(view->state) ? 200 : 202, transaction_json(*view));
+        });
+}
+
+// Reads the view; while `ready` does not hold and the deadline is ahead, waits for the entity
+// to persist a newer version and reads again. Each round registers the waiter before the
+// second read, so a change between read and registration is never missed.
+void PaymentApi::await_view(const std::string& id,
+                            std::function<bool(const TransactionView&)> ready,
+                            SteadyClock::time_point deadline, ViewCallback done) {
+    flows_.get(domain::TransactionId{id}, [this, id, ready = std::move(ready), deadline,
+                                           done = std::move(done)](ViewResult view) mutable {
+        auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - SteadyClock::now());
+        if (!view.ok() || ready(*view) || remaining.count() <= 0) {
+            done(std::move(view));
+            return;
+        }
+        SequenceNr seen = view->version;
+        std::string pid = persistence_id_of(id);
+        auto waiter = feed_.wait(pid, seen, remaining,
+                                 [this, id, ready, deadline, done](bool changed) mutable {
+                                     if (!changed) {
+                                         flows_.get(domain::TransactionId{id}, std::move(done));
+                                         return;
+                                     }
+                                     await_view(id, std::move(ready), deadline, std::move(done));
+                                 });
+        if (!waiter.ok()) {
+            done(std::move(view));  // too many waiters: answer with what is known now
+            return;
+        }
+        flows_.get(domain::TransactionId{id},
+                   [this, pid, seen, waiter_id = *waiter](ViewResult again) {
+                       if (again.ok() && again->version > seen) {
+                           feed_.fire_now(pid, waiter_id);
+                       }
+                   });
+    });
+}
+
+}  // namespace qrpay::api

@@ -1,0 +1,91 @@
+#pragma once
+// PaymentApi: the consumer and merchant HTTP API (issue 4's table). Routes, authentication,
+// idempotency keys and waits live here; payment decisions stay in the domain.
+//
+//   POST /v1/payment-codes                   consumer  201 {transaction_id, code, expires_at,
+//                                                          qr_svg, qr_png}
+//   GET  /v1/transactions/{id}[?wait=S&after_version=N]  its consumer or merchant (long-poll)
+//   GET  /v1/transactions/{id}/qr.svg|qr.png its consumer
+//   POST /v1/payments                        merchant  200 final / 202 still waiting
+//   POST /v1/transactions/{id}/cancel        its merchant
+//
+// Another party's transaction answers 404, never 403, so ids cannot be probed.
+// Thread safety: handle() may be called from any thread; it never blocks.
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "api/auth.h"
+#include "api/change_feed.h"
+#include "api/idempotency.h"
+#include "api/problem.h"
+#include "domain/payment_flows.h"
+#include "http/server.h"
+#include "runtime/entity_host.h"
+
+namespace qrpay::api {
+
+struct ApiOptions {
+    // POST /v1/payments and cancel wait this long for a final state before answering 202.
+    std::chrono::milliseconds pay_wait_max{std::chrono::seconds(5)};
+    // The longest ?wait= a client may ask for, in seconds.
+    int long_poll_wait_s_max = 30;
+};
+
+class PaymentApi {
+public:
+    PaymentApi(domain::PaymentFlows& flows,
+               runtime::EntityHost<IdempotencyKey>& keys,
+               const TokenSigner& signer,
+               const Clock& clock,
+               ChangeFeed& feed,
+               ApiOptions options);
+
+    void handle(http::Request request, http::Responder responder);
+
+private:
+    using ViewResult = Result<domain::TransactionView>;
+    using ViewCallback = std::function<void(ViewResult)>;
+    using Start = std::function<void(ViewCallback)>;
+
+    struct Call {
+        http::Request request;
+        http::Responder responder;
+        Principal principal;
+    };
+
+    void route(Call call);
+    void route_transaction(Call call, const std::string& rest);
+    void create_code(Call call);
+    void get_transaction(Call call, const std::string& id);
+    void get_qr(Call call, const std::string& id, bool png);
+    void pay(Call call);
+    void cancel(Call call, const std::string& id);
+
+    // Runs `start` under the request's Idempotency-Key (if any), then answers with the
+    // transaction once final or after pay_wait_max. `conflict_code` names a domain conflict.
+    void run_idempotent(Call call, const std::string& canonical_body, Start start,
+                        const std::string& not_found_code, const std::string& conflict_code);
+    void finish_key(const std::string& key_id, Call call, ViewResult result,
+                    const std::string& not_found_code, const std::string& conflict_code);
+    void answer_when_final(http::Responder responder, const std::string& transaction_id);
+
+    // Fetches the view visible to `principal`: another party's transaction is not_found.
+    void visible_view(const Principal& principal, const std::string& id, ViewCallback done);
+    // Calls `done` with the view once `ready(view)` holds or `deadline` passes.
+    void await_view(const std::string& id, std::function<bool(const domain::TransactionView&)> ready,
+                    std::chrono::steady_clock::time_point deadline, ViewCallback done);
+
+    domain::PaymentFlows& flows_;
+    runtime::EntityHost<IdempotencyKey>& keys_;
+    const TokenSigner& signer_;
+    const Clock& clock_;
+    ChangeFeed& feed_;
+    ApiOptions options_;
+};
+
+// Sends a problem+json response.
+void respond_problem(const http::Responder& responder, const Problem& problem);
+
+}  // namespace qrpay::api

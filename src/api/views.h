@@ -1,0 +1,22 @@
+#pragma once
+// JSON renderings of domain views for the HTTP API. Field names are fixed by the API
+// (issue 4): transaction_id, status, version, amount, merchant_id, consumer_id, order_id,
+// created_at, updated_at, failure_reason.
+
+#include <string>
+
+#include "base/clock.h"
+#include "domain/transaction/transaction.h"
+
+namespace qrpay::api {
+
+// The API status word: waiting_for_read_token, ..., completed, failed, expired, cancelled.
+std::string_view status_word(const domain::TransactionState& state);
+bool is_final(const domain::TransactionState& state);
+
+// RFC 3339 UTC with milliseconds: "2026-11-26T10:02:52.123Z".
+std::string rfc3339(UnixMs at);
+
+std::string transaction_json(const domain::TransactionView& view);
+
+}  // namespace qrpay::api

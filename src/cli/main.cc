@@ -1,0 +1,68 @@
+// qrpay: the command line. Every flag also has a config-file key (the flag's long name, in
+// the subcommand's [section]) and a QRPAY_<FLAG> environment variable; the command line wins
+// over the environment, which wins over the file.
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+
+#include "cli/agency_sim.h"
+#include "cli/flags.h"
+#include "cli/serve.h"
+#include "cli/token_issue.h"
+
+namespace {
+
+using qrpay::cli::add_duration;
+using qrpay::cli::add_environment_names;
+
+void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
+    CLI::App* serve = root.add_subcommand("serve", "run the payment service");
+    serve->add_option("--listen", config.listen, "HOST:PORT of the API")->capture_default_str();
+    serve->add_option("--admin-listen", config.admin_listen, "HOST:PORT of healthz/readyz/metrics")
+        ->capture_default_str();
+    serve->add_option("--data-dir", config.data_dir, "where the journal and keys live")
+        ->capture_default_str();
+    serve->add_option("--agency-url", config.agency_url,
+                      "payment agency base URL; empty: the built-in simulator");
+    serve->add_option("--jwt-key", config.jwt_key, "HS256 key; empty: DATA_DIR/jwt.key");
+    add_duration(*serve, "--code-ttl", config.code_ttl, "payment code validity (5m)");
+    add_duration(*serve, "--pay-wait", config.pay_wait, "wait for a final state before 202 (5s)");
+    add_duration(*serve, "--agency-timeout", config.agency_timeout, "agency call timeout (3s)");
+    add_duration(*serve, "--passivate-after", config.passivate_after, "idle entity unload (2m)");
+    serve->add_option("--shard-count", config.shard_count, "shards (fixed once data exists)")
+        ->capture_default_str()
+        ->check(CLI::Range(1U, 65536U));
+    serve->add_option("--executors", config.executors, "entity threads; 0: one per core");
+    serve->add_option("--http-threads", config.http_threads, "HTTP threads; 0: one per core");
+    serve->add_option("--snapshot-every", config.snapshot_every, "events between snapshots")
+        ->check(CLI::Range(1U, 1'000'000U));
+    serve->add_flag("--quickstart", config.quickstart, "print tokens and curl commands");
+    add_environment_names(*serve);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"qrpay: QR-code payments, event sourced"};
+    app.require_subcommand(1);
+    app.set_config("--config", "", "configuration file (TOML/INI, one [section] per command)");
+    app.get_config_ptr()->envname("QRPAY_CONFIG");
+
+    qrpay::cli::ServeConfig serve_config;
+    add_serve(app, serve_config);
+    qrpay::cli::AgencySimConfig sim_config;
+    qrpay::cli::add_agency_sim(app, sim_config);
+    qrpay::cli::TokenIssueConfig token_config;
+    qrpay::cli::add_token_issue(app, token_config);
+
+    CLI11_PARSE(app, argc, argv);
+
+    if (app.got_subcommand("serve")) {
+        return qrpay::cli::run_serve(serve_config);
+    }
+    if (app.got_subcommand("agency-sim")) {
+        return qrpay::cli::run_agency_sim(sim_config);
+    }
+    return qrpay::cli::run_token_issue(token_config);
+}

@@ -1,0 +1,23 @@
+#pragma once
+// The service's Prometheus metrics, rendered from the stats each module keeps.
+
+#include <string>
+
+#include "api/idempotency.h"
+#include "domain/token/token.h"
+#include "domain/transaction/transaction.h"
+#include "journal/journal.h"
+#include "runtime/entity_host.h"
+
+namespace qrpay::cli {
+
+struct MetricsSources {
+    const runtime::EntityHost<domain::Token>* tokens;
+    const runtime::EntityHost<domain::Transaction>* transactions;
+    const runtime::EntityHost<api::IdempotencyKey>* keys;
+    const journal::Journal* journal;
+};
+
+std::string render_metrics(const MetricsSources& sources);
+
+}  // namespace qrpay::cli

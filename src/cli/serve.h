@@ -1,0 +1,30 @@
+#pragma once
+// `qrpay serve`: the single-node payment service.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace qrpay::cli {
+
+struct ServeConfig {
+    std::string listen = "127.0.0.1:8080";
+    std::string admin_listen = "127.0.0.1:8081";
+    std::string data_dir = "./data";
+    std::string agency_url;  // empty: the built-in simulated agency, in process
+    std::string jwt_key;     // empty: <data_dir>/jwt.key, created on first start
+    std::chrono::milliseconds code_ttl{std::chrono::minutes(5)};
+    std::chrono::milliseconds pay_wait{std::chrono::seconds(5)};
+    std::chrono::milliseconds agency_timeout{std::chrono::seconds(3)};
+    std::chrono::milliseconds passivate_after{std::chrono::minutes(2)};
+    std::uint32_t shard_count = 64;
+    std::uint32_t executors = 0;  // 0: one per core
+    std::uint32_t http_threads = 0;  // 0: one per core
+    std::uint64_t snapshot_every = 100;
+    bool quickstart = false;  // print tokens and curl commands once ready
+};
+
+// Runs until SIGINT or SIGTERM. Returns the process exit code.
+int run_serve(const ServeConfig& config);
+
+}  // namespace qrpay::cli

@@ -1,0 +1,247 @@
+#pragma once
+// Transaction: one payment, from the code being issued to its final state (DESIGN §2).
+// Entity id = the transaction id, which is also the agency's idempotency key (DESIGN §5.4).
+//
+//   state                          event                       next
+//   (new)                          TokenGenerated              WaitingForReadToken
+//   WaitingForReadToken            TokenRead                   PreparingToPayment
+//   WaitingForReadToken            Expired                     Finished(expired)
+//   PreparingToPayment             PaymentStarted              WaitingForPaymentExecution
+//   PreparingToPayment             PaymentFailed               Finished(failed)
+//   WaitingForPaymentExecution     PaymentCompleted            Finished(completed)
+//   WaitingForPaymentExecution     PaymentFailed               Finished(failed)
+//   Finished(completed)            CancellationStarted         WaitingForPaymentCancellation
+//   WaitingForPaymentCancellation  CancellationCompleted       Finished(cancelled)
+//   WaitingForPaymentCancellation  CancellationFailed          Finished(completed)
+//
+// Commands (errors are qrpay::Errc; every accepted command replies the TransactionView after
+// its events):
+//   Generate        (new) -> TokenGenerated. The same Generate again -> View; another ->
+//                   conflict. Bad consumer id, code or expires_at <= now -> invalid_argument.
+//   ReadToken       WaitingForReadToken before expires_at -> TokenRead + PaymentStarted, then
+//                   AgencyPort::pay. Same merchant and request key again -> View (a retry;
+//                   with another amount or order id -> conflict). Read or finished ->
+//                   conflict "code already read"; expired -> not_found "code expired";
+//                   never generated -> not_found; bad input -> invalid_argument.
+//   Cancel          Finished(completed), same merchant -> CancellationStarted, then
+//                   AgencyPort::reverse. Same merchant and request key while cancelling or
+//                   cancelled -> View. Another merchant or never read -> not_found (ids cannot
+//                   be probed); otherwise conflict "not cancellable".
+//   Get             View; not_found when never generated.
+//   AgencyAnswered  sent by the transaction's own side effects (ctx.tell_self); never replies.
+//
+// The agency: an outcome is never guessed. PaymentFailed and CancellationFailed are recorded
+// only when the agency declined; "unknown" waits and asks again (inquiry by idempotency key for
+// a payment, the same reversal again for a cancellation), with a backoff that doubles from
+// agency_backoff_first up to agency_backoff_max, forever: a started payment always ends in the
+// agency's answer. While waiting, deadline() is the call's start plus agency_call_timeout, so a
+// restarted node wakes the entity and resumes.
+//
+// Thread safety: a Transaction is immutable after construction and shared by every
+// transaction entity on every executor; all its methods are const and thread-safe.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "base/clock.h"
+#include "base/money.h"
+#include "base/secret.h"
+#include "base/strong_types.h"
+#include "domain/agency_port.h"
+#include "domain/expired.h"
+#include "domain/ids.h"
+#include "journal/journal.h"
+#include "runtime/behavior.h"
+#include "runtime/effect.h"
+
+namespace qrpay::domain {
+
+enum class TransactionPhase {
+    none,  // no event yet: the transaction does not exist
+    waiting_for_read_token,
+    preparing_to_payment,
+    waiting_for_payment_execution,
+    waiting_for_payment_cancellation,
+    finished,
+};
+
+// Meaningful only when the phase is finished.
+enum class TransactionOutcome { none, completed, failed, expired, cancelled };
+
+// DESIGN §2's words: "WaitingForReadToken", ..., "Finished"; and "completed", ...
+std::string_view transaction_phase_name(TransactionPhase phase);
+std::string_view transaction_outcome_name(TransactionOutcome outcome);
+
+struct TransactionState {  // the whole truth; nothing outside it survives a restart
+    TransactionPhase phase = TransactionPhase::none;
+    TransactionOutcome outcome = TransactionOutcome::none;
+    ConsumerId consumer_id;
+    Secret code;
+    UnixMs expires_at;       // the code's; after it, nobody can read it
+    MerchantId merchant_id;  // from TokenRead on
+    Money amount;
+    std::string order_id;
+    std::string pay_request_key;         // the merchant's key of its ReadToken (idempotent retries)
+    std::string cancel_request_key;      // the merchant's key of its latest Cancel
+    std::string agency_idempotency_key;  // from PaymentStarted on (= the transaction id)
+    std::string agency_reference;        // from PaymentCompleted
+    std::string failure_reason;          // from PaymentFailed
+    std::string cancellation_failure_reason;  // from the latest CancellationFailed
+    UnixMs created_at;
+    UnixMs updated_at;
+    UnixMs agency_call_started_at;  // PaymentStarted or CancellationStarted: the current wait
+    bool operator==(const TransactionState&) const = default;
+};
+
+// Events (DESIGN §2 names); `at` is when the entity decided it (ctx.now).
+struct TokenGenerated {
+    ConsumerId consumer_id;
+    Secret code;
+    UnixMs expires_at;
+    UnixMs at;
+    bool operator==(const TokenGenerated&) const = default;
+};
+struct TokenRead {
+    MerchantId merchant_id;
+    Money amount;
+    std::string order_id;
+    std::string request_key;
+    UnixMs at;
+    bool operator==(const TokenRead&) const = default;
+};
+struct PaymentStarted {  // the agency request, as sent
+    std::string idempotency_key;
+    MerchantId merchant_id;
+    Money amount;
+    std::string order_id;
+    UnixMs at;
+    bool operator==(const PaymentStarted&) const = default;
+};
+struct PaymentCompleted {
+    std::string agency_reference;
+    UnixMs at;
+    bool operator==(const PaymentCompleted&) const = default;
+};
+struct PaymentFailed {
+    std::string reason;
+    UnixMs at;
+    bool operator==(const PaymentFailed&) const = default;
+};
+struct CancellationStarted {
+    MerchantId merchant_id;
+    std::string request_key;
+    UnixMs at;
+    bool operator==(const CancellationStarted&) const = default;
+};
+struct CancellationCompleted {
+    UnixMs at;
+    bool operator==(const CancellationCompleted&) const = default;
+};
+struct CancellationFailed {
+    std::string reason;
+    UnixMs at;
+    bool operator==(const CancellationFailed&) const = default;
+};
+using TransactionEvent = std::variant<TokenGenerated,
+                                      TokenRead,
+                                      Expired,
+                                      PaymentStarted,
+                                      PaymentCompleted,
+                                      PaymentFailed,
+                                      CancellationStarted,
+                                      CancellationCompleted,
+                                      CancellationFailed>;
+
+// Commands.
+struct Generate {
+    ConsumerId consumer_id;
+    Secret code;  // code_digits decimal digits; the Token entity must hold it for this id
+    UnixMs expires_at;
+};
+struct ReadToken {
+    MerchantId merchant_id;
+    Money amount;
+    std::string order_id;     // at most order_id_bytes_max bytes; may be empty
+    std::string request_key;  // at most request_key_bytes_max; empty: no idempotent retry
+};
+struct Cancel {
+    MerchantId merchant_id;
+    std::string request_key;  // at most request_key_bytes_max; empty: no idempotent retry
+};
+struct Get {};
+
+enum class AgencyOperation { pay, inquire, reverse };
+struct AgencyAnswered {
+    AgencyOperation operation = AgencyOperation::pay;
+    AgencyOutcome outcome;
+    // True when the call came from on_wake, which already scheduled the next try: an
+    // "unknown" answer then schedules nothing more, so tries never multiply.
+    bool retry_scheduled = false;
+};
+using TransactionCommand = std::variant<Generate, ReadToken, Cancel, Get, AgencyAnswered>;
+
+// Reply: the state after the command's events, and its version.
+struct TransactionView {
+    TransactionId transaction_id;
+    TransactionState state;
+    SequenceNr version;  // the sequence number of the last event included
+    bool operator==(const TransactionView&) const = default;
+};
+using TransactionReply = std::variant<TransactionView>;
+
+struct TransactionOptions {
+    // How long an agency call may take before the entity counts it as unfinished work: the
+    // durable deadline of the two waiting states is the call's start plus this.
+    std::chrono::milliseconds agency_call_timeout{10'000};
+    // The first wait before asking again after "unknown"; doubles per try up to the max.
+    std::chrono::milliseconds agency_backoff_first{200};
+    std::chrono::milliseconds agency_backoff_max{10'000};
+};
+
+class Transaction {
+public:
+    using State = TransactionState;
+    using Event = TransactionEvent;
+    using Command = TransactionCommand;
+    using Reply = TransactionReply;
+    using Context = runtime::CommandContext<Command>;
+    using Effect = runtime::Effect<Event, Reply>;
+
+    static constexpr std::string_view type_name = "transaction";
+
+    // REQUIRES: `agency` outlives this object and every side effect it returns, and may be
+    // called from any thread. Asserts 0 < backoff_first <= backoff_max and a positive timeout.
+    explicit Transaction(AgencyPort& agency, TransactionOptions options = {});
+
+    State on_event(State state, const Event& event) const;
+    Effect on_command(const State& state, const Command& command, const Context& context) const;
+    Effect on_wake(const State& state, const Context& context) const;
+    std::optional<UnixMs> deadline(const State& state) const;
+
+    // The wait before the next agency try, `now` being this long after the call started:
+    // the smallest backoff_first * 2^k above the elapsed time, at most backoff_max. Derived
+    // from stored time rather than a counter, so it needs no event and survives a restart.
+    std::chrono::milliseconds agency_backoff(const State& state, UnixMs now) const;
+
+    // Codec (transaction_codec.cc): versioned JSON, see the grammar there.
+    journal::EventData encode_event(const Event& event) const;
+    Event decode_event(const journal::StoredEvent& stored) const;
+    std::string encode_state(const State& state) const;
+    State decode_state(std::string_view bytes) const;
+
+private:
+    Effect on_agency_answered(const State& state,
+                              const AgencyAnswered& answer,
+                              const Context& context) const;
+
+    AgencyPort& agency_;
+    TransactionOptions options_;
+};
+
+static_assert(runtime::Behavior<Transaction>);
+
+}  // namespace qrpay::domain

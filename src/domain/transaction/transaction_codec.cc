@@ -1,0 +1,285 @@
+// Stored format of the Transaction entity, version 1. Compact JSON objects with sorted keys;
+// every payload carries "v"; integers are JSON integers; times are Unix milliseconds; amounts
+// are integer minor units with an ISO 4217 currency.
+//
+//   event type             payload
+//   TokenGenerated         {"at_unix_ms","code","consumer_id","expires_at_unix_ms","v":1}
+//   TokenRead              {"amount_minor","at_unix_ms","currency","merchant_id","order_id",
+//                           "request_key","v":1}
+//   Expired                {"at_unix_ms","expires_at_unix_ms","v":1}
+//   PaymentStarted         {"amount_minor","at_unix_ms","currency","idempotency_key",
+//                           "merchant_id","order_id","v":1}
+//   PaymentCompleted       {"agency_reference","at_unix_ms","v":1}
+//   PaymentFailed          {"at_unix_ms","reason","v":1}
+//   CancellationStarted    {"at_unix_ms","merchant_id","request_key","v":1}
+//   CancellationCompleted  {"at_unix_ms","v":1}
+//   CancellationFailed     {"at_unix_ms","reason","v":1}
+//   snapshot               every TransactionState field, "phase" and "outcome" as DESIGN §2
+//                          words ("WaitingForReadToken", "completed"), "v":1
+//
+// A stored event never changes meaning: a new meaning is a new type or a new "v", and the
+// decoder keeps reading every version it ever wrote (testdata/events_v1.jsonl proves v1).
+
+#include <array>
+#include <string>
+#include <utility>
+
+#include "base/assert.h"
+#include "domain/codec_json.h"
+#include "domain/limits.h"
+#include "domain/token/token.h"
+#include "domain/transaction/transaction.h"
+
+namespace qrpay::domain {
+namespace {
+
+using codec::Json;
+
+Json header(UnixMs at) { return Json{{"v", codec::version_1}, {"at_unix_ms", at.value}}; }
+
+// ---- encoders: one per event type, each returning {type, payload}
+
+journal::EventData encode(const TokenGenerated& event) {
+    QRPAY_ASSERT(is_valid_code(event.code.reveal()), "TokenGenerated carries a valid code");
+    Json object = header(event.at);
+    object["consumer_id"] = event.consumer_id.value;
+    object["code"] = event.code.reveal();
+    object["expires_at_unix_ms"] = event.expires_at.value;
+    return {"TokenGenerated", codec::dump(object)};
+}
+
+journal::EventData encode(const TokenRead& event) {
+    Json object = header(event.at);
+    object["merchant_id"] = event.merchant_id.value;
+    codec::put_money(object, event.amount);
+    object["order_id"] = event.order_id;
+    object["request_key"] = event.request_key;
+    return {"TokenRead", codec::dump(object)};
+}
+
+journal::EventData encode(const Expired& event) {
+    return {std::string(codec::expired_type), codec::encode_expired(event)};
+}
+
+journal::EventData encode(const PaymentStarted& event) {
+    QRPAY_ASSERT(!event.idempotency_key.empty(), "PaymentStarted carries its key");
+    Json object = header(event.at);
+    object["idempotency_key"] = event.idempotency_key;
+    object["merchant_id"] = event.merchant_id.value;
+    codec::put_money(object, event.amount);
+    object["order_id"] = event.order_id;
+    return {"PaymentStarted", codec::dump(object)};
+}
+
+journal::EventData encode(const PaymentCompleted& event) {
+    Json object = header(event.at);
+    object["agency_reference"] = event.agency_reference;
+    return {"PaymentCompleted", codec::dump(object)};
+}
+
+journal::EventData encode(const PaymentFailed& event) {
+    Json object = header(event.at);
+    object["reason"] = event.reason;
+    return {"PaymentFailed", codec::dump(object)};
+}
+
+journal::EventData encode(const CancellationStarted& event) {
+    Json object = header(event.at);
+    object["merchant_id"] = event.merchant_id.value;
+    object["request_key"] = event.request_key;
+    return {"CancellationStarted", codec::dump(object)};
+}
+
+journal::EventData encode(const CancellationCompleted& event) {
+    return {"CancellationCompleted", codec::dump(header(event.at))};
+}
+
+journal::EventData encode(const CancellationFailed& event) {
+    Json object = header(event.at);
+    object["reason"] = event.reason;
+    return {"CancellationFailed", codec::dump(object)};
+}
+
+// ---- decoders: one per event type
+
+UnixMs at_of(const Json& object) { return codec::unix_ms_field(object, "at_unix_ms"); }
+
+TransactionEvent decode_token_generated(const Json& object) {
+    TokenGenerated event{.consumer_id = {codec::string_field(object, "consumer_id")},
+                         .code = Secret(codec::string_field(object, "code")),
+                         .expires_at = codec::unix_ms_field(object, "expires_at_unix_ms"),
+                         .at = at_of(object)};
+    QRPAY_ASSERT(is_valid_code(event.code.reveal()), "a stored TokenGenerated has a valid code");
+    return event;
+}
+
+TransactionEvent decode_token_read(const Json& object) {
+    return TokenRead{.merchant_id = {codec::string_field(object, "merchant_id")},
+                     .amount = codec::money_fields(object),
+                     .order_id = codec::string_field(object, "order_id"),
+                     .request_key = codec::string_field(object, "request_key"),
+                     .at = at_of(object)};
+}
+
+TransactionEvent decode_expired(const Json& object) { return codec::decode_expired(object); }
+
+TransactionEvent decode_payment_started(const Json& object) {
+    PaymentStarted event{.idempotency_key = codec::string_field(object, "idempotency_key"),
+                         .merchant_id = {codec::string_field(object, "merchant_id")},
+                         .amount = codec::money_fields(object),
+                         .order_id = codec::string_field(object, "order_id"),
+                         .at = at_of(object)};
+    QRPAY_ASSERT(!event.idempotency_key.empty(), "a stored PaymentStarted has its key");
+    return event;
+}
+
+TransactionEvent decode_payment_completed(const Json& object) {
+    return PaymentCompleted{.agency_reference = codec::string_field(object, "agency_reference"),
+                            .at = at_of(object)};
+}
+
+TransactionEvent decode_payment_failed(const Json& object) {
+    return PaymentFailed{.reason = codec::string_field(object, "reason"), .at = at_of(object)};
+}
+
+TransactionEvent decode_cancellation_started(const Json& object) {
+    return CancellationStarted{.merchant_id = {codec::string_field(object, "merchant_id")},
+                               .request_key = codec::string_field(object, "request_key"),
+                               .at = at_of(object)};
+}
+
+TransactionEvent decode_cancellation_completed(const Json& object) {
+    return CancellationCompleted{.at = at_of(object)};
+}
+
+TransactionEvent decode_cancellation_failed(const Json& object) {
+    return CancellationFailed{.reason = codec::string_field(object, "reason"), .at = at_of(object)};
+}
+
+struct Decoder {
+    std::string_view type;
+    TransactionEvent (*decode)(const Json& object);
+};
+
+constexpr std::array<Decoder, std::variant_size_v<TransactionEvent>> decoders = {{
+    {"TokenGenerated", decode_token_generated},
+    {"TokenRead", decode_token_read},
+    {codec::expired_type, decode_expired},
+    {"PaymentStarted", decode_payment_started},
+    {"PaymentCompleted", decode_payment_completed},
+    {"PaymentFailed", decode_payment_failed},
+    {"CancellationStarted", decode_cancellation_started},
+    {"CancellationCompleted", decode_cancellation_completed},
+    {"CancellationFailed", decode_cancellation_failed},
+}};
+
+// ---- snapshot
+
+TransactionPhase phase_from_name(const std::string& name) {
+    for (auto phase :
+         {TransactionPhase::none, TransactionPhase::waiting_for_read_token,
+          TransactionPhase::preparing_to_payment, TransactionPhase::waiting_for_payment_execution,
+          TransactionPhase::waiting_for_payment_cancellation, TransactionPhase::finished}) {
+        if (transaction_phase_name(phase) == name) {
+            return phase;
+        }
+    }
+    QRPAY_ASSERT(false, "a stored transaction phase is known");
+    return TransactionPhase::none;
+}
+
+TransactionOutcome outcome_from_name(const std::string& name) {
+    for (auto outcome :
+         {TransactionOutcome::none, TransactionOutcome::completed, TransactionOutcome::failed,
+          TransactionOutcome::expired, TransactionOutcome::cancelled}) {
+        if (transaction_outcome_name(outcome) == name) {
+            return outcome;
+        }
+    }
+    QRPAY_ASSERT(false, "a stored transaction outcome is known");
+    return TransactionOutcome::none;
+}
+
+// An amount is known only once read; before that (and when expired unread) Money is empty.
+bool has_amount(const TransactionState& state) {
+    return state.phase != TransactionPhase::none &&
+           state.phase != TransactionPhase::waiting_for_read_token &&
+           state.outcome != TransactionOutcome::expired;
+}
+
+}  // namespace
+
+journal::EventData Transaction::encode_event(const TransactionEvent& event) const {
+    return std::visit([](const auto& e) { return encode(e); }, event);
+}
+
+TransactionEvent Transaction::decode_event(const journal::StoredEvent& stored) const {
+    for (const Decoder& decoder : decoders) {
+        if (decoder.type == stored.type) {
+            return decoder.decode(codec::parse_payload(stored.payload, codec::version_1));
+        }
+    }
+    QRPAY_ASSERT(false, "a stored transaction event type is known");
+    return CancellationCompleted{};
+}
+
+std::string Transaction::encode_state(const TransactionState& state) const {
+    Json object{{"v", codec::version_1},
+                {"phase", transaction_phase_name(state.phase)},
+                {"outcome", transaction_outcome_name(state.outcome)},
+                {"consumer_id", state.consumer_id.value},
+                {"code", state.code.reveal()},
+                {"expires_at_unix_ms", state.expires_at.value},
+                {"merchant_id", state.merchant_id.value},
+                {"amount_minor", state.amount.amount_minor},
+                {"currency", state.amount.currency},
+                {"order_id", state.order_id},
+                {"pay_request_key", state.pay_request_key},
+                {"cancel_request_key", state.cancel_request_key},
+                {"agency_idempotency_key", state.agency_idempotency_key},
+                {"agency_reference", state.agency_reference},
+                {"failure_reason", state.failure_reason},
+                {"cancellation_failure_reason", state.cancellation_failure_reason},
+                {"created_at_unix_ms", state.created_at.value},
+                {"updated_at_unix_ms", state.updated_at.value},
+                {"agency_call_started_at_unix_ms", state.agency_call_started_at.value}};
+    QRPAY_ASSERT(!has_amount(state) || is_valid_amount(state.amount),
+                 "a read transaction has a valid amount");
+    QRPAY_ASSERT(
+        (state.phase == TransactionPhase::finished) == (state.outcome != TransactionOutcome::none),
+        "a transaction has an outcome exactly when finished");
+    return codec::dump(object);
+}
+
+TransactionState Transaction::decode_state(std::string_view bytes) const {
+    Json object = codec::parse_payload(bytes, codec::version_1);
+    using codec::string_field;
+    using codec::unix_ms_field;
+    TransactionState state{
+        .phase = phase_from_name(string_field(object, "phase")),
+        .outcome = outcome_from_name(string_field(object, "outcome")),
+        .consumer_id = {string_field(object, "consumer_id")},
+        .code = Secret(string_field(object, "code")),
+        .expires_at = unix_ms_field(object, "expires_at_unix_ms"),
+        .merchant_id = {string_field(object, "merchant_id")},
+        .amount = {.amount_minor = codec::int_field(object, "amount_minor"),
+                   .currency = string_field(object, "currency")},
+        .order_id = string_field(object, "order_id"),
+        .pay_request_key = string_field(object, "pay_request_key"),
+        .cancel_request_key = string_field(object, "cancel_request_key"),
+        .agency_idempotency_key = string_field(object, "agency_idempotency_key"),
+        .agency_reference = string_field(object, "agency_reference"),
+        .failure_reason = string_field(object, "failure_reason"),
+        .cancellation_failure_reason = string_field(object, "cancellation_failure_reason"),
+        .created_at = unix_ms_field(object, "created_at_unix_ms"),
+        .updated_at = unix_ms_field(object, "updated_at_unix_ms"),
+        .agency_call_started_at = unix_ms_field(object, "agency_call_started_at_unix_ms")};
+    QRPAY_ASSERT(!has_amount(state) || is_valid_amount(state.amount),
+                 "a stored read transaction has a valid amount");
+    QRPAY_ASSERT(
+        (state.phase == TransactionPhase::finished) == (state.outcome != TransactionOutcome::none),
+        "a stored transaction has an outcome exactly when finished");
+    return state;
+}
+
+}  // namespace qrpay::domain

@@ -1,0 +1,736 @@
+// Server: Beast/Asio behind the plain types of http/server.h.
+//
+// One Session per connection, all its work on its own strand. A session goes
+//   idle (waiting for the first byte, idle_timeout) -> reading (request_timeout) ->
+//   handling (the handler holds a Responder, response_timeout) -> writing -> idle again on
+//   keep-alive, or -> lingering (send side shut, input drained briefly so the peer reads our
+//   answer instead of a reset) -> closed.
+// The Impl keeps every serving session in a registry so that stop() can reach and wait for it.
+
+#include "http/server.h"
+
+#include <array>
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/log.h"
+#include "http/timer_set.h"
+
+namespace qrpay::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+
+namespace {
+
+constexpr std::size_t first_read_bytes = 4096;
+constexpr std::size_t linger_bytes_max = 1024 * 1024;
+constexpr std::chrono::milliseconds linger_timeout{1000};
+constexpr std::chrono::milliseconds accept_retry_delay{100};
+constexpr std::chrono::milliseconds force_close_wait{1000};
+constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+
+bool iequals(std::string_view left, std::string_view right) {
+    CaseInsensitiveLess less;
+    return !less(left, right) && !less(right, left);
+}
+
+bool is_token_char(char c) {
+    auto byte = static_cast<unsigned char>(c);
+    return byte > 32 && byte < 127 &&
+           std::string_view("\"(),/:;<=>?@[\\]{}").find(c) == std::string_view::npos;
+}
+
+// A header the application may set: a token name and a value without control line breaks.
+bool is_valid_header(std::string_view name, std::string_view value) {
+    if (name.empty()) {
+        return false;
+    }
+    for (char c : name) {
+        if (!is_token_char(c)) {
+            return false;
+        }
+    }
+    return value.find_first_of("\r\n") == std::string_view::npos;
+}
+
+// Headers the transport owns: the application's copies are ignored.
+bool is_transport_header(std::string_view name) {
+    return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+           iequals(name, "Connection");
+}
+
+std::string endpoint_text(const tcp::socket& socket) {
+    error_code error;
+    tcp::endpoint endpoint = socket.remote_endpoint(error);
+    if (error) {
+        return "?";
+    }
+    return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+void run_context_logged(net::io_context& context) {
+    for (;;) {
+        try {
+            context.run();
+            return;
+        } catch (const std::exception& error) {
+            QRPAY_LOG_ERROR("http server: I/O thread caught: %s", error.what());
+        }
+    }
+}
+
+}  // namespace
+
+namespace detail {
+
+class Session;
+
+// Keeps Responder calls away from the I/O context once stop() has torn it down.
+struct Gate {
+    std::shared_mutex mutex;
+    bool open = true;  // guarded by mutex
+};
+
+struct ResponderState {
+    ResponderState(std::weak_ptr<Session> session_in,
+                   std::shared_ptr<std::atomic<bool>> answered_in,
+                   std::shared_ptr<Gate> gate_in)
+        : session(std::move(session_in)),
+          answered(std::move(answered_in)),
+          gate(std::move(gate_in)) {}
+    ResponderState(const ResponderState&) = delete;
+    ResponderState& operator=(const ResponderState&) = delete;
+    ~ResponderState();
+
+    std::weak_ptr<Session> session;
+    std::shared_ptr<std::atomic<bool>> answered;  // shared with the session's timeout
+    std::shared_ptr<Gate> gate;
+};
+
+bool deliver(const ResponderState& state, Response response);
+
+}  // namespace detail
+
+class Server::Impl {
+public:
+    Impl(const ServerOptions& options, Handler handler);
+    ~Impl();
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+
+    Status listen();
+    void start_threads();
+    void stop();
+    std::uint16_t port() const { return port_; }
+    detail::TimerSet& timers() { return timers_; }
+
+    // For sessions.
+    const ServerOptions& options() const { return options_; }
+    const Handler& handler() const { return handler_; }
+    bool stopping() const { return stopping_.load(); }
+    const std::shared_ptr<detail::Gate>& gate() const { return gate_; }
+    void on_session_closed(detail::Session* session);
+
+private:
+    void do_accept();
+    void on_accept(const error_code& error, tcp::socket socket);
+    bool register_session(const std::shared_ptr<detail::Session>& session);
+    std::vector<std::shared_ptr<detail::Session>> sessions_snapshot();
+    bool wait_sessions_gone(std::chrono::milliseconds timeout);
+
+    const ServerOptions options_;
+    const Handler handler_;
+    net::io_context context_;  // first member: destroyed last, after everything using it
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+    net::strand<net::io_context::executor_type> accept_strand_;
+    tcp::acceptor acceptor_;                // used on accept_strand_
+    net::steady_timer accept_retry_timer_;  // used on accept_strand_
+    detail::TimerSet timers_;
+    std::shared_ptr<detail::Gate> gate_ = std::make_shared<detail::Gate>();
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stopping_{false};
+
+    // Shared by the accepting strand (adds), sessions (remove themselves) and stop() (waits).
+    std::mutex sessions_mutex_;
+    std::condition_variable sessions_changed_;
+    std::unordered_map<detail::Session*, std::shared_ptr<detail::Session>> sessions_;
+
+    std::mutex stop_mutex_;  // makes stop() idempotent when called from several threads
+    bool stopped_ = false;   // guarded by stop_mutex_
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace qrpay::http
+
+namespace qrpay::http::detail {
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(Server::Impl& server, tcp::socket socket)
+        : server_(server),
+          executor_(socket.get_executor()),
+          stream_(std::move(socket)),
+          response_timer_(executor_),
+          remote_address_(endpoint_text(stream_.socket())) {}
+
+    // Each of these may be called from any thread; the work happens on the session's strand.
+    void start() {
+        post([](Session& self) { self.wait_for_request(); });
+    }
+    void reject_busy() {
+        post([](Session& self) {
+            self.phase_ = Phase::writing;
+            self.answer_error(503, "too many connections");
+        });
+    }
+    void on_server_stop() {
+        post([](Session& self) {
+            if (self.phase_ == Phase::idle || self.phase_ == Phase::lingering) {
+                self.close();
+            }
+        });
+    }
+    void force_close() {
+        post([](Session& self) { self.close(); });
+    }
+    void deliver(Response response) {
+        net::post(executor_, [self = shared_from_this(), response = std::move(response)]() mutable {
+            self->write_response(std::move(response), false);
+        });
+    }
+
+private:
+    enum class Phase { idle, reading, handling, writing, lingering, closed };
+
+    template <class Fn>
+    void post(Fn fn) {
+        net::post(executor_, [self = shared_from_this(), fn] { fn(*self); });
+    }
+
+    void wait_for_request();
+    void read_header();
+    void on_header(const error_code& error);
+    void read_body();
+    void on_read_error(const error_code& error);
+    void dispatch();
+    void call_handler(Request request);
+    void answer_error(int status, std::string_view detail);
+    void write_response(Response response, bool close_after);
+    bool fill_response(Response& response, bool close_after);
+    void on_write(const error_code& error);
+    void linger_close();
+    void drain();
+    void close();
+
+    Server::Impl& server_;
+    const net::any_io_executor executor_;  // the connection's strand
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+    bhttp::response<bhttp::string_body> response_;
+    net::steady_timer response_timer_;
+    std::shared_ptr<std::atomic<bool>> answered_;  // of the request with the handler
+    const std::string remote_address_;
+    std::array<char, 4096> drain_buffer_{};
+    std::size_t drained_bytes_ = 0;
+    Phase phase_ = Phase::idle;
+    bool keep_alive_ = false;
+};
+
+void Session::wait_for_request() {
+    phase_ = Phase::idle;
+    if (server_.stopping()) {
+        close();  // between requests: nothing of ours is unread, so no lingering is needed
+        return;
+    }
+    if (buffer_.size() > 0) {  // a pipelined request is already here
+        read_header();
+        return;
+    }
+    stream_.expires_after(server_.options().idle_timeout);
+    stream_.async_read_some(
+        buffer_.prepare(first_read_bytes),
+        [self = shared_from_this()](const error_code& error, std::size_t bytes) {
+            if (error) {
+                self->close();  // idle timeout, peer closed, or stop
+                return;
+            }
+            self->buffer_.commit(bytes);
+            self->read_header();
+        });
+}
+
+void Session::read_header() {
+    phase_ = Phase::reading;
+    const ServerOptions& options = server_.options();
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(options.header_bytes_max));
+    parser_->body_limit(static_cast<std::uint64_t>(options.body_bytes_max));
+    stream_.expires_after(options.request_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](const error_code& error, std::size_t) {
+                                 self->on_header(error);
+                             });
+}
+
+void Session::on_header(const error_code& error) {
+    if (error) {
+        on_read_error(error);
+        return;
+    }
+    const auto& message = parser_->get();
+    if (message.version() >= 11 && message.find(bhttp::field::host) == message.end()) {
+        answer_error(400, "HTTP/1.1 request without Host header");
+        return;
+    }
+    if (parser_->is_done()) {
+        dispatch();
+        return;
+    }
+    if (!iequals(message[bhttp::field::expect], "100-continue")) {
+        read_body();
+        return;
+    }
+    net::async_write(stream_, net::buffer(continue_line.data(), continue_line.size()),
+                     [self = shared_from_this()](const error_code& write_error, std::size_t) {
+                         if (write_error) {
+                             self->close();
+                             return;
+                         }
+                         self->read_body();
+                     });
+}
+
+void Session::read_body() {
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](const error_code& error, std::size_t) {
+                          if (error) {
+                              self->on_read_error(error);
+                              return;
+                          }
+                          self->dispatch();
+                      });
+}
+
+void Session::on_read_error(const error_code& error) {
+    if (error == bhttp::error::body_limit) {
+        answer_error(413, "request body larger than the limit");
+    } else if (error == bhttp::error::header_limit) {
+        answer_error(431, "request header larger than the limit");
+    } else if (error == beast::error::timeout) {
+        answer_error(408, "request not received in time");
+    } else if (error == bhttp::error::end_of_stream || error == bhttp::error::partial_message ||
+               error.category() != bhttp::make_error_code(bhttp::error::bad_method).category()) {
+        close();  // the peer went away, or a socket error: nobody to answer
+    } else {
+        answer_error(400, "malformed request: " + error.message());
+    }
+}
+
+void Session::dispatch() {
+    auto& message = parser_->get();
+    auto target = parse_target(message.target());
+    if (!target.ok()) {
+        answer_error(400, target.status().message());
+        return;
+    }
+    Request request;
+    request.method = std::string(message.method_string());
+    request.path = std::move(target->path);
+    request.query = std::move(target->query);
+    for (const auto& field : message) {
+        auto [it, inserted] =
+            request.headers.emplace(std::string(field.name_string()), std::string(field.value()));
+        if (!inserted) {
+            it->second += ", ";
+            it->second += field.value();
+        }
+    }
+    request.body = std::move(message.body());
+    request.remote_address = remote_address_;
+    keep_alive_ = message.keep_alive();
+    parser_.reset();
+    call_handler(std::move(request));
+}
+
+void Session::call_handler(Request request) {
+    phase_ = Phase::handling;
+    stream_.expires_never();
+    answered_ = std::make_shared<std::atomic<bool>>(false);
+    response_timer_.expires_after(server_.options().response_timeout);
+    response_timer_.async_wait(
+        [self = shared_from_this(), answered = answered_](const error_code& error) {
+            if (!error && !answered->exchange(true)) {
+                QRPAY_LOG_WARN("http server: no answer in time for a request from %s",
+                               self->remote_address_.c_str());
+                self->write_response(Response::text(503, "no answer in time\n"), false);
+            }
+        });
+    // A local copy outlives the call, so that a throwing handler is answered below (not by the
+    // destructor of a dropped Responder); if the handler keeps no copy, its end answers 500.
+    Responder responder(
+        std::make_shared<ResponderState>(weak_from_this(), answered_, server_.gate()));
+    try {
+        server_.handler()(std::move(request), responder);
+    } catch (const std::exception& error) {
+        QRPAY_LOG_ERROR("http server: handler threw: %s", error.what());
+        if (!answered_->exchange(true)) {
+            write_response(Response::text(500, "internal error\n"), false);
+        }
+    } catch (...) {
+        QRPAY_LOG_ERROR("http server: handler threw a non-standard exception");
+        if (!answered_->exchange(true)) {
+            write_response(Response::text(500, "internal error\n"), false);
+        }
+    }
+}
+
+// A response the server makes itself after a bad read: the connection closes after it.
+void Session::answer_error(int status, std::string_view detail) {
+    phase_ = Phase::writing;
+    keep_alive_ = false;
+    write_response(Response::text(status, std::string(detail) + "\n"), true);
+}
+
+void Session::write_response(Response response, bool close_after) {
+    if (phase_ == Phase::closed) {
+        return;  // the connection went away while the handler worked
+    }
+    QRPAY_ASSERT(phase_ == Phase::handling || phase_ == Phase::writing,
+                 "a response for a connection that has no request");
+    response_timer_.cancel();
+    phase_ = Phase::writing;
+    if (!fill_response(response, close_after)) {
+        Response error = Response::text(500, "internal error\n");
+        bool filled = fill_response(error, close_after);
+        QRPAY_ASSERT(filled, "the server's own error response is valid");
+    }
+    stream_.expires_after(server_.options().request_timeout);
+    bhttp::async_write(stream_, response_,
+                       [self = shared_from_this()](const error_code& error, std::size_t) {
+                           self->on_write(error);
+                       });
+}
+
+// Copies `response` into response_; false (and logs) when the application's response is
+// invalid (status out of range, header with a bad name or a line break).
+bool Session::fill_response(Response& response, bool close_after) {
+    if (response.status < 100 || response.status > 599) {
+        QRPAY_LOG_ERROR("http server: handler answered with status %d", response.status);
+        return false;
+    }
+    response_ = {};
+    response_.version(11);
+    response_.result(static_cast<unsigned>(response.status));
+    for (const auto& [name, value] : response.headers) {
+        if (!is_valid_header(name, value)) {
+            QRPAY_LOG_ERROR("http server: handler set an invalid header '%s'", name.c_str());
+            return false;
+        }
+        if (!is_transport_header(name)) {
+            response_.set(name, value);
+        }
+    }
+    response_.set(bhttp::field::server, "qrpay");
+    bool keep_alive = keep_alive_ && !close_after && !server_.stopping() &&
+                      !iequals(response.header("Connection"), "close");
+    response_.body() = std::move(response.body);
+    response_.keep_alive(keep_alive);
+    response_.prepare_payload();
+    return true;
+}
+
+void Session::on_write(const error_code& error) {
+    if (error) {
+        close();
+        return;
+    }
+    if (response_.keep_alive()) {
+        wait_for_request();
+    } else {
+        linger_close();
+    }
+}
+
+// Shuts our sending side, then reads and discards what the peer still sends (bounded in bytes
+// and time) so that its kernel does not turn our answer into a connection reset.
+void Session::linger_close() {
+    phase_ = Phase::lingering;
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    drained_bytes_ = 0;
+    stream_.expires_after(linger_timeout);
+    drain();
+}
+
+void Session::drain() {
+    stream_.async_read_some(
+        net::buffer(drain_buffer_),
+        [self = shared_from_this()](const error_code& error, std::size_t bytes) {
+            self->drained_bytes_ += bytes;
+            if (error || self->drained_bytes_ > linger_bytes_max) {
+                self->close();
+                return;
+            }
+            self->drain();
+        });
+}
+
+void Session::close() {
+    if (phase_ == Phase::closed) {
+        return;
+    }
+    phase_ = Phase::closed;
+    response_timer_.cancel();
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+    server_.on_session_closed(this);
+}
+
+ResponderState::~ResponderState() {
+    if (!answered->exchange(true)) {
+        QRPAY_LOG_WARN("http server: a request was dropped unanswered by its handler");
+        deliver(*this, Response::text(500, "request dropped unanswered\n"));
+    }
+}
+
+bool deliver(const ResponderState& state, Response response) {
+    std::shared_lock lock(state.gate->mutex);
+    if (!state.gate->open) {
+        return false;
+    }
+    std::shared_ptr<Session> session = state.session.lock();
+    if (!session) {
+        return false;
+    }
+    session->deliver(std::move(response));
+    return true;
+}
+
+}  // namespace qrpay::http::detail
+
+namespace qrpay::http {
+
+Server::Impl::Impl(const ServerOptions& options, Handler handler)
+    : options_(options),
+      handler_(std::move(handler)),
+      accept_strand_(net::make_strand(context_)),
+      acceptor_(accept_strand_),
+      accept_retry_timer_(accept_strand_),
+      timers_(context_.get_executor(), options.tasks_pending_max) {}
+
+Server::Impl::~Impl() { stop(); }
+
+Status Server::Impl::listen() {
+    error_code error;
+    tcp::endpoint endpoint;
+    net::ip::address address = net::ip::make_address(options_.host, error);
+    if (!error) {
+        endpoint = tcp::endpoint(address, options_.port);
+    } else {
+        tcp::resolver resolver(context_);
+        auto results = resolver.resolve(options_.host, std::to_string(options_.port), error);
+        if (error || results.empty()) {
+            return {Errc::invalid_argument, "cannot resolve host '" + options_.host + "'"};
+        }
+        endpoint = results.begin()->endpoint();
+    }
+    std::string where = options_.host + ":" + std::to_string(options_.port);
+    if (acceptor_.open(endpoint.protocol(), error) ||
+        acceptor_.set_option(net::socket_base::reuse_address(true), error) ||
+        acceptor_.bind(endpoint, error) ||
+        acceptor_.listen(net::socket_base::max_listen_connections, error)) {
+        return {Errc::unavailable, "cannot listen on " + where + ": " + error.message()};
+    }
+    port_ = acceptor_.local_endpoint(error).port();
+    if (error) {
+        return {Errc::unavailable, "cannot read the bound port: " + error.message()};
+    }
+    return {};
+}
+
+void Server::Impl::start_threads() {
+    work_.emplace(context_.get_executor());
+    net::post(accept_strand_, [this] { do_accept(); });
+    for (std::size_t i = 0; i < options_.threads; ++i) {
+        threads_.emplace_back([this] { run_context_logged(context_); });
+    }
+}
+
+void Server::Impl::do_accept() {
+    acceptor_.async_accept(net::make_strand(context_),
+                           [this](const error_code& error, tcp::socket socket) {
+                               on_accept(error, std::move(socket));
+                           });
+}
+
+void Server::Impl::on_accept(const error_code& error, tcp::socket socket) {
+    if (error == net::error::operation_aborted || stopping_) {
+        return;
+    }
+    if (error) {  // e.g. out of file descriptors: back off instead of spinning
+        QRPAY_LOG_WARN("http server: accept failed: %s", error.message().c_str());
+        accept_retry_timer_.expires_after(accept_retry_delay);
+        accept_retry_timer_.async_wait([this](const error_code& wait_error) {
+            if (!wait_error && !stopping_) {
+                do_accept();
+            }
+        });
+        return;
+    }
+    auto session = std::make_shared<detail::Session>(*this, std::move(socket));
+    if (register_session(session)) {
+        session->start();
+    } else {
+        session->reject_busy();  // not registered: it answers 503 and closes on its own
+    }
+    do_accept();
+}
+
+bool Server::Impl::register_session(const std::shared_ptr<detail::Session>& session) {
+    std::lock_guard lock(sessions_mutex_);
+    if (sessions_.size() >= options_.connections_max) {
+        return false;
+    }
+    sessions_.emplace(session.get(), session);
+    return true;
+}
+
+void Server::Impl::on_session_closed(detail::Session* session) {
+    std::lock_guard lock(sessions_mutex_);
+    if (sessions_.erase(session) > 0) {
+        sessions_changed_.notify_all();
+    }
+}
+
+std::vector<std::shared_ptr<detail::Session>> Server::Impl::sessions_snapshot() {
+    std::lock_guard lock(sessions_mutex_);
+    std::vector<std::shared_ptr<detail::Session>> sessions;
+    sessions.reserve(sessions_.size());
+    for (const auto& [key, session] : sessions_) {
+        sessions.push_back(session);
+    }
+    return sessions;
+}
+
+bool Server::Impl::wait_sessions_gone(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(sessions_mutex_);
+    return sessions_changed_.wait_for(lock, timeout, [this] { return sessions_.empty(); });
+}
+
+void Server::Impl::stop() {
+    std::lock_guard stop_lock(stop_mutex_);
+    if (stopped_) {
+        return;
+    }
+    for (const std::thread& thread : threads_) {
+        QRPAY_ASSERT(thread.get_id() != std::this_thread::get_id(),
+                     "Server::stop() called from a handler or task");
+    }
+    stopping_ = true;
+    net::post(accept_strand_, [this] {
+        error_code ignored;
+        acceptor_.close(ignored);
+        accept_retry_timer_.cancel();
+    });
+    timers_.run_all_now();
+    for (const auto& session : sessions_snapshot()) {
+        session->on_server_stop();
+    }
+    if (!wait_sessions_gone(options_.stop_timeout)) {
+        auto remaining = sessions_snapshot();
+        QRPAY_LOG_WARN("http server: stop cuts %zu connection(s) still busy after %lld ms",
+                       remaining.size(), static_cast<long long>(options_.stop_timeout.count()));
+        for (const auto& session : remaining) {
+            session->force_close();
+        }
+        (void)wait_sessions_gone(force_close_wait);
+    }
+    {
+        std::unique_lock gate_lock(gate_->mutex);
+        gate_->open = false;
+    }
+    work_.reset();
+    context_.stop();
+    for (std::thread& thread : threads_) {
+        thread.join();
+    }
+    std::lock_guard lock(sessions_mutex_);
+    sessions_.clear();  // while context_ still exists
+    stopped_ = true;
+}
+
+Responder::Responder(std::shared_ptr<detail::ResponderState> state) : state_(std::move(state)) {
+    QRPAY_ASSERT(state_ != nullptr, "a Responder needs a request");
+}
+
+bool Responder::operator()(Response response) const {
+    if (state_->answered->exchange(true)) {
+        return false;
+    }
+    return detail::deliver(*state_, std::move(response));
+}
+
+bool Responder::answered() const { return state_->answered->load(); }
+
+Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, Handler handler) {
+    if (handler == nullptr || options.threads < 1 || options.connections_max < 1 ||
+        options.body_bytes_max < 1 || options.header_bytes_max < 256 ||
+        options.header_bytes_max > UINT32_MAX || options.tasks_pending_max < 1) {
+        return Status(Errc::invalid_argument, "bad http server options or no handler");
+    }
+    if (options.idle_timeout.count() <= 0 || options.request_timeout.count() <= 0 ||
+        options.response_timeout.count() <= 0 || options.stop_timeout.count() < 0) {
+        return Status(Errc::invalid_argument, "http server timeouts must be positive");
+    }
+    auto impl = std::make_unique<Impl>(options, std::move(handler));
+    Status status = impl->listen();
+    if (!status.ok()) {
+        return status;
+    }
+    impl->start_threads();
+    return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { stop(); }
+
+std::uint16_t Server::port() const { return impl_->port(); }
+
+Result<TimerId> Server::run_after(std::chrono::milliseconds delay, Task task) {
+    return impl_->timers().run_after(delay, std::move(task));
+}
+
+bool Server::cancel(TimerId id) { return impl_->timers().cancel(id); }
+
+void Server::stop() { impl_->stop(); }
+
+}  // namespace qrpay::http

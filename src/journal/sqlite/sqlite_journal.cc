@@ -1,0 +1,434 @@
+// The SQLite journal: a WriteQueue in front of one writer thread that runs GroupCommitter, and
+// a ReadPool for reads. Schema and format: sqlite_schema.cc.
+
+#include "journal/sqlite/sqlite_journal.h"
+
+#include <algorithm>
+#include <atomic>
+#include <future>
+#include <limits>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "base/assert.h"
+#include "journal/sqlite/group_commit.h"
+#include "journal/sqlite/read_pool.h"
+#include "journal/sqlite/sqlite_connection.h"
+#include "journal/sqlite/sqlite_schema.h"
+#include "journal/sqlite/write_queue.h"
+#include "journal/validation.h"
+
+namespace qrpay::journal {
+
+namespace {
+
+using sqlite::Connection;
+using sqlite::from_column;
+using sqlite::GroupCommitter;
+using sqlite::GroupOutcome;
+using sqlite::PendingWrite;
+using sqlite::ReadPool;
+using sqlite::Statement;
+using sqlite::Step;
+using sqlite::to_column;
+using sqlite::WriteOp;
+
+constexpr const char* sql_read_events =
+    "SELECT seq, type, payload, written_at_unix_ms FROM events "
+    "WHERE persistence_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3";
+constexpr const char* sql_highest_seq =
+    "SELECT seq FROM events WHERE persistence_id = ?1 ORDER BY seq DESC LIMIT 1";
+constexpr const char* sql_read_shard =
+    "SELECT shard_offset, persistence_id, seq, type, payload, written_at_unix_ms FROM events "
+    "WHERE shard = ?1 AND shard_offset >= ?2 ORDER BY shard_offset LIMIT ?3";
+constexpr const char* sql_load_snapshot =
+    "SELECT seq, payload FROM snapshots WHERE persistence_id = ?1";
+constexpr const char* sql_current_fencing =
+    "SELECT fencing_token FROM shard_state WHERE shard = ?1";
+constexpr const char* sql_pending_wakeups =
+    "SELECT persistence_id, wake_at_unix_ms FROM wakeups WHERE shard = ?1 "
+    "ORDER BY wake_at_unix_ms, persistence_id";
+
+std::int64_t limit_of(std::size_t max_count) {
+    return to_column(std::min<std::uint64_t>(max_count, stored_number_max));
+}
+
+Status wait_for_outcome(std::future<Status>& future) {
+    try {
+        return future.get();
+    } catch (const std::future_error&) {
+        QRPAY_ASSERT(false, "a write callback was destroyed without running");
+    }
+    return {Errc::unknown_outcome, "unreachable"};
+}
+
+class SqliteJournal final : public Journal {
+public:
+    SqliteJournal(const SqliteJournalOptions& options, std::unique_ptr<Connection> writer);
+    // Commits every write already queued and answers it, then joins the writer thread.
+    ~SqliteJournal() override;
+    SqliteJournal(const SqliteJournal&) = delete;
+    SqliteJournal& operator=(const SqliteJournal&) = delete;
+    SqliteJournal(SqliteJournal&&) = delete;
+    SqliteJournal& operator=(SqliteJournal&&) = delete;
+
+    Status start();  // starts the writer thread; unavailable when the OS refuses one
+    [[nodiscard]] SqliteJournalStats stats() const;
+
+    void append(AppendRequest request, AppendCallback done) override;
+    Result<std::vector<StoredEvent>> read_events(const std::string& persistence_id,
+                                                 SequenceNr from,
+                                                 std::size_t max_count) override;
+    Result<SequenceNr> highest_seq(const std::string& persistence_id) override;
+    Result<std::vector<ShardEvent>> read_shard(ShardId shard,
+                                               ShardOffset from,
+                                               std::size_t max_count) override;
+    Status save_snapshot(const std::string& persistence_id, const Snapshot& snapshot) override;
+    Result<std::optional<Snapshot>> load_snapshot(const std::string& persistence_id) override;
+    Status claim_shard(ShardId shard, FencingToken token) override;
+    Result<FencingToken> current_fencing(ShardId shard) override;
+    Result<std::vector<WakeEntry>> pending_wakeups(ShardId shard) override;
+    void set_commit_listener(CommitListener listener) override;
+
+private:
+    void run_writer();
+    void report(std::vector<PendingWrite>& group, GroupOutcome& outcome);
+    Status write_and_wait(WriteOp op);
+
+    // Used by the writer thread only, once start() ran.
+    std::unique_ptr<Connection> writer_connection_;
+    GroupCommitter committer_;
+
+    sqlite::WriteQueue queue_;  // thread-safe
+    ReadPool readers_;          // thread-safe
+
+    // Guards listener_: any thread may set it, the writer copies it once per group.
+    std::mutex listener_mutex_;
+    CommitListener listener_;
+    std::atomic<bool> appended_any_{false};  // for the "set before the first append" rule
+
+    // Written by the writer thread, read by sqlite_journal_stats() on any thread.
+    std::atomic<std::uint64_t> commits_{0};
+    std::atomic<std::uint64_t> appends_committed_{0};
+    std::atomic<std::uint64_t> writes_refused_{0};
+    std::atomic<std::uint64_t> groups_failed_{0};
+
+    std::thread writer_;  // started by start(), joined by the destructor
+};
+
+SqliteJournal::SqliteJournal(const SqliteJournalOptions& options,
+                             std::unique_ptr<Connection> writer)
+    : writer_connection_(std::move(writer)),
+      committer_(*writer_connection_),
+      queue_({.queued_writes_max = options.queued_writes_max,
+              .queued_bytes_max = options.queued_bytes_max,
+              .group_events_max = options.group_events_max,
+              .group_bytes_max = options.group_bytes_max,
+              .group_wait_max = options.group_wait_max}),
+      readers_(options.path,
+               options.read_connections_max,
+               options.read_wait_max,
+               options.lock_wait_max) {}
+
+SqliteJournal::~SqliteJournal() {
+    queue_.close();
+    if (writer_.joinable()) {
+        writer_.join();
+    }
+}
+
+Status SqliteJournal::start() {
+    QRPAY_ASSERT(!writer_.joinable(), "journal writer started twice");
+    try {
+        writer_ = std::thread([this] { run_writer(); });
+    } catch (const std::system_error& error) {
+        return {Errc::unavailable, std::string("cannot start the journal writer: ") + error.what()};
+    }
+    return {};
+}
+
+SqliteJournalStats SqliteJournal::stats() const {
+    return {.commits = commits_.load(),
+            .appends_committed = appends_committed_.load(),
+            .writes_refused = writes_refused_.load(),
+            .groups_failed = groups_failed_.load()};
+}
+
+void SqliteJournal::run_writer() {
+    for (std::vector<PendingWrite> group = queue_.take_group(); !group.empty();
+         group = queue_.take_group()) {
+        GroupOutcome outcome = committer_.commit(group);
+        QRPAY_ASSERT(outcome.statuses.size() == group.size(), "a write of the group unanswered");
+        report(group, outcome);
+    }
+}
+
+// Counts the group, tells the commit listener, then answers every write of the group.
+void SqliteJournal::report(std::vector<PendingWrite>& group, GroupOutcome& outcome) {
+    std::uint64_t refused = 0;
+    for (const Status& status : outcome.statuses) {
+        if (status.code() == Errc::sequence_conflict || status.code() == Errc::fenced) {
+            ++refused;
+        }
+    }
+    writes_refused_ += refused;
+    if (outcome.committed) {
+        ++commits_;
+    } else {
+        ++groups_failed_;
+    }
+    appends_committed_ += outcome.appends_stored;
+    CommitListener listener;
+    {
+        std::lock_guard lock(listener_mutex_);
+        listener = listener_;
+    }
+    if (listener) {
+        for (const sqlite::ShardTip& tip : outcome.durable) {
+            listener(tip.shard, tip.offset);
+        }
+    }
+    for (std::size_t i = 0; i < group.size(); ++i) {
+        group[i].done(std::move(outcome.statuses[i]));
+    }
+}
+
+void SqliteJournal::append(AppendRequest request, AppendCallback done) {
+    QRPAY_ASSERT(done != nullptr, "append without a callback");
+    if (Status valid = validate_append(request); !valid.ok()) {
+        done(std::move(valid));
+        return;
+    }
+    appended_any_.store(true, std::memory_order_relaxed);
+    PendingWrite write = sqlite::make_pending_write(std::move(request), std::move(done));
+    if (!queue_.try_push(write)) {
+        write.done(Status(Errc::unavailable, "journal write queue is full or closing"));
+    }
+}
+
+// Queues a claim or a snapshot and waits for the writer's answer. The writer answers every
+// queued write, also while the journal closes, so the wait ends.
+Status SqliteJournal::write_and_wait(WriteOp op) {
+    QRPAY_ASSERT(std::this_thread::get_id() != writer_.get_id(),
+                 "a journal callback waited for the journal writer");
+    auto outcome = std::make_shared<std::promise<Status>>();
+    std::future<Status> future = outcome->get_future();
+    PendingWrite write = sqlite::make_pending_write(
+        std::move(op), [outcome](Status status) { outcome->set_value(std::move(status)); });
+    if (!queue_.try_push(write)) {
+        return {Errc::unavailable, "journal write queue is full or closing"};
+    }
+    return wait_for_outcome(future);
+}
+
+Status SqliteJournal::save_snapshot(const std::string& persistence_id, const Snapshot& snapshot) {
+    if (Status valid = validate_snapshot(persistence_id, snapshot); !valid.ok()) {
+        return valid;
+    }
+    return write_and_wait(sqlite::SnapshotOp{persistence_id, snapshot});
+}
+
+Status SqliteJournal::claim_shard(ShardId shard, FencingToken token) {
+    if (Status valid = validate_fencing(token); !valid.ok()) {
+        return valid;
+    }
+    return write_and_wait(sqlite::ClaimOp{shard, token});
+}
+
+void SqliteJournal::set_commit_listener(CommitListener listener) {
+    QRPAY_ASSERT(!appended_any_.load(), "set_commit_listener after the first append");
+    std::lock_guard lock(listener_mutex_);
+    listener_ = std::move(listener);
+}
+
+Result<std::vector<StoredEvent>> SqliteJournal::read_events(const std::string& persistence_id,
+                                                            SequenceNr from,
+                                                            std::size_t max_count) {
+    if (Status valid = validate_persistence_id(persistence_id); !valid.ok()) {
+        return valid;
+    }
+    std::vector<StoredEvent> events;
+    if (max_count == 0 || from.value > stored_number_max) {
+        return events;
+    }
+    Result<ReadPool::Lease> lease = readers_.acquire();
+    if (!lease.ok()) {
+        return lease.status();
+    }
+    Result<Statement> query = lease.value()->prepare(sql_read_events);
+    if (!query.ok()) {
+        return query.status();
+    }
+    query->bind_text(1, persistence_id);
+    query->bind_int(2, to_column(from.value));
+    query->bind_int(3, limit_of(max_count));
+    for (Step step = query->step(); step != Step::done; step = query->step()) {
+        if (step == Step::error) {
+            return query->error("read events");
+        }
+        SequenceNr seq(from_column(query->column_int(0)));
+        QRPAY_ASSERT(events.empty() || seq == events.back().seq.next(), "stored seq has a gap");
+        events.push_back(
+            {seq, query->column_bytes(1), query->column_bytes(2), UnixMs{query->column_int(3)}});
+    }
+    return events;
+}
+
+Result<SequenceNr> SqliteJournal::highest_seq(const std::string& persistence_id) {
+    if (Status valid = validate_persistence_id(persistence_id); !valid.ok()) {
+        return valid;
+    }
+    Result<ReadPool::Lease> lease = readers_.acquire();
+    if (!lease.ok()) {
+        return lease.status();
+    }
+    Result<Statement> query = lease.value()->prepare(sql_highest_seq);
+    if (!query.ok()) {
+        return query.status();
+    }
+    query->bind_text(1, persistence_id);
+    Step step = query->step();
+    if (step == Step::error) {
+        return query->error("read highest seq");
+    }
+    return SequenceNr(step == Step::row ? from_column(query->column_int(0)) : 0);
+}
+
+Result<std::vector<ShardEvent>> SqliteJournal::read_shard(ShardId shard,
+                                                          ShardOffset from,
+                                                          std::size_t max_count) {
+    std::vector<ShardEvent> events;
+    if (max_count == 0 || from.value > stored_number_max) {
+        return events;
+    }
+    Result<ReadPool::Lease> lease = readers_.acquire();
+    if (!lease.ok()) {
+        return lease.status();
+    }
+    Result<Statement> query = lease.value()->prepare(sql_read_shard);
+    if (!query.ok()) {
+        return query.status();
+    }
+    query->bind_int(1, shard.value);
+    query->bind_int(2, to_column(from.value));
+    query->bind_int(3, limit_of(max_count));
+    for (Step step = query->step(); step != Step::done; step = query->step()) {
+        if (step == Step::error) {
+            return query->error("read shard");
+        }
+        ShardOffset offset(from_column(query->column_int(0)));
+        QRPAY_ASSERT(events.empty() || offset == events.back().offset.next(),
+                     "stored shard offsets have a gap");
+        events.push_back({offset, query->column_bytes(1),
+                          SequenceNr(from_column(query->column_int(2))), query->column_bytes(3),
+                          query->column_bytes(4), UnixMs{query->column_int(5)}});
+    }
+    return events;
+}
+
+Result<std::optional<Snapshot>> SqliteJournal::load_snapshot(const std::string& persistence_id) {
+    if (Status valid = validate_persistence_id(persistence_id); !valid.ok()) {
+        return valid;
+    }
+    Result<ReadPool::Lease> lease = readers_.acquire();
+    if (!lease.ok()) {
+        return lease.status();
+    }
+    Result<Statement> query = lease.value()->prepare(sql_load_snapshot);
+    if (!query.ok()) {
+        return query.status();
+    }
+    query->bind_text(1, persistence_id);
+    Step step = query->step();
+    if (step == Step::error) {
+        return query->error("load snapshot");
+    }
+    if (step == Step::done) {
+        return std::optional<Snapshot>();
+    }
+    return std::optional<Snapshot>(
+        Snapshot{SequenceNr(from_column(query->column_int(0))), query->column_bytes(1)});
+}
+
+Result<FencingToken> SqliteJournal::current_fencing(ShardId shard) {
+    Result<ReadPool::Lease> lease = readers_.acquire();
+    if (!lease.ok()) {
+        return lease.status();
+    }
+    Result<Statement> query = lease.value()->prepare(sql_current_fencing);
+    if (!query.ok()) {
+        return query.status();
+    }
+    query->bind_int(1, shard.value);
+    Step step = query->step();
+    if (step == Step::error) {
+        return query->error("read fencing token");
+    }
+    return FencingToken(step == Step::row ? from_column(query->column_int(0)) : 0);
+}
+
+Result<std::vector<WakeEntry>> SqliteJournal::pending_wakeups(ShardId shard) {
+    Result<ReadPool::Lease> lease = readers_.acquire();
+    if (!lease.ok()) {
+        return lease.status();
+    }
+    Result<Statement> query = lease.value()->prepare(sql_pending_wakeups);
+    if (!query.ok()) {
+        return query.status();
+    }
+    query->bind_int(1, shard.value);
+    std::vector<WakeEntry> wakeups;
+    for (Step step = query->step(); step != Step::done; step = query->step()) {
+        if (step == Step::error) {
+            return query->error("read wakeups");
+        }
+        wakeups.push_back({query->column_bytes(0), UnixMs{query->column_int(1)}});
+    }
+    return wakeups;
+}
+
+Status validate_options(const SqliteJournalOptions& options) {
+    bool valid = !options.path.empty() && options.group_events_max > 0 &&
+                 options.group_bytes_max > 0 && options.group_wait_max.count() >= 0 &&
+                 options.queued_writes_max > 0 && options.queued_bytes_max > 0 &&
+                 options.read_connections_max > 0 && options.read_wait_max.count() >= 0 &&
+                 options.lock_wait_max.count() >= 0 &&
+                 options.lock_wait_max <= std::chrono::hours(24);
+    if (!valid) {
+        return {Errc::invalid_argument, "SqliteJournalOptions: empty path or a zero bound"};
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Journal>> open_sqlite_journal(const SqliteJournalOptions& options) {
+    if (Status valid = validate_options(options); !valid.ok()) {
+        return valid;
+    }
+    Result<std::unique_ptr<Connection>> writer =
+        Connection::open(options.path, sqlite::OpenMode::writer, options.lock_wait_max);
+    if (!writer.ok()) {
+        return writer.status();
+    }
+    if (Status schema = sqlite::ensure_schema(**writer); !schema.ok()) {
+        return schema;
+    }
+    auto journal = std::make_unique<SqliteJournal>(options, std::move(writer).value());
+    if (Status started = journal->start(); !started.ok()) {
+        return started;
+    }
+    std::unique_ptr<Journal> opened = std::move(journal);
+    return opened;
+}
+
+SqliteJournalStats sqlite_journal_stats(const Journal& journal) {
+    const auto* sqlite_journal = dynamic_cast<const SqliteJournal*>(&journal);
+    QRPAY_ASSERT(sqlite_journal != nullptr, "sqlite_journal_stats of another journal");
+    return sqlite_journal->stats();
+}
+
+}  // namespace qrpay::journal

@@ -1,0 +1,64 @@
+#pragma once
+// The SQLite journal: the embedded default backend (DESIGN §4). One file in WAL mode with
+// synchronous=FULL, so an append reported ok has been synced. One writer thread commits
+// appends, claims and snapshots in groups (one transaction, one sync for many entities);
+// reads run on a small pool of read connections and never wait for the writer.
+//
+// Thread safety: as Journal (journal.h). One process should hold a database file open for
+// writing at a time; SQLite's locks keep two writers correct but slow.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "journal/journal.h"
+
+namespace qrpay::journal {
+
+struct SqliteJournalOptions {
+    // The database file; created with its schema when missing. SQLite keeps "-wal" and
+    // "-shm" files beside it.
+    std::string path;
+    // Events committed in one transaction at most (a claim or a snapshot counts as one). One
+    // write larger than this still commits, alone.
+    std::size_t group_events_max = 1024;
+    // Bytes of ids, types and payloads committed in one transaction at most; same exception.
+    std::size_t group_bytes_max = 1 << 20;
+    // How long the writer waits for a group to fill before it commits what is queued. 0:
+    // never wait; appends that arrive during a commit form the next group anyway.
+    std::chrono::microseconds group_wait_max{0};
+    // Writes (appends, claims, snapshots) waiting for the writer; beyond either bound append()
+    // answers unavailable. A write larger than queued_bytes_max is still queued when nothing
+    // else waits, so every valid append can get in.
+    std::size_t queued_writes_max = 100'000;
+    std::size_t queued_bytes_max = 256 << 20;
+    // Read connections opened at most, and how long a read waits for a free one before it
+    // answers unavailable.
+    std::size_t read_connections_max = 4;
+    std::chrono::milliseconds read_wait_max{5'000};
+    // How long a connection waits for a lock held by another process (or a checkpoint)
+    // before its operation fails with io_error. Readers never wait for this journal's writer.
+    std::chrono::milliseconds lock_wait_max{5'000};
+};
+
+// Opens (or creates) the journal at options.path and starts its writer thread.
+// invalid_argument: options out of range. corruption: the file holds a newer schema version
+// or is not a journal. io_error: SQLite cannot open or set up the file.
+// The journal's destructor commits every write already queued, then joins the writer.
+Result<std::unique_ptr<Journal>> open_sqlite_journal(const SqliteJournalOptions& options);
+
+// Counters of a SQLite journal since it was opened.
+struct SqliteJournalStats {
+    std::uint64_t commits = 0;            // transactions committed, one sync each
+    std::uint64_t appends_committed = 0;  // appends made durable by those commits
+    std::uint64_t writes_refused = 0;     // sequence_conflict or fenced
+    std::uint64_t groups_failed = 0;      // groups answered with io_error or unknown_outcome
+};
+
+// REQUIRES: `journal` was made by open_sqlite_journal(). Thread-safe.
+SqliteJournalStats sqlite_journal_stats(const Journal& journal);
+
+}  // namespace qrpay::journal

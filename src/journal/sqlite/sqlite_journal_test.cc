@@ -1,0 +1,507 @@
+// SQLite journal behaviour beyond the conformance suite: group commit, the bounded queue,
+// shutdown, failures, schema versions, and data written by another process.
+
+#include "journal/sqlite/sqlite_journal.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "journal/conformance/journal_test_support.h"
+
+namespace qrpay::journal {
+namespace {
+
+using conformance::answer_wait_max;
+using conformance::make_append;
+using conformance::OutcomeLog;
+using conformance::TempDir;
+
+std::unique_ptr<Journal> open_or_fail(const SqliteJournalOptions& options) {
+    Result<std::unique_ptr<Journal>> journal = open_sqlite_journal(options);
+    EXPECT_TRUE(journal.ok()) << journal.status().to_string();
+    return journal.ok() ? std::move(journal).value() : nullptr;
+}
+
+// Holds the writer thread inside the commit listener once armed, so that writes pile up in
+// the queue and the next group is known exactly. The contract says a listener must not block;
+// this one blocks on purpose, and never longer than answer_wait_max.
+class WriterGate {
+public:
+    Journal::CommitListener listener() {
+        return [state = state_](ShardId, ShardOffset) {
+            std::unique_lock lock(state->mutex);
+            if (!state->armed) {
+                return;
+            }
+            state->armed = false;
+            state->held = true;
+            state->changed.notify_all();
+            state->changed.wait_for(lock, answer_wait_max, [&] { return state->opened; });
+        };
+    }
+    void arm() {
+        std::lock_guard lock(state_->mutex);
+        state_->armed = true;
+        state_->opened = false;
+        state_->held = false;
+    }
+    // True once the writer sits in the listener.
+    bool wait_held() {
+        std::unique_lock lock(state_->mutex);
+        return state_->changed.wait_for(lock, answer_wait_max, [&] { return state_->held; });
+    }
+    void open() {
+        {
+            std::lock_guard lock(state_->mutex);
+            state_->opened = true;
+        }
+        state_->changed.notify_all();
+    }
+
+private:
+    struct State {
+        std::mutex mutex;  // guards the flags; shared with the writer thread
+        std::condition_variable changed;
+        bool armed = false;
+        bool held = false;
+        bool opened = false;
+    };
+    std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
+// Holds the writer in the gate: an append of a new entity commits, then the writer waits.
+void hold_writer(Journal& journal, WriterGate& gate, OutcomeLog& blocker_log) {
+    gate.arm();
+    journal.append(make_append("gate|blocker", SequenceNr(0), 1), blocker_log.callback(0));
+    ASSERT_TRUE(gate.wait_held());
+}
+
+class SqliteJournalTest : public ::testing::Test {
+protected:
+    std::string db_path() const { return dir_.path() + "/journal.db"; }
+    SqliteJournalOptions options() const { return {.path = db_path()}; }
+
+    TempDir dir_;
+};
+
+TEST_F(SqliteJournalTest, GroupCommitPutsQueuedAppendsInOneTransaction) {
+    std::unique_ptr<Journal> journal = open_or_fail(options());
+    ASSERT_NE(journal, nullptr);
+    WriterGate gate;
+    journal->set_commit_listener(gate.listener());
+    OutcomeLog blocker(1);
+    hold_writer(*journal, gate, blocker);
+
+    constexpr std::size_t threads = 10;
+    constexpr std::size_t appends_per_thread = 100;
+    OutcomeLog outcomes(threads * appends_per_thread);
+    std::vector<std::thread> producers;
+    for (std::size_t t = 0; t < threads; ++t) {
+        producers.emplace_back([&, t] {
+            for (std::size_t i = 0; i < appends_per_thread; ++i) {
+                std::size_t index = t * appends_per_thread + i;
+                journal->append(make_append("group|" + std::to_string(index), SequenceNr(0), 1,
+                                            ShardId(static_cast<std::uint32_t>(index % 4))),
+                                outcomes.callback(index));
+            }
+        });
+    }
+    for (std::thread& producer : producers) {
+        producer.join();
+    }
+    gate.open();
+    ASSERT_TRUE(outcomes.wait_all());
+    ASSERT_TRUE(blocker.wait_all());
+    for (const Status& status : outcomes.statuses()) {
+        EXPECT_TRUE(status.ok()) << status.to_string();
+    }
+    SqliteJournalStats stats = sqlite_journal_stats(*journal);
+    EXPECT_EQ(stats.appends_committed, threads * appends_per_thread + 1);
+    EXPECT_LT(stats.commits, stats.appends_committed);
+    EXPECT_EQ(stats.commits, 2U) << "the blocker's group, then one group of all queued appends";
+}
+
+TEST_F(SqliteJournalTest, ConcurrentAppendsShareCommits) {
+    std::unique_ptr<Journal> journal = open_or_fail(options());
+    ASSERT_NE(journal, nullptr);
+    constexpr std::size_t threads = 10;
+    constexpr std::size_t appends_per_thread = 100;
+    OutcomeLog outcomes(threads * appends_per_thread);
+    std::vector<std::thread> producers;
+    for (std::size_t t = 0; t < threads; ++t) {
+        producers.emplace_back([&, t] {
+            for (std::size_t i = 0; i < appends_per_thread; ++i) {
+                std::size_t index = t * appends_per_thread + i;
+                journal->append(make_append("share|" + std::to_string(index), SequenceNr(0), 1),
+                                outcomes.callback(index));
+            }
+        });
+    }
+    for (std::thread& producer : producers) {
+        producer.join();
+    }
+    ASSERT_TRUE(outcomes.wait_all());
+    SqliteJournalStats stats = sqlite_journal_stats(*journal);
+    EXPECT_EQ(stats.appends_committed, threads * appends_per_thread);
+    EXPECT_LT(stats.commits, stats.appends_committed);
+}
+
+TEST_F(SqliteJournalTest, GroupRespectsTheEventCap) {
+    SqliteJournalOptions capped = options();
+    capped.group_events_max = 10;
+    std::unique_ptr<Journal> journal = open_or_fail(capped);
+    ASSERT_NE(journal, nullptr);
+    WriterGate gate;
+    journal->set_commit_listener(gate.listener());
+    OutcomeLog blocker(1);
+    hold_writer(*journal, gate, blocker);
+    constexpr std::size_t appends = 100;
+    OutcomeLog outcomes(appends);
+    for (std::size_t i = 0; i < appends; ++i) {
+        journal->append(make_append("cap|" + std::to_string(i), SequenceNr(0), 1),
+                        outcomes.callback(i));
+    }
+    gate.open();
+    ASSERT_TRUE(outcomes.wait_all());
+    EXPECT_EQ(sqlite_journal_stats(*journal).commits, 1 + appends / 10);
+}
+
+TEST_F(SqliteJournalTest, RefusedWriteDoesNotFailItsGroup) {
+    std::unique_ptr<Journal> journal = open_or_fail(options());
+    ASSERT_NE(journal, nullptr);
+    WriterGate gate;
+    journal->set_commit_listener(gate.listener());
+    ASSERT_TRUE(journal->claim_shard(ShardId(2), FencingToken(3)).ok());
+    ASSERT_TRUE(journal->append_and_wait(make_append("mixed|a", SequenceNr(0), 1)).ok());
+    std::uint64_t commits_before = sqlite_journal_stats(*journal).commits;
+    OutcomeLog blocker(1);
+    hold_writer(*journal, gate, blocker);
+
+    OutcomeLog outcomes(5);
+    journal->append(make_append("mixed|a", SequenceNr(1), 1), outcomes.callback(0));
+    journal->append(make_append("mixed|a", SequenceNr(0), 1), outcomes.callback(1));
+    journal->append(make_append("mixed|c", SequenceNr(0), 1, ShardId(2)), outcomes.callback(2));
+    journal->append(make_append("mixed|d", SequenceNr(0), 1), outcomes.callback(3));
+    journal->append(make_append("mixed|a", SequenceNr(2), 1), outcomes.callback(4));
+    gate.open();
+    ASSERT_TRUE(outcomes.wait_all());
+    std::vector<Status> statuses = outcomes.statuses();
+    EXPECT_TRUE(statuses[0].ok()) << statuses[0].to_string();
+    EXPECT_EQ(statuses[1].code(), Errc::sequence_conflict);
+    EXPECT_EQ(statuses[2].code(), Errc::fenced);
+    EXPECT_TRUE(statuses[3].ok()) << statuses[3].to_string();
+    EXPECT_TRUE(statuses[4].ok()) << "sees the earlier append of its own group";
+    SqliteJournalStats stats = sqlite_journal_stats(*journal);
+    EXPECT_EQ(stats.commits, commits_before + 2);
+    EXPECT_EQ(stats.writes_refused, 2U);
+    Result<SequenceNr> highest = journal->highest_seq("mixed|a");
+    ASSERT_TRUE(highest.ok());
+    EXPECT_EQ(*highest, SequenceNr(3));
+    Result<SequenceNr> fenced = journal->highest_seq("mixed|c");
+    ASSERT_TRUE(fenced.ok());
+    EXPECT_EQ(*fenced, SequenceNr(0));
+}
+
+TEST_F(SqliteJournalTest, FullQueueAnswersUnavailableOnTheCallingThread) {
+    SqliteJournalOptions small = options();
+    small.queued_writes_max = 3;
+    std::unique_ptr<Journal> journal = open_or_fail(small);
+    ASSERT_NE(journal, nullptr);
+    WriterGate gate;
+    journal->set_commit_listener(gate.listener());
+    OutcomeLog blocker(1);
+    hold_writer(*journal, gate, blocker);
+    OutcomeLog queued(3);
+    for (std::size_t i = 0; i < 3; ++i) {
+        journal->append(make_append("full|" + std::to_string(i), SequenceNr(0), 1),
+                        queued.callback(i));
+    }
+    std::optional<Status> refused;
+    journal->append(make_append("full|x", SequenceNr(0), 1),
+                    [&refused](Status status) { refused = std::move(status); });
+    ASSERT_TRUE(refused.has_value()) << "answered before append() returned";
+    EXPECT_EQ(refused->code(), Errc::unavailable);
+    EXPECT_EQ(journal->claim_shard(ShardId(1), FencingToken(1)).code(), Errc::unavailable);
+    EXPECT_EQ(journal->save_snapshot("full|0", {SequenceNr(1), "s"}).code(), Errc::unavailable);
+    gate.open();
+    ASSERT_TRUE(queued.wait_all());
+    for (const Status& status : queued.statuses()) {
+        EXPECT_TRUE(status.ok()) << status.to_string();
+    }
+    Result<SequenceNr> highest = journal->highest_seq("full|x");
+    ASSERT_TRUE(highest.ok());
+    EXPECT_EQ(*highest, SequenceNr(0));
+}
+
+TEST_F(SqliteJournalTest, DestructorCommitsQueuedWrites) {
+    constexpr std::size_t appends = 100;
+    OutcomeLog outcomes(appends);
+    {
+        std::unique_ptr<Journal> journal = open_or_fail(options());
+        ASSERT_NE(journal, nullptr);
+        WriterGate gate;
+        journal->set_commit_listener(gate.listener());
+        OutcomeLog blocker(1);
+        hold_writer(*journal, gate, blocker);
+        for (std::size_t i = 0; i < appends; ++i) {
+            journal->append(make_append("drain|" + std::to_string(i), SequenceNr(0), 1),
+                            outcomes.callback(i));
+        }
+        std::thread closer([&journal] { journal.reset(); });  // waits for the writer
+        gate.open();
+        closer.join();
+    }
+    ASSERT_TRUE(outcomes.wait_all()) << "the destructor answered every queued write";
+    for (const Status& status : outcomes.statuses()) {
+        EXPECT_TRUE(status.ok()) << status.to_string();
+    }
+    std::unique_ptr<Journal> reopened = open_or_fail(options());
+    ASSERT_NE(reopened, nullptr);
+    Result<std::vector<ShardEvent>> shard = reopened->read_shard(ShardId(1), ShardOffset(1), 1000);
+    ASSERT_TRUE(shard.ok());
+    EXPECT_EQ(shard->size(), appends + 1);
+}
+
+// Runs SQL on a connection of the test's own, outside the journal.
+class RawDb {
+public:
+    explicit RawDb(const std::string& path) {
+        EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
+    }
+    ~RawDb() { sqlite3_close(db_); }
+    RawDb(const RawDb&) = delete;
+    RawDb& operator=(const RawDb&) = delete;
+    RawDb(RawDb&&) = delete;
+    RawDb& operator=(RawDb&&) = delete;
+
+    void exec(const std::string& sql) {
+        char* error = nullptr;
+        EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+            << sql << ": " << (error == nullptr ? "" : error);
+        sqlite3_free(error);
+    }
+    // The first column of each row, as text.
+    std::vector<std::string> column(const std::string& sql) {
+        std::vector<std::string> out;
+        sqlite3_stmt* stmt = nullptr;
+        EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
+        while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
+            const unsigned char* text = sqlite3_column_text(stmt, 0);
+            out.emplace_back(text == nullptr ? "" : reinterpret_cast<const char*>(text));
+        }
+        sqlite3_finalize(stmt);
+        return out;
+    }
+
+private:
+    sqlite3* db_ = nullptr;
+};
+
+TEST_F(SqliteJournalTest, CreatesSchemaWithVersionInWalMode) {
+    ASSERT_NE(open_or_fail(options()), nullptr);
+    RawDb db(db_path());
+    EXPECT_EQ(db.column("PRAGMA user_version"), std::vector<std::string>{"1"});
+    EXPECT_EQ(db.column("PRAGMA journal_mode"), std::vector<std::string>{"wal"});
+    EXPECT_EQ(db.column("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"),
+              (std::vector<std::string>{"events", "shard_state", "snapshots", "wakeups"}));
+}
+
+TEST_F(SqliteJournalTest, RefusesANewerSchemaVersion) {
+    ASSERT_NE(open_or_fail(options()), nullptr);
+    RawDb(db_path()).exec("PRAGMA user_version = 2");
+    Result<std::unique_ptr<Journal>> journal = open_sqlite_journal(options());
+    ASSERT_FALSE(journal.ok());
+    EXPECT_EQ(journal.status().code(), Errc::corruption) << journal.status().to_string();
+}
+
+TEST_F(SqliteJournalTest, RefusesADatabaseThatIsNoJournal) {
+    RawDb(db_path()).exec("CREATE TABLE something_else (x INTEGER)");
+    Result<std::unique_ptr<Journal>> journal = open_sqlite_journal(options());
+    ASSERT_FALSE(journal.ok());
+    EXPECT_EQ(journal.status().code(), Errc::corruption) << journal.status().to_string();
+}
+
+TEST_F(SqliteJournalTest, OpenInAMissingDirectoryFails) {
+    Result<std::unique_ptr<Journal>> journal =
+        open_sqlite_journal({.path = dir_.path() + "/missing/journal.db"});
+    ASSERT_FALSE(journal.ok());
+    EXPECT_EQ(journal.status().code(), Errc::io_error);
+}
+
+TEST_F(SqliteJournalTest, RefusesInvalidOptions) {
+    EXPECT_EQ(open_sqlite_journal({}).status().code(), Errc::invalid_argument) << "no path";
+    SqliteJournalOptions no_group = options();
+    no_group.group_events_max = 0;
+    EXPECT_EQ(open_sqlite_journal(no_group).status().code(), Errc::invalid_argument);
+    SqliteJournalOptions no_readers = options();
+    no_readers.read_connections_max = 0;
+    EXPECT_EQ(open_sqlite_journal(no_readers).status().code(), Errc::invalid_argument);
+}
+
+TEST_F(SqliteJournalTest, ReadsProceedWhileAnotherConnectionHoldsTheWriteLock) {
+    std::unique_ptr<Journal> journal = open_or_fail(options());
+    ASSERT_NE(journal, nullptr);
+    ASSERT_TRUE(journal->append_and_wait(make_append("lock|a", SequenceNr(0), 2)).ok());
+    RawDb holder(db_path());
+    holder.exec("BEGIN IMMEDIATE; INSERT INTO shard_state VALUES (77, 0, 0);");
+    Result<std::vector<StoredEvent>> events = journal->read_events("lock|a", SequenceNr(1), 10);
+    ASSERT_TRUE(events.ok()) << events.status().to_string();
+    EXPECT_EQ(events->size(), 2U);
+    Result<std::vector<ShardEvent>> shard = journal->read_shard(ShardId(1), ShardOffset(1), 10);
+    ASSERT_TRUE(shard.ok()) << shard.status().to_string();
+    EXPECT_EQ(shard->size(), 2U);
+    Result<FencingToken> token = journal->current_fencing(ShardId(77));
+    ASSERT_TRUE(token.ok());
+    EXPECT_EQ(*token, FencingToken(0)) << "the uncommitted row is not seen";
+    holder.exec("ROLLBACK");
+}
+
+// A lock held elsewhere beyond lock_wait_max fails the group with io_error: nothing stored,
+// and the writer goes on once the lock is gone.
+TEST_F(SqliteJournalTest, GroupFailsWithIoErrorAndTheWriterRecovers) {
+    SqliteJournalOptions impatient = options();
+    impatient.lock_wait_max = std::chrono::milliseconds(20);
+    std::unique_ptr<Journal> journal = open_or_fail(impatient);
+    ASSERT_NE(journal, nullptr);
+    {
+        RawDb holder(db_path());
+        holder.exec("BEGIN IMMEDIATE");
+        Status failed = journal->append_and_wait(make_append("busy|a", SequenceNr(0), 1));
+        EXPECT_EQ(failed.code(), Errc::io_error) << failed.to_string();
+        holder.exec("ROLLBACK");
+    }
+    Result<SequenceNr> highest = journal->highest_seq("busy|a");
+    ASSERT_TRUE(highest.ok());
+    EXPECT_EQ(*highest, SequenceNr(0));
+    Status retried = journal->append_and_wait(make_append("busy|a", SequenceNr(0), 1));
+    EXPECT_TRUE(retried.ok()) << retried.to_string();
+    SqliteJournalStats stats = sqlite_journal_stats(*journal);
+    EXPECT_EQ(stats.groups_failed, 1U);
+    EXPECT_EQ(stats.appends_committed, 1U);
+}
+
+// Child processes below return an exit code instead of using GoogleTest's assertions.
+constexpr int child_failed = 3;
+
+int append_in_child(const std::string& path, std::size_t appends) {
+    Result<std::unique_ptr<Journal>> journal = open_sqlite_journal({.path = path});
+    if (!journal.ok()) {
+        return child_failed;
+    }
+    for (std::size_t i = 0; i < appends; ++i) {
+        AppendRequest request = make_append("child|e", SequenceNr(i), 1, ShardId(5));
+        if (!(*journal)->append_and_wait(std::move(request)).ok()) {
+            return child_failed;
+        }
+    }
+    return 0;
+}
+
+TEST_F(SqliteJournalTest, ReopensWhatAnotherProcessWrote) {
+    constexpr std::size_t appends = 50;
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        _exit(append_in_child(db_path(), appends));
+    }
+    int wait_status = 0;
+    ASSERT_EQ(waitpid(child, &wait_status, 0), child);
+    ASSERT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0);
+    std::unique_ptr<Journal> journal = open_or_fail(options());
+    ASSERT_NE(journal, nullptr);
+    Result<std::vector<StoredEvent>> events =
+        journal->read_events("child|e", SequenceNr(1), appends * 2);
+    ASSERT_TRUE(events.ok());
+    ASSERT_EQ(events->size(), appends);
+    EXPECT_EQ(events->back().payload, conformance::payload_of("child|e", SequenceNr(appends)));
+    Result<std::vector<ShardEvent>> shard = journal->read_shard(ShardId(5), ShardOffset(1), 100);
+    ASSERT_TRUE(shard.ok());
+    EXPECT_EQ(shard->size(), appends);
+}
+
+// Writes every acknowledged sequence number to `ack_fd`, until killed.
+[[noreturn]] void append_until_killed(const std::string& path, int ack_fd) {
+    Result<std::unique_ptr<Journal>> journal = open_sqlite_journal({.path = path});
+    if (!journal.ok()) {
+        _exit(child_failed);
+    }
+    constexpr std::uint64_t appends_max = 1'000'000;  // the parent kills the child long before
+    for (std::uint64_t seq = 0; seq < appends_max; ++seq) {
+        AppendRequest request = make_append("kill|e", SequenceNr(seq), 1, ShardId(6));
+        std::uint64_t acked = seq + 1;
+        if (!(*journal)->append_and_wait(std::move(request)).ok() ||
+            write(ack_fd, &acked, sizeof acked) != static_cast<ssize_t>(sizeof acked)) {
+            _exit(child_failed);
+        }
+    }
+    _exit(0);
+}
+
+// Reads acknowledgements until `count` arrived or the pipe closed; returns the last one.
+std::uint64_t read_acks(int ack_fd, std::uint64_t count) {
+    std::uint64_t last = 0;
+    std::uint64_t value = 0;
+    for (std::uint64_t i = 0; i < count; ++i) {
+        std::size_t have = 0;
+        while (have < sizeof value) {
+            ssize_t got = read(ack_fd, reinterpret_cast<char*>(&value) + have, sizeof value - have);
+            if (got <= 0) {
+                return last;
+            }
+            have += static_cast<std::size_t>(got);
+        }
+        last = value;
+    }
+    return last;
+}
+
+// An append answered ok is in the file even when the process dies right after (kill -9), and
+// the file opens again with every shard offset in place.
+TEST_F(SqliteJournalTest, AcknowledgedAppendsSurviveKill9) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        close(fds[0]);
+        append_until_killed(db_path(), fds[1]);
+    }
+    close(fds[1]);
+    std::uint64_t acked = read_acks(fds[0], 100);
+    ASSERT_EQ(acked, 100U);
+    ASSERT_EQ(kill(child, SIGKILL), 0);
+    int wait_status = 0;
+    ASSERT_EQ(waitpid(child, &wait_status, 0), child);
+    EXPECT_TRUE(WIFSIGNALED(wait_status));
+    acked = std::max(acked, read_acks(fds[0], 1'000'000));  // acks written before it died
+    close(fds[0]);
+
+    std::unique_ptr<Journal> journal = open_or_fail(options());
+    ASSERT_NE(journal, nullptr);
+    Result<SequenceNr> highest = journal->highest_seq("kill|e");
+    ASSERT_TRUE(highest.ok());
+    EXPECT_GE(highest->value, acked);
+    Result<std::vector<ShardEvent>> shard =
+        journal->read_shard(ShardId(6), ShardOffset(1), 2'000'000);
+    ASSERT_TRUE(shard.ok());
+    ASSERT_EQ(shard->size(), highest->value);
+    EXPECT_EQ(shard->back().offset, ShardOffset(highest->value));
+    ASSERT_TRUE(journal->append_and_wait(make_append("kill|e", *highest, 1, ShardId(6))).ok());
+}
+
+}  // namespace
+}  // namespace qrpay::journal

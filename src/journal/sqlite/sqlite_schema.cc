@@ -1,0 +1,109 @@
+// On-disk format of the SQLite journal, schema version 1 (PRAGMA user_version = 1).
+//
+//   events       one row per event.
+//                (persistence_id TEXT, seq INTEGER >= 1) primary key: seq runs 1, 2, 3...
+//                per persistence id without gaps.
+//                (shard INTEGER, shard_offset INTEGER >= 1) unique: offsets run 1, 2, 3... per
+//                shard without gaps, in commit order (assigned inside the write transaction).
+//                type TEXT, payload BLOB (opaque bytes), written_at_unix_ms INTEGER.
+//   shard_state  one row per shard that was claimed or appended to: fencing_token (0 until
+//                claimed) and last_offset, the highest shard_offset in events (0 if none).
+//   snapshots    at most one per persistence id: seq (state includes events 1..seq), payload.
+//   wakeups      one row per persistence id whose last append carried a wake_at: its shard
+//                and wake_at_unix_ms. Written in the same transaction as the events.
+//
+// Numbers are unsigned values stored in signed 64-bit columns; CHECK constraints refuse
+// negative ones. A change of any of this is a new schema version with a migration here.
+
+#include "journal/sqlite/sqlite_schema.h"
+
+#include <string>
+
+#include "journal/sqlite/sqlite_connection.h"
+
+namespace qrpay::journal::sqlite {
+
+namespace {
+
+constexpr const char* schema_v1 = R"sql(
+CREATE TABLE events (
+    persistence_id     TEXT    NOT NULL,
+    seq                INTEGER NOT NULL CHECK (seq >= 1),
+    shard              INTEGER NOT NULL CHECK (shard >= 0),
+    shard_offset       INTEGER NOT NULL CHECK (shard_offset >= 1),
+    type               TEXT    NOT NULL,
+    payload            BLOB    NOT NULL,
+    written_at_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (persistence_id, seq)
+);
+CREATE UNIQUE INDEX events_by_shard_offset ON events (shard, shard_offset);
+CREATE TABLE shard_state (
+    shard         INTEGER PRIMARY KEY CHECK (shard >= 0),
+    fencing_token INTEGER NOT NULL CHECK (fencing_token >= 0),
+    last_offset   INTEGER NOT NULL CHECK (last_offset >= 0)
+);
+CREATE TABLE snapshots (
+    persistence_id TEXT    PRIMARY KEY NOT NULL,
+    seq            INTEGER NOT NULL CHECK (seq >= 0),
+    payload        BLOB    NOT NULL
+);
+CREATE TABLE wakeups (
+    persistence_id  TEXT    PRIMARY KEY NOT NULL,
+    shard           INTEGER NOT NULL CHECK (shard >= 0),
+    wake_at_unix_ms INTEGER NOT NULL
+);
+CREATE INDEX wakeups_by_shard ON wakeups (shard, wake_at_unix_ms, persistence_id);
+PRAGMA user_version = 1;
+)sql";
+
+Result<std::int64_t> read_int(Connection& connection, const char* sql) {
+    Result<Statement> query = connection.prepare(sql);
+    if (!query.ok()) {
+        return query.status();
+    }
+    if (query->step() != Step::row) {
+        return query->error(sql);
+    }
+    return query->column_int(0);
+}
+
+// Decides inside the open transaction; the caller commits on ok and rolls back otherwise.
+Status check_or_create(Connection& connection) {
+    Result<std::int64_t> version = read_int(connection, "PRAGMA user_version");
+    if (!version.ok()) {
+        return version.status();
+    }
+    if (*version == schema_version) {
+        return {};
+    }
+    if (*version > schema_version || *version < 0) {
+        return {Errc::corruption, "journal schema version " + std::to_string(*version) +
+                                      " is unknown to this build (knows " +
+                                      std::to_string(schema_version) + ")"};
+    }
+    Result<std::int64_t> tables = read_int(connection, "SELECT count(*) FROM sqlite_schema");
+    if (!tables.ok()) {
+        return tables.status();
+    }
+    if (*tables != 0) {
+        return {Errc::corruption, "the database holds tables but no journal schema version"};
+    }
+    return connection.run_script(schema_v1);
+}
+
+}  // namespace
+
+Status ensure_schema(Connection& connection) {
+    QRPAY_ASSERT(!connection.in_transaction(), "ensure_schema inside a transaction");
+    if (Status begun = connection.run("BEGIN IMMEDIATE"); !begun.ok()) {
+        return begun;
+    }
+    Status checked = check_or_create(connection);
+    Status ended = connection.run(checked.ok() ? "COMMIT" : "ROLLBACK");
+    if (!checked.ok()) {
+        return checked;
+    }
+    return ended;
+}
+
+}  // namespace qrpay::journal::sqlite

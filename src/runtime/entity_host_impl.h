@@ -1,0 +1,466 @@
+#pragma once
+// EntityHost<B> implementation; included by entity_host.h only. See that file for the contract.
+//
+// Threading: every Entity lives in the table of the executor its persistence id maps to and is
+// touched only on that executor's thread, so no entity state is locked. Journal callbacks come
+// back through Runtime::post_admitted to the same executor.
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "base/assert.h"
+#include "base/log.h"
+
+namespace qrpay::runtime {
+
+template <Behavior B>
+class EntityHost {
+public:
+    using State = typename B::State;
+    using Command = typename B::Command;
+    using Event = typename B::Event;
+    using Reply = typename B::Reply;
+    using ReplyCallback = std::function<void(Result<Reply>)>;
+
+    EntityHost(Runtime& runtime, const B& behavior)
+        : runtime_(runtime), behavior_(behavior), tables_(runtime.executor_count()) {}
+    EntityHost(const EntityHost&) = delete;
+    EntityHost& operator=(const EntityHost&) = delete;
+
+    // REQUIRES: `done` does not block. It runs on the entity's executor, or on the calling
+    // thread when the command is refused at the door (unavailable).
+    void ask(const std::string& entity_id, Command command, ReplyCallback done) {
+        deliver(entity_id, Message{std::move(command)}, std::move(done));
+    }
+    void tell(const std::string& entity_id, Command command) {
+        deliver(entity_id, Message{std::move(command)}, nullptr);
+    }
+
+    // Wakes every entity of this type whose last append left a deadline. Call once, after
+    // Runtime::start(). Returns the journal's error if the index cannot be read.
+    Status wake_pending() {
+        std::size_t woken = 0;
+        for (std::uint32_t shard = 0; shard < runtime_.options().shard_count; ++shard) {
+            auto pending = runtime_.journal().pending_wakeups(ShardId(shard));
+            if (!pending.ok()) {
+                return pending.status();
+            }
+            for (const auto& entry : *pending) {
+                std::string_view pid = entry.persistence_id;
+                if (pid.substr(0, prefix().size()) != prefix()) {
+                    continue;
+                }
+                std::string id(pid.substr(prefix().size()));
+                runtime_.post_admitted(entry.persistence_id, [this, id] {
+                    handle(id, Message{Wake{}}, nullptr);
+                });
+                ++woken;
+            }
+        }
+        QRPAY_LOG_INFO("%.*s: woke %zu entities with unfinished work",
+                       static_cast<int>(B::type_name.size()), B::type_name.data(), woken);
+        return {};
+    }
+
+    // Starts the periodic passivation sweep on every executor.
+    void start_passivation() {
+        for (std::size_t executor = 0; executor < tables_.size(); ++executor) {
+            schedule_sweep(executor);
+        }
+    }
+
+    EntityHostStats stats() const {
+        return EntityHostStats{.active_entities = active_.load(),
+                               .commands = commands_.load(),
+                               .events_persisted = events_persisted_.load(),
+                               .recoveries = recoveries_.load(),
+                               .passivations = passivations_.load()};
+    }
+
+    std::string persistence_id(const std::string& entity_id) const { return prefix() + entity_id; }
+
+private:
+    struct Wake {};
+    using Message = std::variant<Command, Wake>;
+    using Clock = std::chrono::steady_clock;
+
+    struct Pending {
+        Message message;
+        ReplyCallback done;
+    };
+
+    struct Entity {
+        State state{};
+        SequenceNr seq;
+        SequenceNr snapshot_seq;
+        bool persisting = false;
+        std::deque<Pending> stash;
+        std::optional<Clock::time_point> wake_at;  // the one armed timer, if any
+        std::uint64_t timer_generation = 0;
+        Clock::time_point last_used;
+    };
+
+    using Table = std::unordered_map<std::string, std::unique_ptr<Entity>>;
+    using EffectType = Effect<Event, Reply>;
+
+    static const std::string& prefix() {
+        static const std::string text = std::string(B::type_name) + "|";
+        return text;
+    }
+
+    std::size_t table_capacity() const {
+        return std::max<std::size_t>(1, runtime_.options().active_entities_max / tables_.size());
+    }
+
+    Table& table_of(const std::string& entity_id) {
+        return tables_[runtime_.executor_of(persistence_id(entity_id))];
+    }
+
+    void deliver(const std::string& entity_id, Message message, ReplyCallback done) {
+        auto shared_done = std::make_shared<ReplyCallback>(std::move(done));
+        Status posted = runtime_.post(
+            persistence_id(entity_id),
+            [this, entity_id, message = std::move(message), shared_done]() mutable {
+                handle(entity_id, std::move(message), std::move(*shared_done));
+            });
+        if (!posted.ok() && *shared_done) {
+            (*shared_done)(posted);
+        }
+    }
+
+    void handle(const std::string& entity_id, Message message, ReplyCallback done) {
+        ++commands_;
+        auto found = load(entity_id);
+        if (!found.ok()) {
+            if (done) {
+                done(found.status());
+            }
+            return;
+        }
+        Entity& entity = **found;
+        entity.last_used = Clock::now();
+        if (entity.persisting) {
+            stash(entity, Pending{std::move(message), std::move(done)});
+            return;
+        }
+        process(entity_id, entity, std::move(message), std::move(done));
+    }
+
+    void stash(Entity& entity, Pending pending) {
+        if (entity.stash.size() >= runtime_.options().stash_depth_max) {
+            if (pending.done) {
+                pending.done(Status(Errc::unavailable, "entity stash is full"));
+            }
+            return;
+        }
+        entity.stash.push_back(std::move(pending));
+    }
+
+    // The entity in memory, recovered from its snapshot and events when absent.
+    Result<Entity*> load(const std::string& entity_id) {
+        Table& table = table_of(entity_id);
+        auto it = table.find(entity_id);
+        if (it != table.end()) {
+            return it->second.get();
+        }
+        if (table.size() >= table_capacity()) {
+            passivate(table, Clock::now());
+            if (table.size() >= table_capacity()) {
+                return Status(Errc::unavailable, "active entity limit reached");
+            }
+        }
+        auto entity = std::make_unique<Entity>();
+        Status recovered = recover(persistence_id(entity_id), *entity);
+        if (!recovered.ok()) {
+            QRPAY_LOG_ERROR("recovery of %s failed: %s", persistence_id(entity_id).c_str(),
+                            recovered.to_string().c_str());
+            return recovered;
+        }
+        ++recoveries_;
+        ++active_;
+        Entity* raw = entity.get();
+        table.emplace(entity_id, std::move(entity));
+        return raw;
+    }
+
+    Status recover(const std::string& pid, Entity& entity) {
+        journal::Journal& journal = runtime_.journal();
+        auto snapshot = journal.load_snapshot(pid);
+        if (!snapshot.ok()) {
+            return snapshot.status();
+        }
+        if (snapshot->has_value()) {
+            entity.state = behavior_.decode_state((*snapshot)->payload);
+            entity.seq = (*snapshot)->seq;
+            entity.snapshot_seq = entity.seq;
+        }
+        constexpr std::size_t replay_batch_max = 256;
+        for (;;) {
+            auto events = journal.read_events(pid, entity.seq.next(), replay_batch_max);
+            if (!events.ok()) {
+                return events.status();
+            }
+            for (const auto& stored : *events) {
+                QRPAY_ASSERT(stored.seq == entity.seq.next(), "replayed events are contiguous");
+                entity.state = behavior_.on_event(std::move(entity.state),
+                                                  behavior_.decode_event(stored));
+                entity.seq = stored.seq;
+            }
+            if (events->size() < replay_batch_max) {
+                return {};
+            }
+        }
+    }
+
+    CommandContext<Command> context_for(const std::string& entity_id, const Entity& entity) {
+        return CommandContext<Command>{
+            .now = runtime_.clock().wall_now(),
+            .entity_id = entity_id,
+            .seq = entity.seq,
+            .tell_self = [this, entity_id](Command command) { tell(entity_id, std::move(command)); },
+        };
+    }
+
+    void process(const std::string& entity_id, Entity& entity, Message message,
+                 ReplyCallback done) {
+        auto context = context_for(entity_id, entity);
+        EffectType effect = std::holds_alternative<Command>(message)
+                                ? behavior_.on_command(entity.state, std::get<Command>(message),
+                                                       context)
+                                : behavior_.on_wake(entity.state, context);
+        if (effect.is_rejected()) {
+            if (done) {
+                done(effect.rejection());
+            }
+            finish_without_events(entity_id, entity);
+            return;
+        }
+        if (effect.events().empty()) {
+            answer(done, effect);
+            run_side_effects(effect);
+            arm_timer(entity_id, entity, effect.wake_delay());
+            finish_without_events(entity_id, entity);
+            return;
+        }
+        start_persist(entity_id, entity, std::move(effect), std::move(done), context.now);
+    }
+
+    static void answer(const ReplyCallback& done, EffectType& effect) {
+        if (!done) {
+            return;
+        }
+        if (effect.reply()) {
+            done(std::move(*effect.reply()));
+        } else {
+            done(Status(Errc::conflict, "the entity gave no reply to this command"));
+        }
+    }
+
+    static void run_side_effects(EffectType& effect) {
+        for (auto& side_effect : effect.side_effects()) {
+            side_effect();
+        }
+    }
+
+    // An entity that never persisted anything (a probe for an unknown id) leaves memory at
+    // once, so unknown ids cannot fill the table.
+    void finish_without_events(const std::string& entity_id, Entity& entity) {
+        if (entity.seq.value == 0 && !entity.persisting && entity.stash.empty() &&
+            !entity.wake_at) {
+            evict(entity_id);
+        }
+    }
+
+    struct InFlight {
+        State next_state;
+        SequenceNr next_seq;
+        std::size_t event_count;
+        EffectType effect;
+        ReplyCallback done;
+    };
+
+    void start_persist(const std::string& entity_id, Entity& entity, EffectType effect,
+                       ReplyCallback done, UnixMs now) {
+        const std::string pid = persistence_id(entity_id);
+        journal::AppendRequest request;
+        request.shard = runtime_.shard_of(pid);
+        request.fencing = runtime_.fencing_of(request.shard);
+        request.persistence_id = pid;
+        request.expected_seq = entity.seq;
+        request.written_at = now;
+        State next = entity.state;
+        for (const Event& event : effect.events()) {
+            request.events.push_back(behavior_.encode_event(event));
+            next = behavior_.on_event(std::move(next), event);
+        }
+        request.wake_at = behavior_.deadline(next);
+        std::size_t count = effect.events().size();
+        auto in_flight = std::make_shared<InFlight>(
+            InFlight{std::move(next), SequenceNr(entity.seq.value + count), count,
+                     std::move(effect), std::move(done)});
+        entity.persisting = true;
+        runtime_.journal().append(std::move(request), [this, entity_id, in_flight](Status status) {
+            runtime_.post_admitted(persistence_id(entity_id), [this, entity_id, in_flight, status] {
+                on_persisted(entity_id, std::move(*in_flight), status);
+            });
+        });
+    }
+
+    void on_persisted(const std::string& entity_id, InFlight in_flight, const Status& status) {
+        Table& table = table_of(entity_id);
+        auto it = table.find(entity_id);
+        QRPAY_ASSERT(it != table.end(), "a persisting entity stays in memory");
+        Entity& entity = *it->second;
+        QRPAY_ASSERT(entity.persisting, "one persist at a time per entity");
+        entity.persisting = false;
+        if (!status.ok()) {
+            fail_persist(entity_id, std::move(in_flight), status);
+            return;
+        }
+        entity.state = std::move(in_flight.next_state);
+        entity.seq = in_flight.next_seq;
+        events_persisted_ += in_flight.event_count;
+        runtime_.notify_persisted(persistence_id(entity_id), entity.seq);
+        answer(in_flight.done, in_flight.effect);
+        run_side_effects(in_flight.effect);
+        arm_timer(entity_id, entity, in_flight.effect.wake_delay());
+        maybe_snapshot(entity_id, entity);
+        drain_stash(entity_id, entity);
+    }
+
+    // The append failed or may have: the state in memory can no longer be trusted. The entity
+    // leaves memory and recovers from the journal on its next message (Akka's rule).
+    void fail_persist(const std::string& entity_id, InFlight in_flight, const Status& status) {
+        QRPAY_LOG_ERROR("persist of %s failed: %s", persistence_id(entity_id).c_str(),
+                        status.to_string().c_str());
+        Table& table = table_of(entity_id);
+        std::deque<Pending> stashed = std::move(table.at(entity_id)->stash);
+        evict(entity_id);
+        if (in_flight.done) {
+            in_flight.done(status);
+        }
+        for (auto& pending : stashed) {
+            handle(entity_id, std::move(pending.message), std::move(pending.done));
+        }
+    }
+
+    void drain_stash(const std::string& entity_id, Entity& entity) {
+        while (!entity.persisting && !entity.stash.empty()) {
+            Pending next = std::move(entity.stash.front());
+            entity.stash.pop_front();
+            process(entity_id, entity, std::move(next.message), std::move(next.done));
+            if (!table_of(entity_id).contains(entity_id)) {
+                return;  // evicted while processing
+            }
+        }
+    }
+
+    void maybe_snapshot(const std::string& entity_id, Entity& entity) {
+        if (entity.seq.value - entity.snapshot_seq.value <
+            runtime_.options().snapshot_every_events) {
+            return;
+        }
+        journal::Snapshot snapshot{entity.seq, behavior_.encode_state(entity.state)};
+        Status saved = runtime_.journal().save_snapshot(persistence_id(entity_id), snapshot);
+        if (saved.ok()) {
+            entity.snapshot_seq = entity.seq;
+        } else {  // a missed snapshot costs replay time, never correctness
+            QRPAY_LOG_WARN("snapshot of %s failed: %s", persistence_id(entity_id).c_str(),
+                           saved.to_string().c_str());
+        }
+    }
+
+    // Keeps at most one timer per entity, at the earliest of: the one already armed, the
+    // handler's reminder, and the state's durable deadline if it is still ahead.
+    void arm_timer(const std::string& entity_id, Entity& entity,
+                   std::optional<std::chrono::milliseconds> reminder) {
+        auto now = Clock::now();
+        std::optional<Clock::time_point> want = entity.wake_at;
+        auto consider = [&want](Clock::time_point at) {
+            if (!want || at < *want) {
+                want = at;
+            }
+        };
+        if (reminder) {
+            consider(now + *reminder);
+        }
+        if (auto deadline = behavior_.deadline(entity.state)) {
+            std::int64_t ahead_ms = deadline->value - runtime_.clock().wall_now().value;
+            if (ahead_ms > 0) {
+                consider(now + std::chrono::milliseconds(ahead_ms));
+            }
+        }
+        if (!want || want == entity.wake_at) {
+            return;
+        }
+        entity.wake_at = want;
+        std::uint64_t generation = ++entity.timer_generation;
+        runtime_.post_at(persistence_id(entity_id), *want, [this, entity_id, generation] {
+            on_timer(entity_id, generation);
+        });
+    }
+
+    void on_timer(const std::string& entity_id, std::uint64_t generation) {
+        Table& table = table_of(entity_id);
+        auto it = table.find(entity_id);
+        if (it == table.end() || it->second->timer_generation != generation) {
+            return;  // replaced by a newer timer, or the entity left memory
+        }
+        it->second->wake_at.reset();
+        handle(entity_id, Message{Wake{}}, nullptr);
+    }
+
+    void evict(const std::string& entity_id) {
+        if (table_of(entity_id).erase(entity_id) > 0) {
+            --active_;
+        }
+    }
+
+    void schedule_sweep(std::size_t executor) {
+        auto period = std::max(runtime_.options().passivate_after / 2,
+                               std::chrono::milliseconds(10));
+        runtime_.post_to_executor(executor, Clock::now() + period, [this, executor] {
+            sweep(executor);
+            schedule_sweep(executor);
+        });
+    }
+
+    // Passivation: entities idle longer than passivate_after leave memory, unless they have
+    // unfinished work (a deadline, a persist in flight, stashed commands or an armed timer).
+    void sweep(std::size_t executor) {
+        passivate(tables_[executor], Clock::now() - runtime_.options().passivate_after);
+    }
+
+    // Removes the entities of `table` unused since `idle_since` that have no unfinished work.
+    void passivate(Table& table, Clock::time_point idle_since) {
+        for (auto it = table.begin(); it != table.end();) {
+            const Entity& entity = *it->second;
+            bool idle = entity.last_used <= idle_since && !entity.persisting &&
+                        entity.stash.empty() && !entity.wake_at &&
+                        !behavior_.deadline(entity.state);
+            if (idle) {
+                it = table.erase(it);
+                --active_;
+                ++passivations_;
+            } else {
+                ++it;
+            }
+        }
+    }
+
+    Runtime& runtime_;
+    const B& behavior_;
+    std::vector<Table> tables_;  // one per executor, touched only on that executor's thread
+    std::atomic<std::size_t> active_{0};
+    std::atomic<std::uint64_t> commands_{0};
+    std::atomic<std::uint64_t> events_persisted_{0};
+    std::atomic<std::uint64_t> recoveries_{0};
+    std::atomic<std::uint64_t> passivations_{0};
+};
+
+}  // namespace qrpay::runtime

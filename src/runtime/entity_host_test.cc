@@ -1,0 +1,372 @@
+// The runtime on the in-memory journal with a toy entity (a counter with an alarm): ordering
+// per entity, recovery, snapshots, passivation, durable timers, rejections and bounds.
+#include "runtime/entity_host.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+namespace qrpay::runtime {
+namespace {
+
+struct Added {
+    std::int64_t amount;
+};
+struct AlarmSet {
+    UnixMs at;
+};
+struct AlarmRang {};
+using CounterEvent = std::variant<Added, AlarmSet, AlarmRang>;
+
+struct Add {
+    std::int64_t amount;
+};
+struct SetAlarm {
+    UnixMs at;
+};
+struct Get {};
+struct Remind {
+    std::chrono::milliseconds after;
+};
+using CounterCommand = std::variant<Add, SetAlarm, Get, Remind>;
+
+struct CounterState {
+    std::int64_t total = 0;
+    std::optional<UnixMs> alarm;
+    std::int64_t rings = 0;
+};
+struct CounterReply {
+    std::int64_t total;
+    SequenceNr seq;
+};
+
+// A counter: Add persists, Get replies, negative amounts are rejected, an alarm is a durable
+// deadline, and Remind asks for a non-durable wake.
+struct Counter {
+    using State = CounterState;
+    using Command = CounterCommand;
+    using Event = CounterEvent;
+    using Reply = CounterReply;
+    static constexpr std::string_view type_name = "counter";
+
+    std::atomic<int>* wakes = nullptr;  // counts on_wake calls; shared with the test
+
+    State on_event(State state, const Event& event) const {
+        if (const auto* added = std::get_if<Added>(&event)) {
+            state.total += added->amount;
+        } else if (const auto* set = std::get_if<AlarmSet>(&event)) {
+            state.alarm = set->at;
+        } else {
+            state.alarm.reset();
+            ++state.rings;
+        }
+        return state;
+    }
+
+    Effect<Event, Reply> on_command(const State& state, const Command& command,
+                                    const CommandContext<Command>& context) const {
+        if (const auto* add = std::get_if<Add>(&command)) {
+            if (add->amount < 0) {
+                return reject(Status(Errc::invalid_argument, "negative"));
+            }
+            return persist<Event>(Added{add->amount})
+                .then_reply(Reply{state.total + add->amount, context.seq.next()});
+        }
+        if (const auto* set = std::get_if<SetAlarm>(&command)) {
+            return persist<Event>(AlarmSet{set->at}).then_reply(Reply{state.total, context.seq});
+        }
+        if (const auto* remind = std::get_if<Remind>(&command)) {
+            Effect<Event, Reply> effect = reply(Reply{state.total, context.seq});
+            return std::move(effect).wake_after(remind->after);
+        }
+        return reply(Reply{state.total, context.seq});
+    }
+
+    Effect<Event, Reply> on_wake(const State& state, const CommandContext<Command>& context) const {
+        if (wakes != nullptr) {
+            ++*wakes;
+        }
+        if (state.alarm && context.now >= *state.alarm) {
+            return persist<Event>(AlarmRang{}).no_reply();
+        }
+        return no_effect();
+    }
+
+    std::optional<UnixMs> deadline(const State& state) const { return state.alarm; }
+
+    EventData encode_event(const Event& event) const {
+        if (const auto* added = std::get_if<Added>(&event)) {
+            return {"Added", std::to_string(added->amount)};
+        }
+        if (const auto* set = std::get_if<AlarmSet>(&event)) {
+            return {"AlarmSet", std::to_string(set->at.value)};
+        }
+        return {"AlarmRang", ""};
+    }
+    Event decode_event(const StoredEvent& stored) const {
+        if (stored.type == "Added") {
+            return Added{std::stoll(stored.payload)};
+        }
+        if (stored.type == "AlarmSet") {
+            return AlarmSet{UnixMs{std::stoll(stored.payload)}};
+        }
+        QRPAY_ASSERT(stored.type == "AlarmRang", "unknown counter event");
+        return AlarmRang{};
+    }
+    std::string encode_state(const State& state) const {
+        return std::to_string(state.total) + " " + std::to_string(state.rings);
+    }
+    State decode_state(std::string_view bytes) const {
+        State state;
+        std::string text(bytes);
+        auto space = text.find(' ');
+        state.total = std::stoll(text.substr(0, space));
+        state.rings = std::stoll(text.substr(space + 1));
+        return state;
+    }
+};
+static_assert(Behavior<Counter>);
+
+Result<CounterReply> ask_and_wait(EntityHost<Counter>& host, const std::string& id,
+                                  CounterCommand command) {
+    std::promise<Result<CounterReply>> promise;
+    host.ask(id, std::move(command),
+             [&promise](Result<CounterReply> reply) { promise.set_value(std::move(reply)); });
+    return promise.get_future().get();
+}
+
+// Polls `condition` until it holds or five seconds pass; the test then asserts the condition,
+// so a slow machine can only make the test slower, never flaky on timing.
+template <class Condition>
+bool eventually(Condition condition) {
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > give_up) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+}
+
+class EntityHostTest : public ::testing::Test {
+protected:
+    void start(RuntimeOptions options = {}) {
+        runtime_ = std::make_unique<Runtime>(*journal_, clock_, options);
+        ASSERT_TRUE(runtime_->start().ok());
+        host_ = std::make_unique<EntityHost<Counter>>(*runtime_, counter_);
+    }
+    void restart(RuntimeOptions options = {}) {
+        runtime_->stop();  // first: executor threads may still be running host code
+        host_.reset();
+        runtime_.reset();
+        start(options);
+    }
+    void TearDown() override {
+        if (runtime_) {
+            runtime_->stop();
+        }
+    }
+
+    std::unique_ptr<journal::Journal> journal_ = journal::make_memory_journal();
+    SystemClock clock_;
+    std::atomic<int> wakes_{0};
+    Counter counter_{.wakes = &wakes_};
+    std::unique_ptr<Runtime> runtime_;
+    std::unique_ptr<EntityHost<Counter>> host_;
+};
+
+TEST_F(EntityHostTest, PersistsThenReplies) {
+    start();
+    auto reply = ask_and_wait(*host_, "a", Add{5});
+    ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+    EXPECT_EQ(reply->total, 5);
+    EXPECT_EQ(reply->seq, SequenceNr(1));
+    auto events = journal_->read_events("counter|a", SequenceNr(1), 10);
+    ASSERT_TRUE(events.ok());
+    ASSERT_EQ(events->size(), 1U);
+    EXPECT_EQ((*events)[0].type, "Added");
+}
+
+TEST_F(EntityHostTest, RejectionStoresNothing) {
+    start();
+    ASSERT_TRUE(ask_and_wait(*host_, "a", Add{1}).ok());
+    auto rejected = ask_and_wait(*host_, "a", Add{-1});
+    EXPECT_EQ(rejected.status().code(), Errc::invalid_argument);
+    EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(1));
+}
+
+TEST_F(EntityHostTest, CommandsToOneEntityRunOneAtATimeInOrder) {
+    start();
+    constexpr int commands = 500;
+    std::vector<std::promise<Result<CounterReply>>> promises(commands);
+    for (int i = 0; i < commands; ++i) {
+        host_->ask("a", Add{1}, [&promises, i](Result<CounterReply> reply) {
+            promises[static_cast<std::size_t>(i)].set_value(std::move(reply));
+        });
+    }
+    for (int i = 0; i < commands; ++i) {
+        auto reply = promises[static_cast<std::size_t>(i)].get_future().get();
+        ASSERT_TRUE(reply.ok());
+        // Each command saw every earlier one: replies come in sequence order.
+        EXPECT_EQ(reply->seq, SequenceNr(static_cast<std::uint64_t>(i + 1)));
+        EXPECT_EQ(reply->total, i + 1);
+    }
+}
+
+TEST_F(EntityHostTest, ManyEntitiesInParallelKeepTheirOwnState) {
+    start();
+    std::vector<std::thread> senders;
+    for (int t = 0; t < 4; ++t) {
+        senders.emplace_back([this, t] {
+            for (int i = 0; i < 50; ++i) {
+                auto reply = ask_and_wait(*host_, "e" + std::to_string(i % 10), Add{t + 1});
+                EXPECT_TRUE(reply.ok());
+            }
+        });
+    }
+    for (auto& sender : senders) {
+        sender.join();
+    }
+    std::int64_t sum = 0;
+    for (int e = 0; e < 10; ++e) {
+        sum += ask_and_wait(*host_, "e" + std::to_string(e), Get{})->total;
+    }
+    EXPECT_EQ(sum, 50 * (1 + 2 + 3 + 4));
+}
+
+TEST_F(EntityHostTest, RecoversStateFromTheJournalAfterRestart) {
+    start();
+    for (int i = 0; i < 7; ++i) {
+        ASSERT_TRUE(ask_and_wait(*host_, "a", Add{i}).ok());
+    }
+    restart();
+    auto reply = ask_and_wait(*host_, "a", Get{});
+    ASSERT_TRUE(reply.ok());
+    EXPECT_EQ(reply->total, 21);
+    EXPECT_EQ(reply->seq, SequenceNr(7));
+    EXPECT_EQ(host_->stats().recoveries, 1U);
+}
+
+TEST_F(EntityHostTest, SnapshotsEveryNEventsAndRecoversFromThem) {
+    start({.snapshot_every_events = 5});
+    for (int i = 0; i < 12; ++i) {
+        ASSERT_TRUE(ask_and_wait(*host_, "a", Add{1}).ok());
+    }
+    auto snapshot = journal_->load_snapshot("counter|a");
+    ASSERT_TRUE(snapshot.ok());
+    ASSERT_TRUE(snapshot->has_value());
+    EXPECT_EQ((*snapshot)->seq, SequenceNr(10));
+    EXPECT_EQ((*snapshot)->payload, "10 0");
+    restart({.snapshot_every_events = 5});
+    auto reply = ask_and_wait(*host_, "a", Get{});
+    EXPECT_EQ(reply->total, 12);
+    EXPECT_EQ(reply->seq, SequenceNr(12));
+}
+
+TEST_F(EntityHostTest, PassivatesIdleEntitiesAndBringsThemBack) {
+    start({.passivate_after = std::chrono::milliseconds(20)});
+    host_->start_passivation();
+    ASSERT_TRUE(ask_and_wait(*host_, "a", Add{3}).ok());
+    EXPECT_EQ(host_->stats().active_entities, 1U);
+    ASSERT_TRUE(eventually([this] { return host_->stats().active_entities == 0; }));
+    EXPECT_GE(host_->stats().passivations, 1U);
+    auto reply = ask_and_wait(*host_, "a", Get{});
+    EXPECT_EQ(reply->total, 3);
+    EXPECT_EQ(host_->stats().recoveries, 2U);
+}
+
+TEST_F(EntityHostTest, EntitiesWithUnfinishedWorkAreNotPassivated) {
+    start({.passivate_after = std::chrono::milliseconds(5)});
+    host_->start_passivation();
+    UnixMs far = {clock_.wall_now().value + 3'600'000};
+    ASSERT_TRUE(ask_and_wait(*host_, "busy", SetAlarm{far}).ok());
+    ASSERT_TRUE(ask_and_wait(*host_, "idle", Add{1}).ok());
+    ASSERT_TRUE(eventually([this] { return host_->stats().passivations >= 1; }));
+    EXPECT_EQ(host_->stats().active_entities, 1U);  // "busy" stays
+}
+
+TEST_F(EntityHostTest, DurableTimerFiresAtTheDeadline) {
+    start();
+    UnixMs soon = {clock_.wall_now().value + 30};
+    ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{soon}).ok());
+    ASSERT_TRUE(eventually([this] {
+        return journal_->highest_seq("counter|a").value() == SequenceNr(2);
+    }));
+    EXPECT_EQ(ask_and_wait(*host_, "a", Get{})->seq, SequenceNr(2));
+    auto pending = journal_->pending_wakeups(runtime_->shard_of("counter|a"));
+    ASSERT_TRUE(pending.ok());
+    EXPECT_TRUE(pending->empty());  // the rang alarm cleared the wake-up entry
+}
+
+TEST_F(EntityHostTest, DeadlineSurvivesRestartAndWakesOnlyUnfinishedEntities) {
+    start();
+    UnixMs past_after_restart = {clock_.wall_now().value + 1};
+    ASSERT_TRUE(ask_and_wait(*host_, "pending", SetAlarm{{past_after_restart.value + 3'600'000}})
+                    .ok());
+    ASSERT_TRUE(ask_and_wait(*host_, "done", Add{1}).ok());
+    restart();
+    wakes_ = 0;
+    ASSERT_TRUE(host_->wake_pending().ok());
+    ASSERT_TRUE(eventually([this] { return wakes_.load() == 1; }));
+    // Only the entity with a deadline was loaded; the finished one stayed on disk.
+    EXPECT_EQ(host_->stats().recoveries, 1U);
+}
+
+TEST_F(EntityHostTest, WakeAfterRemindsOnce) {
+    start();
+    ASSERT_TRUE(ask_and_wait(*host_, "a", Add{1}).ok());
+    wakes_ = 0;
+    ASSERT_TRUE(ask_and_wait(*host_, "a", Remind{std::chrono::milliseconds(10)}).ok());
+    ASSERT_TRUE(eventually([this] { return wakes_.load() >= 1; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(wakes_.load(), 1);
+}
+
+TEST_F(EntityHostTest, UnknownEntityProbeLeavesNoTrace) {
+    start();
+    auto reply = ask_and_wait(*host_, "never-written", Get{});
+    ASSERT_TRUE(reply.ok());
+    EXPECT_EQ(reply->seq, SequenceNr(0));
+    EXPECT_EQ(host_->stats().active_entities, 0U);
+}
+
+TEST_F(EntityHostTest, StaleFencingTokenFailsThePersistAndTheEntityRecovers) {
+    start();
+    ASSERT_TRUE(ask_and_wait(*host_, "a", Add{1}).ok());
+    ShardId shard = runtime_->shard_of("counter|a");
+    // Another owner claimed the shard: this node's token is stale now.
+    ASSERT_TRUE(journal_->claim_shard(shard, runtime_->fencing_of(shard).next()).ok());
+    auto refused = ask_and_wait(*host_, "a", Add{1});
+    EXPECT_EQ(refused.status().code(), Errc::fenced);
+    EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(1));
+    EXPECT_EQ(host_->stats().active_entities, 0U);  // dropped; recovers on the next command
+}
+
+TEST_F(EntityHostTest, FullStashAnswersUnavailable) {
+    start({.stash_depth_max = 1});
+    std::vector<std::promise<Result<CounterReply>>> promises(50);
+    for (std::size_t i = 0; i < promises.size(); ++i) {
+        host_->ask("a", Add{1}, [&promises, i](Result<CounterReply> reply) {
+            promises[i].set_value(std::move(reply));
+        });
+    }
+    int unavailable = 0;
+    int ok = 0;
+    for (auto& promise : promises) {
+        auto reply = promise.get_future().get();
+        if (reply.ok()) {
+            ++ok;
+        } else {
+            EXPECT_EQ(reply.status().code(), Errc::unavailable);
+            ++unavailable;
+        }
+    }
+    EXPECT_EQ(ok + unavailable, 50);
+    EXPECT_GT(unavailable, 0);
+    EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(static_cast<unsigned>(ok)));
+}
+
+}  // namespace
+}  // namespace qrpay::runtime

@@ -1,0 +1,100 @@
+#include "runtime/executor.h"
+
+#include "base/assert.h"
+
+namespace qrpay::runtime {
+
+Executor::Executor(std::size_t mailbox_depth_max) : mailbox_depth_max_(mailbox_depth_max) {
+    QRPAY_ASSERT(mailbox_depth_max > 0, "a mailbox needs room for one task");
+}
+
+Executor::~Executor() { stop(); }
+
+void Executor::start() {
+    QRPAY_ASSERT(!thread_.joinable(), "executor started twice");
+    thread_ = std::thread([this] { run(); });
+}
+
+void Executor::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wakeup_.notify_all();
+    if (thread_.joinable()) {
+        QRPAY_ASSERT(!on_this_thread(), "an executor cannot stop itself");
+        thread_.join();
+    }
+}
+
+Status Executor::post(Task task) {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) {
+            return {Errc::unavailable, "runtime is stopping"};
+        }
+        if (tasks_.size() >= mailbox_depth_max_) {
+            return {Errc::unavailable, "executor mailbox is full"};
+        }
+        tasks_.push_back(std::move(task));
+    }
+    wakeup_.notify_one();
+    return {};
+}
+
+void Executor::post_admitted(Task task) {
+    {
+        std::lock_guard lock(mutex_);
+        tasks_.push_back(std::move(task));
+    }
+    wakeup_.notify_one();
+}
+
+void Executor::post_at(TimePoint when, Task task) {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) {
+            return;
+        }
+        timers_.push(Timed{when, timer_order_++, std::move(task)});
+    }
+    wakeup_.notify_one();
+}
+
+// Takes the next task to run: queued tasks first, then a due timer. False when stopping and
+// nothing is queued.
+bool Executor::next_task(Task& task) {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        if (!tasks_.empty()) {
+            task = std::move(tasks_.front());
+            tasks_.pop_front();
+            return true;
+        }
+        if (stopping_) {
+            return false;
+        }
+        if (timers_.empty()) {
+            wakeup_.wait(lock);
+            continue;
+        }
+        auto due = timers_.top().when;
+        if (std::chrono::steady_clock::now() >= due) {
+            // priority_queue::top() is const; the task is moved out through a copy of the node.
+            task = timers_.top().task;
+            timers_.pop();
+            return true;
+        }
+        wakeup_.wait_until(lock, due);
+    }
+}
+
+void Executor::run() {
+    Task task;
+    while (next_task(task)) {
+        task();
+        task = nullptr;
+    }
+}
+
+}  // namespace qrpay::runtime

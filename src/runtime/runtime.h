@@ -1,0 +1,91 @@
+#pragma once
+// Runtime: the shared machinery every entity type runs on (no payment words here).
+//
+// - A fixed pool of executors (threads), sized to the machine. Every entity belongs to the
+//   executor its persistence id hashes to, so commands to one entity run one at a time and
+//   entity code takes no locks; different entities run in parallel.
+// - The journal, the clock, the shard map (shard = stable hash of the persistence id over a
+//   fixed shard count) and each shard's fencing token, all owned here.
+//
+// Thread safety: every public method may be called from any thread after start().
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "base/strong_types.h"
+#include "journal/journal.h"
+
+namespace qrpay::runtime {
+
+struct RuntimeOptions {
+    std::uint32_t executor_count = 0;   // 0: one per hardware thread
+    std::uint32_t shard_count = 64;     // fixed when the data is created
+    std::size_t mailbox_depth_max = 65'536;  // queued tasks per executor before "unavailable"
+    std::size_t stash_depth_max = 1'024;     // commands waiting behind a persist, per entity
+    std::uint64_t snapshot_every_events = 100;
+    std::chrono::milliseconds passivate_after{std::chrono::minutes(2)};
+    std::size_t active_entities_max = 1'000'000;  // per runtime, before early passivation
+};
+
+class Executor;
+
+class Runtime {
+public:
+    Runtime(journal::Journal& journal, const Clock& clock, RuntimeOptions options);
+    ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+
+    // Claims every shard with a fencing token above the stored one (this node owns them all)
+    // and starts the executors. Returns the journal's error if a claim fails.
+    Status start();
+    // Stops the executors after the tasks already queued; waits for them.
+    void stop();
+
+    const RuntimeOptions& options() const { return options_; }
+    journal::Journal& journal() { return journal_; }
+    const Clock& clock() const { return clock_; }
+
+    ShardId shard_of(const std::string& persistence_id) const;
+    FencingToken fencing_of(ShardId shard) const;
+
+    // Runs `task` on the executor that owns `persistence_id`. Returns unavailable when the
+    // executor's mailbox is full or the runtime is stopped; the task then never runs.
+    Status post(const std::string& persistence_id, std::function<void()> task);
+    // Unbounded post for the completion of work already admitted (a journal callback):
+    // refusing it would lose a reply.
+    void post_admitted(const std::string& persistence_id, std::function<void()> task);
+    // Runs `task` on that executor at `when` (monotonic). Cancelled by stop().
+    void post_at(const std::string& persistence_id,
+                 std::chrono::steady_clock::time_point when,
+                 std::function<void()> task);
+    // The executor index owning the id; stable while the runtime lives.
+    std::size_t executor_of(const std::string& persistence_id) const;
+    std::size_t executor_count() const { return executors_.size(); }
+    // Runs `task` on executor number `executor` at `when` (housekeeping such as passivation).
+    void post_to_executor(std::size_t executor,
+                          std::chrono::steady_clock::time_point when,
+                          std::function<void()> task);
+
+    // Called after each successful append with the entity and its new highest sequence.
+    // Listeners run on the entity's executor and must not block. Register before start().
+    using PersistListener = std::function<void(const std::string& persistence_id, SequenceNr)>;
+    void add_persist_listener(PersistListener listener);
+    void notify_persisted(const std::string& persistence_id, SequenceNr seq) const;
+
+private:
+    journal::Journal& journal_;
+    const Clock& clock_;
+    RuntimeOptions options_;
+    std::vector<FencingToken> fencing_;  // written in start(), read-only afterwards
+    std::vector<std::unique_ptr<Executor>> executors_;
+    std::vector<PersistListener> persist_listeners_;  // written before start() only
+};
+
+}  // namespace qrpay::runtime

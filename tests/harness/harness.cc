@@ -1,0 +1,209 @@
+#include "tests/harness/harness.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "base/assert.h"
+
+namespace qrpay::harness {
+
+TempDir::TempDir() {
+    char pattern[] = "/tmp/qrpay-test-XXXXXX";
+    char* made = mkdtemp(pattern);
+    QRPAY_ASSERT(made != nullptr, "mkdtemp failed");
+    path_ = made;
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+}
+
+std::uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    QRPAY_ASSERT(fd >= 0, "socket failed");
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;
+    QRPAY_ASSERT(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0,
+                 "bind to an ephemeral port failed");
+    socklen_t length = sizeof address;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    ::close(fd);
+    return ntohs(address.sin_port);
+}
+
+Process::Process(std::vector<std::string> argv, std::string log_path,
+                 std::map<std::string, std::string> environment)
+    : log_path_(std::move(log_path)) {
+    pid_ = ::fork();
+    QRPAY_ASSERT(pid_ >= 0, "fork failed");
+    if (pid_ == 0) {
+        int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        ::dup2(log, STDOUT_FILENO);
+        ::dup2(log, STDERR_FILENO);
+        for (const auto& [name, value] : environment) {
+            ::setenv(name.c_str(), value.c_str(), 1);
+        }
+        std::vector<char*> args;
+        for (auto& arg : argv) {
+            args.push_back(arg.data());
+        }
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        std::perror("execv");
+        ::_exit(127);
+    }
+}
+
+Process::~Process() { kill_hard(); }
+
+bool Process::running() {
+    if (pid_ <= 0) {
+        return false;
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+    }
+    return true;
+}
+
+void Process::kill_hard() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+}
+
+int Process::terminate() {
+    if (pid_ <= 0) {
+        return -1;
+    }
+    ::kill(pid_, SIGTERM);
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    int status = 0;
+    while (std::chrono::steady_clock::now() < give_up) {
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    kill_hard();
+    return -1;
+}
+
+std::string Process::log_tail(std::size_t bytes) const {
+    std::ifstream in(log_path_, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string all = text.str();
+    return all.size() > bytes ? all.substr(all.size() - bytes) : all;
+}
+
+std::string qrpay_binary() { return QRPAY_BINARY_PATH; }
+
+std::unique_ptr<http::Client> client_for(std::uint16_t port, std::chrono::milliseconds timeout,
+                                         std::size_t connections) {
+    http::ClientOptions options;
+    options.base_url = "http://127.0.0.1:" + std::to_string(port);
+    options.response_timeout = timeout;
+    options.connections_max = connections;
+    options.calls_waiting_max = 4096;
+    auto client = http::Client::open(options);
+    QRPAY_ASSERT(client.ok(), "client for 127.0.0.1 opens");
+    return std::move(client).value();
+}
+
+Status wait_until_ready(std::uint16_t port, const std::string& path,
+                        std::chrono::milliseconds deadline) {
+    auto client = client_for(port, std::chrono::milliseconds(500), 1);
+    auto give_up = std::chrono::steady_clock::now() + deadline;
+    while (std::chrono::steady_clock::now() < give_up) {
+        auto response = client->call({.method = "GET", .path = path});
+        if (response.ok() && response->status == 200) {
+            return {};
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return {Errc::timeout, "not ready on port " + std::to_string(port)};
+}
+
+AgencySim::AgencySim(const std::string& dir, AgencySimFlags flags) : port_(free_port()) {
+    std::filesystem::create_directories(dir);
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{qrpay_binary(), "agency-sim", "--listen",
+                                 "127.0.0.1:" + std::to_string(port_), "--data-dir", dir,
+                                 "--decline-rate", std::to_string(flags.decline_rate),
+                                 "--error-5xx-rate", std::to_string(flags.error_5xx_rate),
+                                 "--timeout-rate", std::to_string(flags.timeout_rate),
+                                 "--latency", std::to_string(flags.latency_ms) + "ms"},
+        dir + "/agency-sim.log");
+    Status ready = wait_until_ready(port_, "/healthz", std::chrono::seconds(20));
+    QRPAY_ASSERT(ready.ok(), "agency-sim became ready");
+}
+
+Server::Server(std::string data_dir, std::vector<std::string> extra_flags)
+    : data_dir_(std::move(data_dir)),
+      extra_flags_(std::move(extra_flags)),
+      port_(free_port()),
+      admin_port_(free_port()) {
+    std::filesystem::create_directories(data_dir_);
+}
+
+void Server::start() {
+    std::vector<std::string> argv = {qrpay_binary(),
+                                     "serve",
+                                     "--listen",
+                                     "127.0.0.1:" + std::to_string(port_),
+                                     "--admin-listen",
+                                     "127.0.0.1:" + std::to_string(admin_port_),
+                                     "--data-dir",
+                                     data_dir_};
+    argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
+    process_ = std::make_unique<Process>(
+        argv, data_dir_ + "/serve-" + std::to_string(++starts_) + ".log");
+    Status ready = wait_until_ready(admin_port_, "/readyz", std::chrono::seconds(30));
+    QRPAY_ASSERT(ready.ok(), "qrpay serve became ready");
+}
+
+std::string Server::token(const std::string& role, const std::string& subject) const {
+    return run_and_capture(qrpay_binary() + " token issue --data-dir " + data_dir_ + " --role " +
+                           role + " --sub " + subject + " --ttl 1h");
+}
+
+std::string run_and_capture(const std::string& command) {
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) {
+        return "";
+    }
+    std::string out;
+    char buffer[4096];
+    std::size_t got = 0;
+    while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
+        out.append(buffer, got);
+    }
+    ::pclose(pipe);
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) {
+        out.pop_back();
+    }
+    return out;
+}
+
+}  // namespace qrpay::harness
