@@ -7,7 +7,9 @@ namespace {
 
 using Context = runtime::CommandContext<KeyCommand>;
 
-Context at(std::int64_t now_ms) { return Context{.now = UnixMs{now_ms}}; }
+Context at(std::int64_t now_ms) {
+    return Context{.now = UnixMs{now_ms}, .entity_id = "m|k", .seq = SequenceNr(0), .tell_self = {}};
+}
 
 KeyState apply(const IdempotencyKey& key, KeyState state,
                runtime::Effect<KeyEvent, KeyReply>& effect) {

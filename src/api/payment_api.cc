@@ -335,7 +335,8 @@ void PaymentApi::run_idempotent(Call call, const std::string& canonical_body, St
               });
 }
 
-// Records the outcome under the key, then answers: a retry after the answer replays it.
+// Records the outcome under the key, then answers: a retry after the answer replays it, a
+// retry before it (the payment still waiting on the agency) is told the key is in flight.
 void PaymentApi::finish_key(const std::string& key_id, Call call, ViewResult result,
                             const std::string& not_found_code, const std::string& conflict_code) {
     if (!result.ok() && is_transient(result.status().code())) {
@@ -343,27 +344,42 @@ void PaymentApi::finish_key(const std::string& key_id, Call call, ViewResult res
         respond_problem(call.responder, problem_from(result.status()));
         return;
     }
-    KeyOutcome outcome;
-    std::optional<Problem> problem;
-    if (result.ok()) {
-        outcome.transaction_id = result->transaction_id.value;
-    } else {
-        problem = problem_for(result.status(), not_found_code, conflict_code);
-        outcome.problem_status = problem->status;
-        outcome.problem_code = problem->code;
-        outcome.problem_detail = problem->detail;
+    if (!result.ok()) {
+        Problem problem = problem_for(result.status(), not_found_code, conflict_code);
+        KeyOutcome outcome{"", problem.status, problem.code, problem.detail};
+        record_and_respond(key_id, outcome, [responder = call.responder, problem] {
+            respond_problem(responder, problem);
+        });
+        return;
     }
+    await_view(
+        result->transaction_id.value,
+        [](const TransactionView& view) { return is_final(view.state); },
+        SteadyClock::now() + options_.pay_wait_max,
+        [this, key_id, responder = call.responder](ViewResult view) {
+            if (!view.ok()) {
+                keys_.tell(key_id, ReleaseRequest{});
+                respond_problem(responder, problem_from(view.status()));
+                return;
+            }
+            KeyOutcome outcome{view->transaction_id.value, 0, "", ""};
+            int status = is_final(view->state) ? 200 : 202;
+            record_and_respond(key_id, outcome,
+                               [responder, status, body = transaction_json(*view)] {
+                                   respond_json(responder, status, body);
+                               });
+        });
+}
+
+void PaymentApi::record_and_respond(const std::string& key_id, const KeyOutcome& outcome,
+                                    std::function<void()> respond) {
     keys_.ask(key_id, FinishRequest{outcome},
-              [this, call, outcome, problem](Result<KeyReply> finished) {
+              [respond = std::move(respond)](Result<KeyReply> finished) {
                   if (!finished.ok()) {
                       QRPAY_LOG_WARN("idempotency key not recorded: %s",
                                      finished.status().to_string().c_str());
                   }
-                  if (problem) {
-                      respond_problem(call.responder, *problem);
-                  } else {
-                      answer_when_final(call.responder, outcome.transaction_id);
-                  }
+                  respond();
               });
 }
 

@@ -69,6 +69,8 @@ private:
                         const std::string& not_found_code, const std::string& conflict_code);
     void finish_key(const std::string& key_id, Call call, ViewResult result,
                     const std::string& not_found_code, const std::string& conflict_code);
+    void record_and_respond(const std::string& key_id, const KeyOutcome& outcome,
+                            std::function<void()> respond);
     void answer_when_final(http::Responder responder, const std::string& transaction_id);
 
     // Fetches the view visible to `principal`: another party's transaction is not_found.

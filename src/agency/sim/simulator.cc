@@ -89,7 +89,9 @@ Status validate_payment(const domain::AgencyPayment& payment) {
     for (Status status :
          {validate_id(payment.idempotency_key, "idempotency_key"),
           validate_id(payment.merchant_id, "merchant_id"),
-          validate_id(payment.order_id, "order_id"), validate_money(payment.amount)}) {
+          // The merchant's order id is optional (issue 4: `order_id?`).
+          payment.order_id.empty() ? Status() : validate_id(payment.order_id, "order_id"),
+          validate_money(payment.amount)}) {
         if (!status.ok()) {
             return status;
         }
