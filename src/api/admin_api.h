@@ -10,8 +10,8 @@
 namespace qrpay::api {
 
 struct AdminSources {
-    std::function<bool()> ready;             // true once recovery finished and until shutdown
-    std::function<std::string()> metrics;    // Prometheus text exposition format
+    std::function<bool()> ready;           // true once recovery finished and until shutdown
+    std::function<std::string()> metrics;  // Prometheus text exposition format
 };
 
 class AdminApi {

@@ -106,9 +106,12 @@ Result<Principal> read_claims(const std::string& payload, UnixMs now) {
 
 std::string_view role_name(Role role) {
     switch (role) {
-        case Role::consumer: return "consumer";
-        case Role::merchant: return "merchant";
-        case Role::admin: return "admin";
+        case Role::consumer:
+            return "consumer";
+        case Role::merchant:
+            return "merchant";
+        case Role::admin:
+            return "admin";
     }
     return "unknown";
 }
@@ -126,8 +129,8 @@ std::string TokenSigner::issue(const Principal& principal, UnixMs expires_at) co
     nlohmann::json claims = {{"sub", principal.subject},
                              {"role", std::string(role_name(principal.role))},
                              {"exp", expires_at.value / 1000}};
-    std::string signing_input = base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." +
-                                base64url_encode(claims.dump());
+    std::string signing_input =
+        base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url_encode(claims.dump());
     return signing_input + "." + base64url_encode(hmac_sha256(key_, signing_input));
 }
 

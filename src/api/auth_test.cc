@@ -45,7 +45,8 @@ TEST(TokenSigner, RefusesTamperedPayload) {
 
 TEST(TokenSigner, RefusesMalformedTokens) {
     TokenSigner signer("k0123456789abcdef0123456789abcdef");
-    for (const std::string& bad : std::vector<std::string>{"", "abc", "a.b", "a.b.c", "!!.??.**", std::string(5000, 'a')}) {
+    for (const std::string& bad :
+         std::vector<std::string>{"", "abc", "a.b", "a.b.c", "!!.??.**", std::string(5000, 'a')}) {
         EXPECT_FALSE(signer.verify(bad, now).ok()) << bad.substr(0, 20);
     }
 }

@@ -11,7 +11,8 @@ ChangeFeed::~ChangeFeed() { stop(); }
 
 Result<ChangeFeed::WaiterId> ChangeFeed::wait(const std::string& persistence_id,
                                               SequenceNr after_seq,
-                                              std::chrono::milliseconds timeout, Fired fired) {
+                                              std::chrono::milliseconds timeout,
+                                              Fired fired) {
     WaiterId id = 0;
     {
         std::lock_guard lock(mutex_);
@@ -82,8 +83,9 @@ void ChangeFeed::on_persisted(const std::string& persistence_id, SequenceNr seq)
             return;
         }
         auto& list = it->second;
-        auto split = std::partition(list.begin(), list.end(),
-                                    [seq](const Waiter& waiter) { return waiter.after_seq >= seq; });
+        auto split = std::partition(list.begin(), list.end(), [seq](const Waiter& waiter) {
+            return waiter.after_seq >= seq;
+        });
         std::move(split, list.end(), std::back_inserter(due));
         list.erase(split, list.end());
         waiter_count_ -= due.size();

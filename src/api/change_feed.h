@@ -34,8 +34,10 @@ public:
     ~ChangeFeed();
 
     // unavailable when waiters_max waiters are registered.
-    Result<WaiterId> wait(const std::string& persistence_id, SequenceNr after_seq,
-                          std::chrono::milliseconds timeout, Fired fired);
+    Result<WaiterId> wait(const std::string& persistence_id,
+                          SequenceNr after_seq,
+                          std::chrono::milliseconds timeout,
+                          Fired fired);
     // Fires the waiter now with `changed` = true if it has not fired yet (the caller saw the
     // change itself).
     void fire_now(const std::string& persistence_id, WaiterId id);

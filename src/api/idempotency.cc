@@ -16,10 +16,9 @@ Json outcome_json(const KeyOutcome& outcome) {
 }
 
 KeyOutcome outcome_from(const Json& json) {
-    return KeyOutcome{json.at("transaction_id").get<std::string>(),
-                      json.at("problem_status").get<int>(),
-                      json.at("problem_code").get<std::string>(),
-                      json.at("problem_detail").get<std::string>()};
+    return KeyOutcome{
+        json.at("transaction_id").get<std::string>(), json.at("problem_status").get<int>(),
+        json.at("problem_code").get<std::string>(), json.at("problem_detail").get<std::string>()};
 }
 
 }  // namespace
@@ -62,8 +61,8 @@ Effect IdempotencyKey::on_command(const State& state,
             .then_reply(Proceed{});
     }
     if (begin.request_hash != state.request_hash) {
-        return runtime::reject(Status(Errc::invalid_argument,
-                                      "Idempotency-Key was used with a different request"));
+        return runtime::reject(
+            Status(Errc::invalid_argument, "Idempotency-Key was used with a different request"));
     }
     if (state.phase == KeyPhase::done) {
         return runtime::reply(Replay{state.outcome});

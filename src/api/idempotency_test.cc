@@ -8,10 +8,12 @@ namespace {
 using Context = runtime::CommandContext<KeyCommand>;
 
 Context at(std::int64_t now_ms) {
-    return Context{.now = UnixMs{now_ms}, .entity_id = "m|k", .seq = SequenceNr(0), .tell_self = {}};
+    return Context{
+        .now = UnixMs{now_ms}, .entity_id = "m|k", .seq = SequenceNr(0), .tell_self = {}};
 }
 
-KeyState apply(const IdempotencyKey& key, KeyState state,
+KeyState apply(const IdempotencyKey& key,
+               KeyState state,
                runtime::Effect<KeyEvent, KeyReply>& effect) {
     for (const auto& event : effect.events()) {
         state = key.on_event(std::move(state), event);

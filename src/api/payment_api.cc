@@ -30,7 +30,8 @@ void respond_json(const http::Responder& responder, int status, std::string body
     responder(http::Response::json(status, std::move(body)));
 }
 
-Problem problem_for(const Status& status, const std::string& not_found_code,
+Problem problem_for(const Status& status,
+                    const std::string& not_found_code,
                     const std::string& conflict_code) {
     Problem problem = problem_from(status, conflict_code);
     if (status.code() == Errc::not_found) {
@@ -116,8 +117,8 @@ void PaymentApi::route_transaction(Call call, const std::string& rest) {
     std::string tail = slash == std::string::npos ? "" : rest.substr(slash);
     const std::string& method = call.request.method;
     if (!is_transaction_id(id)) {
-        respond_problem(call.responder, make_problem(404, "transaction_not_found",
-                                                     "no such transaction"));
+        respond_problem(call.responder,
+                        make_problem(404, "transaction_not_found", "no such transaction"));
     } else if (tail.empty() && method == "GET") {
         get_transaction(std::move(call), id);
     } else if ((tail == "/qr.svg" || tail == "/qr.png") && method == "GET") {
@@ -160,7 +161,8 @@ void PaymentApi::create_code(Call call) {
                       });
 }
 
-void PaymentApi::visible_view(const Principal& principal, const std::string& id,
+void PaymentApi::visible_view(const Principal& principal,
+                              const std::string& id,
                               ViewCallback done) {
     flows_.get(domain::TransactionId{id}, [principal, done = std::move(done)](ViewResult view) {
         if (!view.ok()) {
@@ -168,11 +170,10 @@ void PaymentApi::visible_view(const Principal& principal, const std::string& id,
             return;
         }
         const auto& state = view->state;
-        bool visible = principal.role == Role::admin ||
-                       (principal.role == Role::consumer &&
-                        state.consumer_id.value == principal.subject) ||
-                       (principal.role == Role::merchant &&
-                        state.merchant_id.value == principal.subject);
+        bool visible =
+            principal.role == Role::admin ||
+            (principal.role == Role::consumer && state.consumer_id.value == principal.subject) ||
+            (principal.role == Role::merchant && state.merchant_id.value == principal.subject);
         if (!visible) {
             done(Status(Errc::not_found, "no such transaction"));
             return;
@@ -187,11 +188,11 @@ void PaymentApi::get_transaction(Call call, const std::string& id) {
     std::optional<std::uint64_t> wait_s = wait_text.empty() ? 0 : parse_count(wait_text);
     std::optional<std::uint64_t> after = after_text.empty() ? 0 : parse_count(after_text);
     if (!wait_s || *wait_s > static_cast<std::uint64_t>(options_.long_poll_wait_s_max) || !after) {
-        respond_problem(call.responder,
-                        make_problem(422, "invalid_query",
-                                     "wait must be 0 to " +
-                                         std::to_string(options_.long_poll_wait_s_max) +
-                                         " seconds and after_version a non-negative integer"));
+        respond_problem(
+            call.responder,
+            make_problem(422, "invalid_query",
+                         "wait must be 0 to " + std::to_string(options_.long_poll_wait_s_max) +
+                             " seconds and after_version a non-negative integer"));
         return;
     }
     auto deadline = SteadyClock::now() + std::chrono::seconds(*wait_s);
@@ -199,8 +200,9 @@ void PaymentApi::get_transaction(Call call, const std::string& id) {
     visible_view(call.principal, id,
                  [this, id, deadline, after_version, responder = call.responder](ViewResult view) {
                      if (!view.ok()) {
-                         respond_problem(responder, problem_for(view.status(),
-                                                                "transaction_not_found", "conflict"));
+                         respond_problem(
+                             responder,
+                             problem_for(view.status(), "transaction_not_found", "conflict"));
                          return;
                      }
                      await_view(
@@ -208,7 +210,8 @@ void PaymentApi::get_transaction(Call call, const std::string& id) {
                          [after_version](const TransactionView& seen) {
                              return seen.version > after_version;
                          },
-                         deadline, [responder](ViewResult latest) {
+                         deadline,
+                         [responder](ViewResult latest) {
                              if (!latest.ok()) {
                                  respond_problem(responder, problem_from(latest.status()));
                                  return;
@@ -221,8 +224,8 @@ void PaymentApi::get_transaction(Call call, const std::string& id) {
 void PaymentApi::get_qr(Call call, const std::string& id, bool png) {
     Principal principal = call.principal;
     if (principal.role != Role::consumer) {  // the QR is the consumer's secret to show
-        respond_problem(call.responder, make_problem(404, "transaction_not_found",
-                                                     "no such transaction"));
+        respond_problem(call.responder,
+                        make_problem(404, "transaction_not_found", "no such transaction"));
         return;
     }
     visible_view(principal, id, [png, responder = call.responder](ViewResult view) {
@@ -268,8 +271,8 @@ void PaymentApi::pay(Call call) {
 
 void PaymentApi::cancel(Call call, const std::string& id) {
     if (call.principal.role != Role::merchant) {
-        respond_problem(call.responder, make_problem(404, "transaction_not_found",
-                                                     "no such transaction"));
+        respond_problem(call.responder,
+                        make_problem(404, "transaction_not_found", "no such transaction"));
         return;
     }
     if (auto problem = check_empty_body(call.request.body)) {
@@ -285,7 +288,9 @@ void PaymentApi::cancel(Call call, const std::string& id) {
                    "not_cancellable");
 }
 
-void PaymentApi::run_idempotent(Call call, const std::string& canonical_body, Start start,
+void PaymentApi::run_idempotent(Call call,
+                                const std::string& canonical_body,
+                                Start start,
                                 const std::string& not_found_code,
                                 const std::string& conflict_code) {
     std::string key(call.request.header("Idempotency-Key"));
@@ -313,7 +318,8 @@ void PaymentApi::run_idempotent(Call call, const std::string& canonical_body, St
                   if (!reply.ok()) {
                       Problem problem =
                           reply.status().code() == Errc::invalid_argument
-                              ? make_problem(422, "idempotency_key_reused", reply.status().message())
+                              ? make_problem(422, "idempotency_key_reused",
+                                             reply.status().message())
                               : problem_from(reply.status(), "idempotency_key_in_flight");
                       respond_problem(call.responder, problem);
                       return;
@@ -337,8 +343,11 @@ void PaymentApi::run_idempotent(Call call, const std::string& canonical_body, St
 
 // Records the outcome under the key, then answers: a retry after the answer replays it, a
 // retry before it (the payment still waiting on the agency) is told the key is in flight.
-void PaymentApi::finish_key(const std::string& key_id, Call call, ViewResult result,
-                            const std::string& not_found_code, const std::string& conflict_code) {
+void PaymentApi::finish_key(const std::string& key_id,
+                            Call call,
+                            ViewResult result,
+                            const std::string& not_found_code,
+                            const std::string& conflict_code) {
     if (!result.ok() && is_transient(result.status().code())) {
         keys_.tell(key_id, ReleaseRequest{});
         respond_problem(call.responder, problem_from(result.status()));
@@ -371,7 +380,8 @@ void PaymentApi::finish_key(const std::string& key_id, Call call, ViewResult res
         });
 }
 
-void PaymentApi::record_and_respond(const std::string& key_id, const KeyOutcome& outcome,
+void PaymentApi::record_and_respond(const std::string& key_id,
+                                    const KeyOutcome& outcome,
                                     std::function<void()> respond) {
     keys_.ask(key_id, FinishRequest{outcome},
               [respond = std::move(respond)](Result<KeyReply> finished) {
@@ -386,7 +396,8 @@ void PaymentApi::record_and_respond(const std::string& key_id, const KeyOutcome&
 void PaymentApi::answer_when_final(http::Responder responder, const std::string& transaction_id) {
     await_view(
         transaction_id, [](const TransactionView& view) { return is_final(view.state); },
-        SteadyClock::now() + options_.pay_wait_max, [responder](ViewResult view) {
+        SteadyClock::now() + options_.pay_wait_max,
+        [responder](ViewResult view) {
             if (!view.ok()) {
                 respond_problem(responder, problem_from(view.status()));
                 return;
@@ -400,11 +411,12 @@ void PaymentApi::answer_when_final(http::Responder responder, const std::string&
 // second read, so a change between read and registration is never missed.
 void PaymentApi::await_view(const std::string& id,
                             std::function<bool(const TransactionView&)> ready,
-                            SteadyClock::time_point deadline, ViewCallback done) {
+                            SteadyClock::time_point deadline,
+                            ViewCallback done) {
     flows_.get(domain::TransactionId{id}, [this, id, ready = std::move(ready), deadline,
                                            done = std::move(done)](ViewResult view) mutable {
-        auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - SteadyClock::now());
+        auto remaining =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
         if (!view.ok() || ready(*view) || remaining.count() <= 0) {
             done(std::move(view));
             return;

@@ -65,19 +65,28 @@ private:
 
     // Runs `start` under the request's Idempotency-Key (if any), then answers with the
     // transaction once final or after pay_wait_max. `conflict_code` names a domain conflict.
-    void run_idempotent(Call call, const std::string& canonical_body, Start start,
-                        const std::string& not_found_code, const std::string& conflict_code);
-    void finish_key(const std::string& key_id, Call call, ViewResult result,
-                    const std::string& not_found_code, const std::string& conflict_code);
-    void record_and_respond(const std::string& key_id, const KeyOutcome& outcome,
+    void run_idempotent(Call call,
+                        const std::string& canonical_body,
+                        Start start,
+                        const std::string& not_found_code,
+                        const std::string& conflict_code);
+    void finish_key(const std::string& key_id,
+                    Call call,
+                    ViewResult result,
+                    const std::string& not_found_code,
+                    const std::string& conflict_code);
+    void record_and_respond(const std::string& key_id,
+                            const KeyOutcome& outcome,
                             std::function<void()> respond);
     void answer_when_final(http::Responder responder, const std::string& transaction_id);
 
     // Fetches the view visible to `principal`: another party's transaction is not_found.
     void visible_view(const Principal& principal, const std::string& id, ViewCallback done);
     // Calls `done` with the view once `ready(view)` holds or `deadline` passes.
-    void await_view(const std::string& id, std::function<bool(const domain::TransactionView&)> ready,
-                    std::chrono::steady_clock::time_point deadline, ViewCallback done);
+    void await_view(const std::string& id,
+                    std::function<bool(const domain::TransactionView&)> ready,
+                    std::chrono::steady_clock::time_point deadline,
+                    ViewCallback done);
 
     domain::PaymentFlows& flows_;
     runtime::EntityHost<IdempotencyKey>& keys_;

@@ -7,18 +7,30 @@ namespace {
 
 std::string title_for(int status) {
     switch (status) {
-        case 400: return "Bad request";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not found";
-        case 405: return "Method not allowed";
-        case 409: return "Conflict";
-        case 413: return "Payload too large";
-        case 415: return "Unsupported media type";
-        case 422: return "Unprocessable content";
-        case 503: return "Service unavailable";
-        case 504: return "Gateway timeout";
-        default: return status < 500 ? "Client error" : "Internal error";
+        case 400:
+            return "Bad request";
+        case 401:
+            return "Unauthorized";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "Not found";
+        case 405:
+            return "Method not allowed";
+        case 409:
+            return "Conflict";
+        case 413:
+            return "Payload too large";
+        case 415:
+            return "Unsupported media type";
+        case 422:
+            return "Unprocessable content";
+        case 503:
+            return "Service unavailable";
+        case 504:
+            return "Gateway timeout";
+        default:
+            return status < 500 ? "Client error" : "Internal error";
     }
 }
 
@@ -39,13 +51,19 @@ Problem make_problem(int status, std::string code, std::string detail) {
 
 Problem problem_from(const Status& status, const std::string& conflict_code) {
     switch (status.code()) {
-        case Errc::invalid_argument: return make_problem(422, "invalid_request", status.message());
-        case Errc::not_found: return make_problem(404, "not_found", status.message());
-        case Errc::conflict: return make_problem(409, conflict_code, status.message());
+        case Errc::invalid_argument:
+            return make_problem(422, "invalid_request", status.message());
+        case Errc::not_found:
+            return make_problem(404, "not_found", status.message());
+        case Errc::conflict:
+            return make_problem(409, conflict_code, status.message());
         case Errc::unavailable:
-        case Errc::fenced: return make_problem(503, "unavailable", status.message());
-        case Errc::timeout: return make_problem(504, "timeout", status.message());
-        default: return make_problem(500, "internal", status.message());
+        case Errc::fenced:
+            return make_problem(503, "unavailable", status.message());
+        case Errc::timeout:
+            return make_problem(504, "timeout", status.message());
+        default:
+            return make_problem(500, "internal", status.message());
     }
 }
 

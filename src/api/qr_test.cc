@@ -1,11 +1,11 @@
 #include "api/qr.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <unistd.h>
 
 namespace qrpay::api {
 namespace {

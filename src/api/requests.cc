@@ -106,12 +106,11 @@ Parsed<PayRequest> parse_pay_request(const std::string& body) {
             return invalid("invalid_field", "order_id must be at most 64 bytes");
         }
     }
-    request.canonical_body = Json{{"code", request.code},
-                                  {"amount",
-                                   {{"value", request.amount.amount_minor},
-                                    {"currency", request.amount.currency}}},
-                                  {"order_id", request.order_id}}
-                                 .dump();
+    request.canonical_body = Json{
+        {"code", request.code},
+        {"amount", {{"value", request.amount.amount_minor}, {"currency", request.amount.currency}}},
+        {"order_id",
+         request.order_id}}.dump();
     return request;
 }
 

@@ -24,9 +24,11 @@ TEST_P(BadPayBodies, AreRefusedWithTheirProblem) {
 const std::string code = R"("code":"12345678901234567890")";
 
 INSTANTIATE_TEST_SUITE_P(
-    Table, BadPayBodies,
+    Table,
+    BadPayBodies,
     ::testing::Values(
-        BadBody{"{", 400, "malformed_json"}, BadBody{"[]", 422, "invalid_body"},
+        BadBody{"{", 400, "malformed_json"},
+        BadBody{"[]", 422, "invalid_body"},
         BadBody{"{" + code + "}", 422, "missing_field"},
         BadBody{R"({"amount":{"value":1}})", 422, "missing_field"},
         BadBody{"{" + code + R"(,"amount":{"value":1},"tip":3})", 422, "unknown_field"},
@@ -34,13 +36,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadBody{"{" + code + R"(,"amount":{"value":1.5}})", 422, "invalid_amount"},
         BadBody{"{" + code + R"(,"amount":{"value":0}})", 422, "invalid_amount"},
         BadBody{"{" + code + R"(,"amount":{"value":-5}})", 422, "invalid_amount"},
-        BadBody{"{" + code + R"(,"amount":{"value":18446744073709551615}})", 422,
-                "invalid_amount"},
+        BadBody{"{" + code + R"(,"amount":{"value":18446744073709551615}})", 422, "invalid_amount"},
         BadBody{"{" + code + R"(,"amount":{"value":99999999999999999999999}})", 422,
                 "invalid_amount"},
         BadBody{"{" + code + R"(,"amount":{"value":9007199254740992}})", 422, "invalid_amount"},
-        BadBody{"{" + code + R"(,"amount":{"value":1,"currency":"XYZ"}})", 422,
-                "unknown_currency"},
+        BadBody{"{" + code + R"(,"amount":{"value":1,"currency":"XYZ"}})", 422, "unknown_currency"},
         BadBody{"{" + code + R"(,"amount":{"value":1,"currency":7}})", 422, "invalid_field"},
         BadBody{"{" + code + R"(,"amount":{"value":1,"fx":1}})", 422, "unknown_field"},
         BadBody{"{" + code + R"(,"amount":5})", 422, "invalid_field"},
@@ -48,8 +48,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadBody{R"({"code":"123","amount":{"value":1}})", 422, "invalid_code"},
         BadBody{R"({"code":"1234567890123456789x","amount":{"value":1}})", 422, "invalid_code"},
         BadBody{"{" + code + R"(,"amount":{"value":1},"order_id":5})", 422, "invalid_field"},
-        BadBody{"{" + code + R"(,"amount":{"value":1},"order_id":")" + std::string(65, 'o') +
-                    "\"}",
+        BadBody{"{" + code + R"(,"amount":{"value":1},"order_id":")" + std::string(65, 'o') + "\"}",
                 422, "invalid_field"}));
 
 TEST(PayRequest, ParsesAndDefaultsCurrencyToJpy) {

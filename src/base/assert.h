@@ -6,9 +6,9 @@ namespace qrpay::detail {
 [[noreturn]] void assert_failed(const char* condition, const char* why, const char* file, int line);
 }  // namespace qrpay::detail
 
-#define QRPAY_ASSERT(condition, why)                                              \
-    do {                                                                          \
-        if (!(condition)) [[unlikely]] {                                          \
+#define QRPAY_ASSERT(condition, why)                                               \
+    do {                                                                           \
+        if (!(condition)) [[unlikely]] {                                           \
             ::qrpay::detail::assert_failed(#condition, (why), __FILE__, __LINE__); \
-        }                                                                         \
+        }                                                                          \
     } while (false)

@@ -4,18 +4,30 @@ namespace qrpay {
 
 std::string_view errc_name(Errc errc) {
     switch (errc) {
-        case Errc::ok: return "ok";
-        case Errc::invalid_argument: return "invalid_argument";
-        case Errc::not_found: return "not_found";
-        case Errc::conflict: return "conflict";
-        case Errc::sequence_conflict: return "sequence_conflict";
-        case Errc::fenced: return "fenced";
-        case Errc::unavailable: return "unavailable";
-        case Errc::io_error: return "io_error";
-        case Errc::unknown_outcome: return "unknown_outcome";
-        case Errc::timeout: return "timeout";
-        case Errc::corruption: return "corruption";
-        case Errc::remote_error: return "remote_error";
+        case Errc::ok:
+            return "ok";
+        case Errc::invalid_argument:
+            return "invalid_argument";
+        case Errc::not_found:
+            return "not_found";
+        case Errc::conflict:
+            return "conflict";
+        case Errc::sequence_conflict:
+            return "sequence_conflict";
+        case Errc::fenced:
+            return "fenced";
+        case Errc::unavailable:
+            return "unavailable";
+        case Errc::io_error:
+            return "io_error";
+        case Errc::unknown_outcome:
+            return "unknown_outcome";
+        case Errc::timeout:
+            return "timeout";
+        case Errc::corruption:
+            return "corruption";
+        case Errc::remote_error:
+            return "remote_error";
     }
     return "unknown";
 }

@@ -51,7 +51,7 @@ private:
 template <class T>
 class [[nodiscard]] Result {
 public:
-    Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+    Result(T value) : value_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
     Result(Status status) : value_(std::move(status)) {  // NOLINT(google-explicit-constructor)
         QRPAY_ASSERT(!std::get<Status>(value_).ok(), "Result built from an ok Status");
     }

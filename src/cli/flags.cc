@@ -7,8 +7,10 @@
 
 namespace qrpay::cli {
 
-CLI::Option* add_duration(CLI::App& app, const std::string& name,
-                          std::chrono::milliseconds& target, const std::string& help) {
+CLI::Option* add_duration(CLI::App& app,
+                          const std::string& name,
+                          std::chrono::milliseconds& target,
+                          const std::string& help) {
     return app
         .add_option_function<std::string>(
             name,

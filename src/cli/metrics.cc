@@ -7,8 +7,7 @@ void family(std::string& out, const char* name, const char* type, const char* he
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
 }
 
-void sample(std::string& out, const char* name, std::string_view entity_type,
-            std::uint64_t value) {
+void sample(std::string& out, const char* name, std::string_view entity_type, std::uint64_t value) {
     out += std::string(name) + "{entity_type=\"" + std::string(entity_type) + "\"} " +
            std::to_string(value) + "\n";
 }

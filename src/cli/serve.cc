@@ -55,8 +55,8 @@ struct Agency {
 Result<Agency> open_agency(const ServeConfig& config) {
     Agency agency;
     if (!config.agency_url.empty()) {
-        auto client = agency::AgencyClient::open({.base_url = config.agency_url,
-                                                  .response_timeout = config.agency_timeout});
+        auto client = agency::AgencyClient::open(
+            {.base_url = config.agency_url, .response_timeout = config.agency_timeout});
         if (!client.ok()) {
             return client.status();
         }
@@ -70,13 +70,15 @@ Result<Agency> open_agency(const ServeConfig& config) {
     }
     agency.simulator = std::move(simulator).value();
     agency.port = agency::sim::make_in_process_agency(*agency.simulator);
-    QRPAY_LOG_INFO("agency: no --agency-url given, using the built-in simulated agency "
-                   "(ledger in %s/agency-sim)",
-                   config.data_dir.c_str());
+    QRPAY_LOG_INFO(
+        "agency: no --agency-url given, using the built-in simulated agency "
+        "(ledger in %s/agency-sim)",
+        config.data_dir.c_str());
     return agency;
 }
 
-Result<std::unique_ptr<http::Server>> start_server(const std::string& listen, std::size_t threads,
+Result<std::unique_ptr<http::Server>> start_server(const std::string& listen,
+                                                   std::size_t threads,
                                                    http::Handler handler) {
     auto address = http::parse_host_port(listen);
     if (!address.ok()) {
@@ -89,7 +91,8 @@ Result<std::unique_ptr<http::Server>> start_server(const std::string& listen, st
     return http::Server::start(options, std::move(handler));
 }
 
-void print_quickstart(const ServeConfig& config, const api::TokenSigner& signer,
+void print_quickstart(const ServeConfig& config,
+                      const api::TokenSigner& signer,
                       const Clock& clock) {
     UnixMs tomorrow{clock.wall_now().value + 24 * 3'600'000};
     std::string consumer = signer.issue({"consumer-1", api::Role::consumer}, tomorrow);

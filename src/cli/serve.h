@@ -18,7 +18,7 @@ struct ServeConfig {
     std::chrono::milliseconds agency_timeout{std::chrono::seconds(3)};
     std::chrono::milliseconds passivate_after{std::chrono::minutes(2)};
     std::uint32_t shard_count = 64;
-    std::uint32_t executors = 0;  // 0: one per core
+    std::uint32_t executors = 0;     // 0: one per core
     std::uint32_t http_threads = 0;  // 0: one per core
     std::uint64_t snapshot_every = 100;
     bool quickstart = false;  // print tokens and curl commands once ready

@@ -56,9 +56,8 @@ public:
                     continue;
                 }
                 std::string id(pid.substr(prefix().size()));
-                runtime_.post_admitted(entry.persistence_id, [this, id] {
-                    handle(id, Message{Wake{}}, nullptr);
-                });
+                runtime_.post_admitted(entry.persistence_id,
+                                       [this, id] { handle(id, Message{Wake{}}, nullptr); });
                 ++woken;
             }
         }
@@ -123,11 +122,11 @@ private:
 
     void deliver(const std::string& entity_id, Message message, ReplyCallback done) {
         auto shared_done = std::make_shared<ReplyCallback>(std::move(done));
-        Status posted = runtime_.post(
-            persistence_id(entity_id),
-            [this, entity_id, message = std::move(message), shared_done]() mutable {
-                handle(entity_id, std::move(message), std::move(*shared_done));
-            });
+        Status posted =
+            runtime_.post(persistence_id(entity_id),
+                          [this, entity_id, message = std::move(message), shared_done]() mutable {
+                              handle(entity_id, std::move(message), std::move(*shared_done));
+                          });
         if (!posted.ok() && *shared_done) {
             (*shared_done)(posted);
         }
@@ -207,8 +206,8 @@ private:
             }
             for (const auto& stored : *events) {
                 QRPAY_ASSERT(stored.seq == entity.seq.next(), "replayed events are contiguous");
-                entity.state = behavior_.on_event(std::move(entity.state),
-                                                  behavior_.decode_event(stored));
+                entity.state =
+                    behavior_.on_event(std::move(entity.state), behavior_.decode_event(stored));
                 entity.seq = stored.seq;
             }
             if (events->size() < replay_batch_max) {
@@ -222,17 +221,20 @@ private:
             .now = runtime_.clock().wall_now(),
             .entity_id = entity_id,
             .seq = entity.seq,
-            .tell_self = [this, entity_id](Command command) { tell(entity_id, std::move(command)); },
+            .tell_self = [this,
+                          entity_id](Command command) { tell(entity_id, std::move(command)); },
         };
     }
 
-    void process(const std::string& entity_id, Entity& entity, Message message,
+    void process(const std::string& entity_id,
+                 Entity& entity,
+                 Message message,
                  ReplyCallback done) {
         auto context = context_for(entity_id, entity);
-        EffectType effect = std::holds_alternative<Command>(message)
-                                ? behavior_.on_command(entity.state, std::get<Command>(message),
-                                                       context)
-                                : behavior_.on_wake(entity.state, context);
+        EffectType effect =
+            std::holds_alternative<Command>(message)
+                ? behavior_.on_command(entity.state, std::get<Command>(message), context)
+                : behavior_.on_wake(entity.state, context);
         if (effect.is_rejected()) {
             if (done) {
                 done(effect.rejection());
@@ -284,8 +286,11 @@ private:
         ReplyCallback done;
     };
 
-    void start_persist(const std::string& entity_id, Entity& entity, EffectType effect,
-                       ReplyCallback done, UnixMs now) {
+    void start_persist(const std::string& entity_id,
+                       Entity& entity,
+                       EffectType effect,
+                       ReplyCallback done,
+                       UnixMs now) {
         const std::string pid = persistence_id(entity_id);
         journal::AppendRequest request;
         request.shard = runtime_.shard_of(pid);
@@ -377,7 +382,8 @@ private:
 
     // Keeps at most one timer per entity, at the earliest of: the one already armed, the
     // handler's reminder, and the state's durable deadline if it is still ahead.
-    void arm_timer(const std::string& entity_id, Entity& entity,
+    void arm_timer(const std::string& entity_id,
+                   Entity& entity,
                    std::optional<std::chrono::milliseconds> reminder) {
         auto now = Clock::now();
         std::optional<Clock::time_point> want = entity.wake_at;
@@ -400,9 +406,8 @@ private:
         }
         entity.wake_at = want;
         std::uint64_t generation = ++entity.timer_generation;
-        runtime_.post_at(persistence_id(entity_id), *want, [this, entity_id, generation] {
-            on_timer(entity_id, generation);
-        });
+        runtime_.post_at(persistence_id(entity_id), *want,
+                         [this, entity_id, generation] { on_timer(entity_id, generation); });
     }
 
     void on_timer(const std::string& entity_id, std::uint64_t generation) {
@@ -422,8 +427,8 @@ private:
     }
 
     void schedule_sweep(std::size_t executor) {
-        auto period = std::max(runtime_.options().passivate_after / 2,
-                               std::chrono::milliseconds(10));
+        auto period =
+            std::max(runtime_.options().passivate_after / 2, std::chrono::milliseconds(10));
         runtime_.post_to_executor(executor, Clock::now() + period, [this, executor] {
             sweep(executor);
             schedule_sweep(executor);

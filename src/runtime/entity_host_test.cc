@@ -64,7 +64,8 @@ struct Counter {
         return state;
     }
 
-    Effect<Event, Reply> on_command(const State& state, const Command& command,
+    Effect<Event, Reply> on_command(const State& state,
+                                    const Command& command,
                                     const CommandContext<Command>& context) const {
         if (const auto* add = std::get_if<Add>(&command)) {
             if (add->amount < 0) {
@@ -128,7 +129,8 @@ struct Counter {
 };
 static_assert(Behavior<Counter>);
 
-Result<CounterReply> ask_and_wait(EntityHost<Counter>& host, const std::string& id,
+Result<CounterReply> ask_and_wait(EntityHost<Counter>& host,
+                                  const std::string& id,
                                   CounterCommand command) {
     std::promise<Result<CounterReply>> promise;
     host.ask(id, std::move(command),
@@ -291,9 +293,8 @@ TEST_F(EntityHostTest, DurableTimerFiresAtTheDeadline) {
     start();
     UnixMs soon = {clock_.wall_now().value + 30};
     ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{soon}).ok());
-    ASSERT_TRUE(eventually([this] {
-        return journal_->highest_seq("counter|a").value() == SequenceNr(2);
-    }));
+    ASSERT_TRUE(
+        eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
     EXPECT_EQ(ask_and_wait(*host_, "a", Get{})->seq, SequenceNr(2));
     auto pending = journal_->pending_wakeups(runtime_->shard_of("counter|a"));
     ASSERT_TRUE(pending.ok());
@@ -303,8 +304,8 @@ TEST_F(EntityHostTest, DurableTimerFiresAtTheDeadline) {
 TEST_F(EntityHostTest, DeadlineSurvivesRestartAndWakesOnlyUnfinishedEntities) {
     start();
     UnixMs past_after_restart = {clock_.wall_now().value + 1};
-    ASSERT_TRUE(ask_and_wait(*host_, "pending", SetAlarm{{past_after_restart.value + 3'600'000}})
-                    .ok());
+    ASSERT_TRUE(
+        ask_and_wait(*host_, "pending", SetAlarm{{past_after_restart.value + 3'600'000}}).ok());
     ASSERT_TRUE(ask_and_wait(*host_, "done", Add{1}).ok());
     restart();
     wakes_ = 0;

@@ -24,8 +24,8 @@
 namespace qrpay::runtime {
 
 struct RuntimeOptions {
-    std::uint32_t executor_count = 0;   // 0: one per hardware thread
-    std::uint32_t shard_count = 64;     // fixed when the data is created
+    std::uint32_t executor_count = 0;        // 0: one per hardware thread
+    std::uint32_t shard_count = 64;          // fixed when the data is created
     std::size_t mailbox_depth_max = 65'536;  // queued tasks per executor before "unavailable"
     std::size_t stash_depth_max = 1'024;     // commands waiting behind a persist, per entity
     std::uint64_t snapshot_every_events = 100;

@@ -45,7 +45,8 @@ std::uint16_t free_port() {
     return ntohs(address.sin_port);
 }
 
-Process::Process(std::vector<std::string> argv, std::string log_path,
+Process::Process(std::vector<std::string> argv,
+                 std::string log_path,
                  std::map<std::string, std::string> environment)
     : log_path_(std::move(log_path)) {
     pid_ = ::fork();
@@ -119,7 +120,8 @@ std::string Process::log_tail(std::size_t bytes) const {
 
 std::string qrpay_binary() { return QRPAY_BINARY_PATH; }
 
-std::unique_ptr<http::Client> client_for(std::uint16_t port, std::chrono::milliseconds timeout,
+std::unique_ptr<http::Client> client_for(std::uint16_t port,
+                                         std::chrono::milliseconds timeout,
                                          std::size_t connections) {
     http::ClientOptions options;
     options.base_url = "http://127.0.0.1:" + std::to_string(port);
@@ -131,7 +133,8 @@ std::unique_ptr<http::Client> client_for(std::uint16_t port, std::chrono::millis
     return std::move(client).value();
 }
 
-Status wait_until_ready(std::uint16_t port, const std::string& path,
+Status wait_until_ready(std::uint16_t port,
+                        const std::string& path,
                         std::chrono::milliseconds deadline) {
     auto client = client_for(port, std::chrono::milliseconds(500), 1);
     auto give_up = std::chrono::steady_clock::now() + deadline;
@@ -152,8 +155,8 @@ AgencySim::AgencySim(const std::string& dir, AgencySimFlags flags) : port_(free_
                                  "127.0.0.1:" + std::to_string(port_), "--data-dir", dir,
                                  "--decline-rate", std::to_string(flags.decline_rate),
                                  "--error-5xx-rate", std::to_string(flags.error_5xx_rate),
-                                 "--timeout-rate", std::to_string(flags.timeout_rate),
-                                 "--latency", std::to_string(flags.latency_ms) + "ms"},
+                                 "--timeout-rate", std::to_string(flags.timeout_rate), "--latency",
+                                 std::to_string(flags.latency_ms) + "ms"},
         dir + "/agency-sim.log");
     Status ready = wait_until_ready(port_, "/healthz", std::chrono::seconds(20));
     QRPAY_ASSERT(ready.ok(), "agency-sim became ready");
@@ -168,17 +171,13 @@ Server::Server(std::string data_dir, std::vector<std::string> extra_flags)
 }
 
 void Server::start() {
-    std::vector<std::string> argv = {qrpay_binary(),
-                                     "serve",
-                                     "--listen",
-                                     "127.0.0.1:" + std::to_string(port_),
-                                     "--admin-listen",
-                                     "127.0.0.1:" + std::to_string(admin_port_),
-                                     "--data-dir",
-                                     data_dir_};
+    std::vector<std::string> argv = {qrpay_binary(),   "serve",
+                                     "--listen",       "127.0.0.1:" + std::to_string(port_),
+                                     "--admin-listen", "127.0.0.1:" + std::to_string(admin_port_),
+                                     "--data-dir",     data_dir_};
     argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
-    process_ = std::make_unique<Process>(
-        argv, data_dir_ + "/serve-" + std::to_string(++starts_) + ".log");
+    process_ =
+        std::make_unique<Process>(argv, data_dir_ + "/serve-" + std::to_string(++starts_) + ".log");
     Status ready = wait_until_ready(admin_port_, "/readyz", std::chrono::seconds(30));
     QRPAY_ASSERT(ready.ok(), "qrpay serve became ready");
 }

@@ -34,14 +34,15 @@ std::uint16_t free_port();
 // A child process; its stdout and stderr go to `log_path`.
 class Process {
 public:
-    Process(std::vector<std::string> argv, std::string log_path,
+    Process(std::vector<std::string> argv,
+            std::string log_path,
             std::map<std::string, std::string> environment = {});
     ~Process();  // kill -9 if still running
     Process(const Process&) = delete;
     Process& operator=(const Process&) = delete;
 
-    void kill_hard();         // SIGKILL and reap
-    int terminate();          // SIGTERM, wait (10 s at most, then SIGKILL); the exit status
+    void kill_hard();  // SIGKILL and reap
+    int terminate();   // SIGTERM, wait (10 s at most, then SIGKILL); the exit status
     bool running();
     const std::string& log_path() const { return log_path_; }
     std::string log_tail(std::size_t bytes = 4000) const;
@@ -55,14 +56,15 @@ private:
 std::string qrpay_binary();
 
 // Polls GET url_path on host:port until it answers 200 or `deadline` passes.
-Status wait_until_ready(std::uint16_t port, const std::string& path,
+Status wait_until_ready(std::uint16_t port,
+                        const std::string& path,
                         std::chrono::milliseconds deadline);
 
 // A synchronous JSON client for one server.
-std::unique_ptr<http::Client> client_for(std::uint16_t port,
-                                         std::chrono::milliseconds timeout =
-                                             std::chrono::seconds(15),
-                                         std::size_t connections = 8);
+std::unique_ptr<http::Client> client_for(
+    std::uint16_t port,
+    std::chrono::milliseconds timeout = std::chrono::seconds(15),
+    std::size_t connections = 8);
 
 // `qrpay agency-sim` in its own directory.
 struct AgencySimFlags {

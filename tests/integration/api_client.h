@@ -17,9 +17,12 @@ struct ApiResponse {
     std::string content_type;
 };
 
-inline ApiResponse call_api(http::Client& client, const std::string& method,
-                            const std::string& path, const std::string& token,
-                            const std::string& body = "", const std::string& idempotency_key = "") {
+inline ApiResponse call_api(http::Client& client,
+                            const std::string& method,
+                            const std::string& path,
+                            const std::string& token,
+                            const std::string& body = "",
+                            const std::string& idempotency_key = "") {
     http::ClientRequest request;
     request.method = method;
     request.path = path;
@@ -43,7 +46,8 @@ inline ApiResponse call_api(http::Client& client, const std::string& method,
     return out;
 }
 
-inline std::string pay_body(const std::string& code, std::int64_t amount,
+inline std::string pay_body(const std::string& code,
+                            std::int64_t amount,
                             const std::string& order_id = "") {
     nlohmann::json body = {{"code", code}, {"amount", {{"value", amount}, {"currency", "JPY"}}}};
     if (!order_id.empty()) {

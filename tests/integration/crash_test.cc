@@ -94,14 +94,15 @@ private:
 };
 
 // Polls the transaction until it is final or the deadline passes; returns the last view.
-nlohmann::json wait_final(http::Client& client, const std::string& token, const std::string& id,
+nlohmann::json wait_final(http::Client& client,
+                          const std::string& token,
+                          const std::string& id,
                           std::chrono::steady_clock::time_point deadline) {
     nlohmann::json last;
     while (std::chrono::steady_clock::now() < deadline) {
         std::string after = last.is_object() ? std::to_string(last["version"].get<int>()) : "0";
-        auto seen = call_api(client, "GET", "/v1/transactions/" + id + "?wait=5&after_version=" +
-                                                after,
-                             token);
+        auto seen = call_api(client, "GET",
+                             "/v1/transactions/" + id + "?wait=5&after_version=" + after, token);
         if (seen.status == 200) {
             last = seen.body;
             if (is_final_status(last["status"])) {

@@ -25,8 +25,11 @@ public:
         other_merchant_ = server_->token("merchant", "merchant-b");
     }
 
-    ApiResponse call(const std::string& method, const std::string& path, const std::string& token,
-                     const std::string& body = "", const std::string& key = "") {
+    ApiResponse call(const std::string& method,
+                     const std::string& path,
+                     const std::string& token,
+                     const std::string& body = "",
+                     const std::string& key = "") {
         return call_api(*client_, method, path, token, body, key);
     }
     ApiResponse new_code() {
@@ -108,8 +111,9 @@ TEST_F(PaymentFlow, QrImagesDecodeToTheCode) {
 TEST_F(PaymentFlow, CancellationReversesThePayment) {
     auto code = stack_->new_code();
     std::string id = code.body["transaction_id"];
-    ASSERT_EQ(stack_->call("POST", "/v1/payments", stack_->merchant(),
-                           pay_body(code.body["code"], 500), "key-pay-2")
+    ASSERT_EQ(stack_
+                  ->call("POST", "/v1/payments", stack_->merchant(),
+                         pay_body(code.body["code"], 500), "key-pay-2")
                   .status,
               200);
     auto cancelled =
@@ -125,10 +129,10 @@ TEST_F(PaymentFlow, CancellationReversesThePayment) {
 
 TEST_F(PaymentFlow, SecondReadOfACodeIsAConflict) {
     auto code = stack_->new_code();
-    ASSERT_EQ(stack_->call("POST", "/v1/payments", stack_->merchant(),
-                           pay_body(code.body["code"], 100))
-                  .status,
-              200);
+    ASSERT_EQ(
+        stack_->call("POST", "/v1/payments", stack_->merchant(), pay_body(code.body["code"], 100))
+            .status,
+        200);
     auto second = stack_->call("POST", "/v1/payments", stack_->other_merchant(),
                                pay_body(code.body["code"], 100));
     EXPECT_EQ(second.status, 409);
@@ -195,10 +199,10 @@ TEST_F(PaymentFlow, ProblemForAFailedRequestIsReplayedToo) {
 TEST_F(PaymentFlow, AnotherMerchantCannotSeeOrCancel) {
     auto code = stack_->new_code();
     std::string id = code.body["transaction_id"];
-    ASSERT_EQ(stack_->call("POST", "/v1/payments", stack_->merchant(),
-                           pay_body(code.body["code"], 900))
-                  .status,
-              200);
+    ASSERT_EQ(
+        stack_->call("POST", "/v1/payments", stack_->merchant(), pay_body(code.body["code"], 900))
+            .status,
+        200);
     auto seen = stack_->call("GET", "/v1/transactions/" + id, stack_->other_merchant());
     EXPECT_EQ(seen.status, 404);
     auto cancelled =
@@ -220,10 +224,9 @@ TEST_F(PaymentFlow, LongPollAnswersWhenTheVersionMoves) {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         stack_->call("POST", "/v1/payments", stack_->merchant(), pay_body(code.body["code"], 50));
     });
-    auto after = stack_->call("GET",
-                              "/v1/transactions/" + id + "?wait=20&after_version=" +
-                                  std::to_string(version),
-                              stack_->consumer());
+    auto after = stack_->call(
+        "GET", "/v1/transactions/" + id + "?wait=20&after_version=" + std::to_string(version),
+        stack_->consumer());
     merchant.join();
     ASSERT_EQ(after.status, 200) << after.raw;
     EXPECT_GT(after.body["version"].get<std::uint64_t>(), version);
@@ -243,9 +246,9 @@ TEST_F(PaymentFlow, BadInputGetsItsProblemAndChangesNothing) {
     auto code = stack_->new_code();
     std::string valid_code = code.body["code"];
     std::string id = code.body["transaction_id"];
-    std::string expired = run_and_capture(qrpay_binary() + " token issue --data-dir " +
-                                          stack_->server().data_dir() +
-                                          " --role merchant --sub m-x --ttl 0s");
+    std::string expired =
+        run_and_capture(qrpay_binary() + " token issue --data-dir " + stack_->server().data_dir() +
+                        " --role merchant --sub m-x --ttl 0s");
     const std::string c = R"("code":")" + valid_code + R"(")";
     std::vector<BadCall> table = {
         {"no token", "POST", "/v1/payments", "none", pay_body(valid_code, 1), 401, "unauthorized"},
@@ -256,14 +259,12 @@ TEST_F(PaymentFlow, BadInputGetsItsProblemAndChangesNothing) {
         {"consumer pays", "POST", "/v1/payments", "consumer", pay_body(valid_code, 1), 403,
          "forbidden"},
         {"merchant makes code", "POST", "/v1/payment-codes", "merchant", "", 403, "forbidden"},
-        {"malformed json", "POST", "/v1/payments", "merchant", "{\"code\":", 400,
-         "malformed_json"},
-        {"wrong type", "POST", "/v1/payments", "merchant",
-         "{" + c + R"(,"amount":{"value":"12"}})", 422, "invalid_amount"},
+        {"malformed json", "POST", "/v1/payments", "merchant", "{\"code\":", 400, "malformed_json"},
+        {"wrong type", "POST", "/v1/payments", "merchant", "{" + c + R"(,"amount":{"value":"12"}})",
+         422, "invalid_amount"},
         {"unknown field", "POST", "/v1/payments", "merchant",
          "{" + c + R"(,"amount":{"value":12},"tip":1})", 422, "unknown_field"},
-        {"missing amount", "POST", "/v1/payments", "merchant", "{" + c + "}", 422,
-         "missing_field"},
+        {"missing amount", "POST", "/v1/payments", "merchant", "{" + c + "}", 422, "missing_field"},
         {"zero amount", "POST", "/v1/payments", "merchant", pay_body(valid_code, 0), 422,
          "invalid_amount"},
         {"negative amount", "POST", "/v1/payments", "merchant", pay_body(valid_code, -3), 422,
@@ -289,7 +290,7 @@ TEST_F(PaymentFlow, BadInputGetsItsProblemAndChangesNothing) {
         {"wrong method", "GET", "/v1/payments", "merchant", "", 405, "method_not_allowed"},
     };
     for (const auto& bad : table) {
-        std::string token = bad.token_kind == "consumer"  ? stack_->consumer()
+        std::string token = bad.token_kind == "consumer"   ? stack_->consumer()
                             : bad.token_kind == "merchant" ? stack_->merchant()
                             : bad.token_kind == "garbage"  ? "abc.def.ghi"
                             : bad.token_kind == "expired"  ? expired
@@ -312,8 +313,8 @@ TEST_F(PaymentFlow, BadInputGetsItsProblemAndChangesNothing) {
 TEST(PaymentFlowDeclined, DeclineIsRecordedAsFailed) {
     Stack stack({.decline_rate = 1.0}, {});
     auto code = stack.new_code();
-    auto paid = stack.call("POST", "/v1/payments", stack.merchant(),
-                           pay_body(code.body["code"], 1000));
+    auto paid =
+        stack.call("POST", "/v1/payments", stack.merchant(), pay_body(code.body["code"], 1000));
     ASSERT_EQ(paid.status, 200) << paid.raw;
     EXPECT_EQ(paid.body["status"], "failed");
     EXPECT_FALSE(paid.body["failure_reason"].is_null());
@@ -323,8 +324,8 @@ TEST(PaymentFlowExpiry, UnreadCodeExpiresAndCannotBePaid) {
     Stack stack({}, {"--code-ttl", "1s"});
     auto code = stack.new_code();
     std::string id = code.body["transaction_id"];
-    auto expired = stack.call("GET", "/v1/transactions/" + id + "?wait=10&after_version=1",
-                              stack.consumer());
+    auto expired =
+        stack.call("GET", "/v1/transactions/" + id + "?wait=10&after_version=1", stack.consumer());
     ASSERT_EQ(expired.status, 200) << expired.raw;
     EXPECT_EQ(expired.body["status"], "expired");
     auto paid =
@@ -337,9 +338,8 @@ TEST(PaymentFlowInFlight, SameKeyWhileTheFirstIsInFlightIsAConflict) {
     auto code = stack.new_code();
     std::string body = pay_body(code.body["code"], 10);
     ApiResponse first;
-    std::thread merchant([&] {
-        first = stack.call("POST", "/v1/payments", stack.merchant(), body, "slow-key");
-    });
+    std::thread merchant(
+        [&] { first = stack.call("POST", "/v1/payments", stack.merchant(), body, "slow-key"); });
     // The agency answers after 1.5 s: by then the first request holds the key.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     auto second = stack.call("POST", "/v1/payments", stack.merchant(), body, "slow-key");
