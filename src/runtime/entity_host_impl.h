@@ -236,17 +236,17 @@ private:
                 ? behavior_.on_command(entity.state, std::get<Command>(message), context)
                 : behavior_.on_wake(entity.state, context);
         if (effect.is_rejected()) {
+            finish_without_events(entity_id, entity);  // before the reply: callers may look
             if (done) {
                 done(effect.rejection());
             }
-            finish_without_events(entity_id, entity);
             return;
         }
         if (effect.events().empty()) {
-            answer(done, effect);
             run_side_effects(effect);
             arm_timer(entity_id, entity, effect.wake_delay());
             finish_without_events(entity_id, entity);
+            answer(done, effect);
             return;
         }
         start_persist(entity_id, entity, std::move(effect), std::move(done), context.now);
@@ -309,10 +309,8 @@ private:
             InFlight{std::move(next), SequenceNr(entity.seq.value + count), count,
                      std::move(effect), std::move(done)});
         entity.persisting = true;
-        runtime_.journal().append(std::move(request), [this, entity_id, in_flight](Status status) {
-            runtime_.post_admitted(persistence_id(entity_id), [this, entity_id, in_flight, status] {
-                on_persisted(entity_id, std::move(*in_flight), status);
-            });
+        runtime_.append(std::move(request), [this, entity_id, in_flight](const Status& status) {
+            on_persisted(entity_id, std::move(*in_flight), status);
         });
     }
 

@@ -47,9 +47,38 @@ Status Runtime::start() {
 }
 
 void Runtime::stop() {
+    // Appends in flight report to an executor: let them land before the executors stop, and
+    // wait once more for any that the last queued tasks started, so that no journal callback
+    // can reach this object after it is gone.
+    wait_for_appends();
     for (auto& executor : executors_) {
         executor->stop();
     }
+    wait_for_appends();
+}
+
+void Runtime::wait_for_appends() {
+    constexpr auto appends_wait_max = std::chrono::seconds(30);
+    std::unique_lock lock(appends_mutex_);
+    bool drained = appends_done_.wait_for(lock, appends_wait_max,
+                                          [this] { return appends_in_flight_ == 0; });
+    QRPAY_ASSERT(drained, "the journal answers every append it accepted");
+}
+
+void Runtime::append(journal::AppendRequest request, std::function<void(const Status&)> done) {
+    {
+        std::lock_guard lock(appends_mutex_);
+        ++appends_in_flight_;
+    }
+    std::string pid = request.persistence_id;
+    journal_.append(std::move(request),
+                    [this, pid = std::move(pid), done = std::move(done)](Status status) {
+                        post_admitted(pid, [done, status = std::move(status)] { done(status); });
+                        std::lock_guard lock(appends_mutex_);
+                        if (--appends_in_flight_ == 0) {
+                            appends_done_.notify_all();
+                        }
+                    });
 }
 
 ShardId Runtime::shard_of(const std::string& persistence_id) const {

@@ -10,6 +10,8 @@
 // Thread safety: every public method may be called from any thread after start().
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -73,6 +75,11 @@ public:
                           std::chrono::steady_clock::time_point when,
                           std::function<void()> task);
 
+    // Appends through the journal and runs `done` with the outcome on the executor that owns
+    // request.persistence_id. stop() waits until every append in flight has reported, so no
+    // journal callback can outlive the runtime.
+    void append(journal::AppendRequest request, std::function<void(const Status&)> done);
+
     // Called after each successful append with the entity and its new highest sequence.
     // Listeners run on the entity's executor and must not block. Register before start().
     using PersistListener = std::function<void(const std::string& persistence_id, SequenceNr)>;
@@ -80,12 +87,17 @@ public:
     void notify_persisted(const std::string& persistence_id, SequenceNr seq) const;
 
 private:
+    void wait_for_appends();
+
     journal::Journal& journal_;
     const Clock& clock_;
     RuntimeOptions options_;
     std::vector<FencingToken> fencing_;  // written in start(), read-only afterwards
     std::vector<std::unique_ptr<Executor>> executors_;
     std::vector<PersistListener> persist_listeners_;  // written before start() only
+    std::mutex appends_mutex_;  // guards appends_in_flight_: executors and journal threads
+    std::condition_variable appends_done_;
+    std::size_t appends_in_flight_ = 0;
 };
 
 }  // namespace qrpay::runtime
