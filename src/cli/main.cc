@@ -1,9 +1,10 @@
 // qrpay: the command line. Every flag also has a config-file key (the flag's long name, in
 // the subcommand's [section]) and a QRPAY_<FLAG> environment variable; the command line wins
-// over the environment, which wins over the file.
+// over the file, which wins over the environment (CLI11's order).
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 
 #include "cli/agency_sim.h"
@@ -46,8 +47,11 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
 int main(int argc, char** argv) {
     CLI::App app{"qrpay: QR-code payments, event sourced"};
     app.require_subcommand(1);
-    app.set_config("--config", "", "configuration file (TOML/INI, one [section] per command)");
-    app.get_config_ptr()->envname("QRPAY_CONFIG");
+    // CLI11 reads the config file before it looks at the environment, so QRPAY_CONFIG is
+    // taken here, as the default file name.
+    const char* config_from_env = std::getenv("QRPAY_CONFIG");
+    app.set_config("--config", config_from_env != nullptr ? config_from_env : "",
+                   "configuration file (TOML/INI, one [section] per command); also QRPAY_CONFIG");
 
     qrpay::cli::ServeConfig serve_config;
     add_serve(app, serve_config);

@@ -230,6 +230,9 @@ int run_serve(const ServeConfig& config) {
     (*admin_server)->stop();
     feed.stop();
     runtime.stop();
+    // The agency's callbacks tell the hosts below; they must all have run before the hosts go.
+    agency->port.reset();
+    agency->simulator.reset();
     QRPAY_LOG_INFO("stopped");
     return 0;
 }
