@@ -239,6 +239,7 @@ private:
     bool waiting_ = false;
     bool reused_ = false;  // connection_ came from the pool
     bool replayed_ = false;
+    bool aborted_ = false;  // by stop()
     bool finished_ = false;
 };
 
@@ -282,14 +283,16 @@ void Exchange::connect() {
 }
 
 void Exchange::on_connect(const error_code& error) {
-    if (!error) {
+    if (!error && !aborted_) {
         send();
         return;
     }
     connection_.reset();
     client_.free_slot();
     const BaseUrl& base = client_.base();
-    std::string why = error == beast::error::timeout ? "timed out" : error.message();
+    std::string why = aborted_                         ? std::string("http client stopped")
+                      : error == beast::error::timeout ? std::string("timed out")
+                                                       : error.message();
     finish(
         Status(Errc::unavailable, "cannot connect to " + base.host + ":" + base.port + ": " + why));
 }
@@ -319,8 +322,8 @@ void Exchange::send() {
     connection_->stream.expires_after(request_.timeout);  // one deadline: send + receive
     bhttp::async_write(connection_->stream, wire_,
                        [self = shared_from_this()](const error_code& error, std::size_t) {
-                           if (error) {
-                               self->on_failure(error);
+                           if (error || self->aborted_) {
+                               self->on_failure(error ? error : net::error::operation_aborted);
                                return;
                            }
                            self->receive();
@@ -377,9 +380,13 @@ void Exchange::on_failure(const error_code& error) {
                                              "processed"));
 }
 
+// Stops the call at stop(). Closing (not just cancelling) the stream matters: an operation
+// that already completed but whose handler has not run yet would otherwise go on to start the
+// next one (the read after a write) on a live socket.
 void Exchange::abort() {
+    aborted_ = true;
     if (connection_) {
-        connection_->stream.cancel();
+        connection_->stream.close();
     }
 }
 

@@ -125,7 +125,7 @@ std::uint16_t unused_port() {
     return ntohs(address.sin_port);
 }
 
-TEST(Message, HeadersAreCaseInsensitive) {
+TEST(HttpMessage, HeadersAreCaseInsensitive) {
     Request request;
     request.headers.emplace("Content-Type", "application/json");
     EXPECT_EQ(request.header("content-type"), "application/json");
@@ -133,7 +133,7 @@ TEST(Message, HeadersAreCaseInsensitive) {
     EXPECT_EQ(request.header("missing"), "");
 }
 
-TEST(Message, ParsesTargetAndDecodesQuery) {
+TEST(HttpMessage, ParsesTargetAndDecodesQuery) {
     auto target = parse_target("/v1/a%2Fb?x=1&y=a%20b+c&x=2&flag");
     ASSERT_TRUE(target.ok());
     EXPECT_EQ(target->path, "/v1/a%2Fb");
@@ -145,7 +145,7 @@ TEST(Message, ParsesTargetAndDecodesQuery) {
     EXPECT_EQ(parse_target("/x?a=%4").status().code(), Errc::invalid_argument);
 }
 
-TEST(Message, UrlEncodingRoundTrips) {
+TEST(HttpMessage, UrlEncodingRoundTrips) {
     std::string text = "tx/1 2?&%é";
     std::string encoded = url_encode_component(text);
     EXPECT_EQ(encoded.find_first_of("/ ?&"), std::string::npos);
@@ -154,7 +154,7 @@ TEST(Message, UrlEncodingRoundTrips) {
     EXPECT_EQ(*decoded, text);
 }
 
-TEST(Message, ParsesHostPort) {
+TEST(HttpMessage, ParsesHostPort) {
     auto plain = parse_host_port("127.0.0.1:8080");
     ASSERT_TRUE(plain.ok());
     EXPECT_EQ(plain->host, "127.0.0.1");
@@ -167,7 +167,7 @@ TEST(Message, ParsesHostPort) {
     EXPECT_FALSE(parse_host_port(":80").ok());
 }
 
-TEST(Server, RoundTripCarriesMethodPathQueryHeadersAndBody) {
+TEST(HttpServer, RoundTripCarriesMethodPathQueryHeadersAndBody) {
     auto server = start_server(echo_handler());
     auto client = open_client(server->port());
     auto response = client->call({.method = "POST",
@@ -180,7 +180,7 @@ TEST(Server, RoundTripCarriesMethodPathQueryHeadersAndBody) {
     EXPECT_EQ(response->header("content-type"), "text/plain; charset=utf-8");
 }
 
-TEST(Server, KeepAliveReusesTheConnection) {
+TEST(HttpServer, KeepAliveReusesTheConnection) {
     auto server = start_server([](Request request, Responder responder) {
         responder(Response::text(200, request.remote_address));
     });
@@ -191,7 +191,7 @@ TEST(Server, KeepAliveReusesTheConnection) {
     EXPECT_EQ(first->body, second->body);  // same client port: the same connection
 }
 
-TEST(Server, OversizedBodyIs413WithoutCallingTheHandler) {
+TEST(HttpServer, OversizedBodyIs413WithoutCallingTheHandler) {
     std::atomic<int> calls{0};
     auto server = start_server([&calls](Request, Responder responder) {
         ++calls;
@@ -208,7 +208,7 @@ TEST(Server, OversizedBodyIs413WithoutCallingTheHandler) {
     EXPECT_EQ(small->status, 200);
 }
 
-TEST(Server, OversizedHeaderIs431WithoutCallingTheHandler) {
+TEST(HttpServer, OversizedHeaderIs431WithoutCallingTheHandler) {
     std::atomic<int> calls{0};
     auto server = start_server([&calls](Request, Responder responder) {
         ++calls;
@@ -221,7 +221,7 @@ TEST(Server, OversizedHeaderIs431WithoutCallingTheHandler) {
     EXPECT_EQ(calls.load(), 0);
 }
 
-TEST(Server, MalformedRequestsAre400) {
+TEST(HttpServer, MalformedRequestsAre400) {
     std::atomic<int> calls{0};
     auto server = start_server([&calls](Request, Responder responder) {
         ++calls;
@@ -239,7 +239,7 @@ TEST(Server, MalformedRequestsAre400) {
     EXPECT_EQ(calls.load(), 0);
 }
 
-TEST(Server, AnswersExpectContinueBeforeTheBody) {
+TEST(HttpServer, AnswersExpectContinueBeforeTheBody) {
     auto server = start_server(echo_handler());
     std::string reply = raw_exchange(server->port(),
                                      "POST /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
@@ -249,7 +249,7 @@ TEST(Server, AnswersExpectContinueBeforeTheBody) {
     EXPECT_NE(reply.find("POST /c x= h= hi"), std::string::npos);
 }
 
-TEST(Server, AsyncResponderAnswersLaterFromAnotherThread) {
+TEST(HttpServer, AsyncResponderAnswersLaterFromAnotherThread) {
     ParkedRequests parked;
     auto server = start_server(parked.handler());
     auto client = open_client(server->port());
@@ -272,7 +272,7 @@ TEST(Server, AsyncResponderAnswersLaterFromAnotherThread) {
     EXPECT_EQ(response->body, "{\"late\":true}");
 }
 
-TEST(Server, DroppedResponderAndThrowingHandlerAnswer500) {
+TEST(HttpServer, DroppedResponderAndThrowingHandlerAnswer500) {
     auto server = start_server([](Request request, Responder) {
         if (request.path == "/throw") {
             throw std::runtime_error("boom");
@@ -287,7 +287,7 @@ TEST(Server, DroppedResponderAndThrowingHandlerAnswer500) {
     EXPECT_EQ(thrown->status, 500);
 }
 
-TEST(Server, HandlerThatNeverAnswersGets503AfterResponseTimeout) {
+TEST(HttpServer, HandlerThatNeverAnswersGets503AfterResponseTimeout) {
     ParkedRequests parked;
     auto server = start_server(parked.handler(), {.response_timeout = 100ms});
     auto client = open_client(server->port());
@@ -297,7 +297,7 @@ TEST(Server, HandlerThatNeverAnswersGets503AfterResponseTimeout) {
     EXPECT_FALSE(parked.responder(0)(Response::text(200, "too late")));
 }
 
-TEST(Server, RunAfterAnswersALongPoll) {
+TEST(HttpServer, RunAfterAnswersALongPoll) {
     std::promise<Server*> server_ready;
     std::shared_future<Server*> server_future = server_ready.get_future().share();
     auto server = start_server([server_future](Request, Responder responder) {
@@ -314,7 +314,7 @@ TEST(Server, RunAfterAnswersALongPoll) {
     EXPECT_EQ(response->body, "no change");
 }
 
-TEST(Server, ConnectionsBeyondTheMaximumGet503) {
+TEST(HttpServer, ConnectionsBeyondTheMaximumGet503) {
     ParkedRequests parked;
     auto server = start_server(parked.handler(), {.connections_max = 1});
     auto first = open_client(server->port());
@@ -327,7 +327,7 @@ TEST(Server, ConnectionsBeyondTheMaximumGet503) {
     parked.answer_all(200);
 }
 
-TEST(Server, StopLetsAnInFlightRequestBeAnswered) {
+TEST(HttpServer, StopLetsAnInFlightRequestBeAnswered) {
     ParkedRequests parked;
     auto server = start_server(parked.handler());
     auto client = open_client(server->port());
@@ -344,7 +344,7 @@ TEST(Server, StopLetsAnInFlightRequestBeAnswered) {
     EXPECT_FALSE(server->run_after(1ms, [] {}).ok()) << "stopped";
 }
 
-TEST(Client, TimeoutWhenTheServerDoesNotAnswerInTime) {
+TEST(HttpClient, TimeoutWhenTheServerDoesNotAnswerInTime) {
     ParkedRequests parked;
     auto server = start_server(parked.handler());
     auto client = open_client(server->port());
@@ -354,14 +354,14 @@ TEST(Client, TimeoutWhenTheServerDoesNotAnswerInTime) {
     parked.answer_all(200);
 }
 
-TEST(Client, ConnectFailureIsUnavailable) {
+TEST(HttpClient, ConnectFailureIsUnavailable) {
     auto client = open_client(unused_port());
     auto response = client->call({.method = "POST", .path = "/x", .body = "{}"});
     ASSERT_FALSE(response.ok());
     EXPECT_EQ(response.status().code(), Errc::unavailable);
 }
 
-TEST(Client, BadRequestsAndBadUrlsAreRefused) {
+TEST(HttpClient, BadRequestsAndBadUrlsAreRefused) {
     EXPECT_EQ(Client::open({.base_url = "https://x:1"}).status().code(), Errc::invalid_argument);
     EXPECT_EQ(Client::open({.base_url = "http://x:notaport"}).status().code(),
               Errc::invalid_argument);
@@ -371,7 +371,7 @@ TEST(Client, BadRequestsAndBadUrlsAreRefused) {
               Errc::invalid_argument);
 }
 
-TEST(Client, ReplaysAStalePooledConnectionOnlyWhenSafe) {
+TEST(HttpClient, ReplaysAStalePooledConnectionOnlyWhenSafe) {
     auto first_server = start_server(echo_handler());
     std::uint16_t port = first_server->port();
     auto client = open_client(port);
@@ -394,7 +394,7 @@ TEST(Client, ReplaysAStalePooledConnectionOnlyWhenSafe) {
     ASSERT_TRUE(keyed.ok()) << keyed.status().to_string();
 }
 
-TEST(Client, CallsBeyondThePoolAndQueueAreRefused) {
+TEST(HttpClient, CallsBeyondThePoolAndQueueAreRefused) {
     ParkedRequests parked;
     auto server = start_server(parked.handler());
     auto client = open_client(server->port(), {.connections_max = 1, .calls_waiting_max = 1});
@@ -412,7 +412,7 @@ TEST(Client, CallsBeyondThePoolAndQueueAreRefused) {
     ASSERT_TRUE(second.get_future().get().ok());
 }
 
-TEST(Client, StopFinishesEveryPendingCall) {
+TEST(HttpClient, StopFinishesEveryPendingCall) {
     ParkedRequests parked;
     auto server = start_server(parked.handler());
     auto client = open_client(server->port());
@@ -427,7 +427,7 @@ TEST(Client, StopFinishesEveryPendingCall) {
     parked.answer_all(200);
 }
 
-TEST(Scheduler, RunsCancelsAndRunsPendingTasksAtStop) {
+TEST(HttpScheduler, RunsCancelsAndRunsPendingTasksAtStop) {
     Scheduler scheduler({.threads = 1, .tasks_pending_max = 2});
     std::promise<void> ran;
     ASSERT_TRUE(scheduler.run_after(0ms, [&ran] { ran.set_value(); }).ok());

@@ -18,6 +18,13 @@
 //     500 the handler threw, or the last copy of its Responder was destroyed unanswered
 //     503 the handler did not answer within response_timeout
 //
+// Streamed responses (server-sent events): Responder::stream() sends the status and headers at
+// once and hands back a StreamWriter; the body follows in pieces (chunked transfer coding) for
+// as long as the application writes, and the connection closes after it ends. While a stream
+// is open the server watches the connection, so a peer that goes away closes the stream; a
+// peer that cannot keep up (more than stream_buffered_bytes_max unsent) is cut; stop() ends
+// every open stream.
+//
 // Threads: `threads` I/O threads, owned and joined by stop(). Handlers and run_after() tasks
 // run on them and must not block. Every public method may be called from any thread, except
 // that stop() must not be called from a handler or a task.
@@ -27,6 +34,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/status.h"
@@ -47,11 +55,34 @@ struct ServerOptions {
     std::chrono::milliseconds response_timeout{60'000};  // handler's deadline to answer
     std::chrono::milliseconds stop_timeout{5'000};       // stop()'s wait for in-flight requests
     std::size_t tasks_pending_max = 65'536;              // run_after() tasks pending
+    std::size_t stream_buffered_bytes_max = 256 * 1024;  // unsent bytes of one stream; beyond: cut
 };
 
 namespace detail {
 struct ResponderState;
-}
+struct StreamState;
+}  // namespace detail
+
+// Writes the body of a streamed response (see Responder::stream). Copyable; every copy refers
+// to the same stream. May be used from any thread, also after the server stopped. When the
+// last copy is destroyed the stream ends as if end() had been called.
+class StreamWriter {
+public:
+    // Queues `bytes` as the next piece of the body. False when the stream has ended, the peer
+    // went away, the server is stopping, or the bytes would take the unsent total above
+    // stream_buffered_bytes_max (the connection is then cut). Empty bytes send nothing.
+    bool write(std::string bytes) const;
+    // Ends the body; the connection closes once everything queued is sent. Idempotent.
+    void end() const;
+    // True until the stream ended or its connection is gone.
+    bool open() const;
+
+    // Made by Responder::stream(); applications only copy or move StreamWriters.
+    explicit StreamWriter(std::shared_ptr<detail::StreamState> state);
+
+private:
+    std::shared_ptr<detail::StreamState> state_;
+};
 
 // Answers one request, once. Copyable and movable; every copy refers to the same request, and
 // the first call wins. May be called from any thread, also after the server stopped.
@@ -63,6 +94,11 @@ public:
     bool operator()(Response response) const;
     // True once the request has been answered by anyone.
     bool answered() const;
+    // Answers with `status` and `headers` now, and leaves the body to the returned writer
+    // (sent with chunked transfer coding; Content-Length and Transfer-Encoding are the
+    // transport's). nullopt when the request had been answered already or its connection is
+    // gone. An invalid status or header answers 500 instead and the writer is closed.
+    std::optional<StreamWriter> stream(int status, Headers headers) const;
 
     // Made by the server for each request; applications only copy or move Responders.
     explicit Responder(std::shared_ptr<detail::ResponderState> state);
