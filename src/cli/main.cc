@@ -8,7 +8,9 @@
 #include <cstdio>
 
 #include "cli/agency_sim.h"
+#include "cli/bench.h"
 #include "cli/flags.h"
+#include "cli/projection_command.h"
 #include "cli/serve.h"
 #include "cli/token_issue.h"
 
@@ -39,6 +41,12 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
     serve->add_option("--snapshot-every", config.snapshot_every, "events between snapshots")
         ->check(CLI::Range(1U, 1'000'000U));
     serve->add_flag("--quickstart", config.quickstart, "print tokens and curl commands");
+    serve->add_option("--business-time-zone", config.query.business_time_zone,
+                      "IANA zone of the sales' business day (Asia/Tokyo)");
+    serve->add_option("--sse-subscribers-max", config.query.sse_subscribers_max,
+                      "open event streams at most (1000)");
+    serve->add_option("--projection-fault", config.query.projection_fault,
+                      "projection fault points, for tests only (projection/fault_points.h)");
     add_environment_names(*serve);
 }
 
@@ -59,6 +67,10 @@ int main(int argc, char** argv) {
     qrpay::cli::add_agency_sim(app, sim_config);
     qrpay::cli::TokenIssueConfig token_config;
     qrpay::cli::add_token_issue(app, token_config);
+    qrpay::cli::BenchConfig bench_config;
+    qrpay::cli::add_bench(app, bench_config);
+    qrpay::cli::ProjectionConfig projection_config;
+    qrpay::cli::add_projection(app, projection_config);
 
     CLI11_PARSE(app, argc, argv);
 
@@ -67,6 +79,12 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand("agency-sim")) {
         return qrpay::cli::run_agency_sim(sim_config);
+    }
+    if (app.got_subcommand("bench")) {
+        return qrpay::cli::run_bench(bench_config);
+    }
+    if (app.got_subcommand("projection")) {
+        return qrpay::cli::run_projection(app, projection_config);
     }
     return qrpay::cli::run_token_issue(token_config);
 }

@@ -16,9 +16,11 @@
 #include "api/change_feed.h"
 #include "api/idempotency.h"
 #include "api/payment_api.h"
+#include "api/query_api.h"
 #include "base/log.h"
 #include "base/random.h"
 #include "cli/metrics.h"
+#include "cli/projection_serve.h"
 #include "domain/payment_flows.h"
 #include "http/server.h"
 #include "journal/sqlite/sqlite_journal.h"
@@ -165,6 +167,16 @@ int run_serve(const ServeConfig& config) {
     }
 
     SystemClock clock;
+    auto query =
+        QuerySide::open(config.data_dir, config.shard_count, **journal, clock, config.query);
+    if (!query.ok()) {
+        return fail("read model", query.status());
+    }
+    projection::Engine& projections = (*query)->engine();
+    (*journal)->set_commit_listener([&projections](ShardId shard, ShardOffset offset) {
+        projections.on_commit(shard, offset);
+    });
+    projections.start();
     SecureRandom random;
     api::TokenSigner signer(*key);
     runtime::Runtime runtime(**journal, clock,
@@ -197,23 +209,37 @@ int run_serve(const ServeConfig& config) {
 
     domain::PaymentFlows flows(tokens, transactions, random, clock, {.code_ttl = config.code_ttl});
     api::PaymentApi api(flows, keys, signer, clock, feed, {.pay_wait_max = config.pay_wait});
+    api::QueryApi query_api({.store = &(*query)->store(),
+                             .business_zone = &(*query)->business_zone(),
+                             .as_of = [&projections] { return projections.as_of(); }},
+                            flows, feed, signer, clock,
+                            {.sse_subscribers_max = config.query.sse_subscribers_max});
     std::atomic<bool> ready{false};
     MetricsSources metric_sources{&tokens, &transactions, &keys, journal->get()};
     api::AdminApi admin({.ready = [&ready] { return ready.load(); },
-                         .metrics = [&metric_sources] { return render_metrics(metric_sources); }});
+                         .metrics =
+                             [&metric_sources, &query, &query_api] {
+                                 return render_metrics(metric_sources) + (*query)->metrics() +
+                                        event_stream_metrics(query_api.subscribers());
+                             }});
 
     std::size_t http_threads = thread_count(config.http_threads);
-    auto server = start_server(config.listen, http_threads,
-                               [&api](http::Request request, http::Responder responder) {
-                                   api.handle(std::move(request), std::move(responder));
-                               });
+    auto server =
+        start_server(config.listen, http_threads,
+                     [&api, &query_api](http::Request request, http::Responder responder) {
+                         if (!query_api.handle(request, responder)) {
+                             api.handle(std::move(request), std::move(responder));
+                         }
+                     });
     if (!server.ok()) {
         return fail("listen", server.status());
     }
-    auto admin_server = start_server(config.admin_listen, 1,
-                                     [&admin](http::Request request, http::Responder responder) {
-                                         admin.handle(request, responder);
-                                     });
+    auto admin_server = start_server(
+        config.admin_listen, 1, [&admin, &query](http::Request request, http::Responder responder) {
+            if (!(*query)->answer_readyz_if_stopped(request, responder)) {
+                admin.handle(request, responder);
+            }
+        });
     if (!admin_server.ok()) {
         return fail("admin listen", admin_server.status());
     }
@@ -228,8 +254,10 @@ int run_serve(const ServeConfig& config) {
     ready = false;
     (*server)->stop();
     (*admin_server)->stop();
+    query_api.stop();
     feed.stop();
     runtime.stop();
+    projections.stop();
     // The agency's callbacks tell the hosts below; they must all have run before the hosts go.
     agency->port.reset();
     agency->simulator.reset();

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "cli/projection_serve.h"
+
 namespace qrpay::cli {
 
 struct ServeConfig {
@@ -22,6 +24,7 @@ struct ServeConfig {
     std::uint32_t http_threads = 0;  // 0: one per core
     std::uint64_t snapshot_every = 100;
     bool quickstart = false;  // print tokens and curl commands once ready
+    QueryConfig query;        // read model, projections and event streams (issue 5)
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code.

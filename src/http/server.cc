@@ -11,7 +11,6 @@
 
 #include <array>
 #include <atomic>
-#include <cstdio>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -28,6 +27,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -928,8 +928,8 @@ std::optional<StreamWriter> Responder::stream(int status, Headers headers) const
     if (!detail::begin_stream(*state_, std::move(head), shared, buffered_bytes_max)) {
         return std::nullopt;
     }
-    return StreamWriter(std::make_shared<detail::StreamState>(state_->session, state_->gate,
-                                                              shared, buffered_bytes_max));
+    return StreamWriter(std::make_shared<detail::StreamState>(state_->session, state_->gate, shared,
+                                                              buffered_bytes_max));
 }
 
 StreamWriter::StreamWriter(std::shared_ptr<detail::StreamState> state) : state_(std::move(state)) {

@@ -1,0 +1,345 @@
+// The storage ceiling of issue 6, in one binary so both sides run on the same disk, minutes
+// apart at most:
+//
+//   BM_JournalAppend/entities/events     the SQLite journal's durable append rate: `entities`
+//                                        entities each keep one conditional append (expected
+//                                        sequence, fencing token, one event) in flight until
+//                                        `events` are durable; group commit does the batching.
+//   BM_SqliteInsert/batch_rows/events    the ceiling: raw SQLite inserts of the same rows into
+//                                        the same table and index, same durability (WAL,
+//                                        synchronous=FULL), one prepared statement, `batch_rows`
+//                                        per transaction, from one thread with nothing else to do.
+//
+// Both report events_per_s (durable events per second of wall time). bench/run divides the
+// first by the best of the second. `--tiny` runs each once at a tiny size (make test).
+
+#include <benchmark/benchmark.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "journal/journal.h"
+#include "journal/sqlite/sqlite_journal.h"
+
+namespace {
+
+using qrpay::Errc;
+using qrpay::FencingToken;
+using qrpay::Result;
+using qrpay::SequenceNr;
+using qrpay::ShardId;
+using qrpay::Status;
+using qrpay::UnixMs;
+using qrpay::journal::AppendRequest;
+using qrpay::journal::EventData;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr std::uint32_t shard_count = 64;  // as `qrpay serve` by default
+constexpr std::int64_t written_at_unix_ms = 1'700'000'000'000;
+
+// The bytes of one event, the size of a Token's UseStarted (domain/token/token_codec.cc).
+const std::string& event_payload() {
+    static const std::string payload =
+        R"({"v":1,"transaction_id":"tx_00112233445566778899aabbccddeeff",)"
+        R"("expires_at":1700000300000,"at":1700000000000})";
+    return payload;
+}
+
+std::string persistence_id(std::size_t entity) { return "token|bench-" + std::to_string(entity); }
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its files; empty path on failure.
+class TempDir {
+public:
+    TempDir() {
+        std::error_code error;
+        std::string pattern =
+            std::filesystem::temp_directory_path(error).string() + "/qrpay-bench-XXXXXX";
+        if (!error && ::mkdtemp(pattern.data()) != nullptr) {
+            path_ = pattern;
+        }
+    }
+    bool ok() const { return !path_.empty(); }
+    ~TempDir() {
+        std::error_code ignored;
+        if (ok()) {
+            std::filesystem::remove_all(path_, ignored);
+        }
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string file(const char* name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+// Keeps one append per entity in flight until `events_total` are durable. Completions come
+// back on the journal's writer thread; this thread resubmits (a callback must not block).
+class AppendDriver {
+public:
+    AppendDriver(qrpay::journal::Journal& journal, std::size_t entities)
+        : journal_(journal), next_seq_(entities, SequenceNr(0)) {}
+
+    // The seconds it took, or the first append's failure (a broken benchmark).
+    Result<double> run(std::uint64_t events_total) {
+        const auto start = SteadyClock::now();
+        std::uint64_t issued = 0;
+        std::uint64_t finished = 0;
+        for (std::size_t entity = 0; entity < next_seq_.size() && issued < events_total;
+             ++entity, ++issued) {
+            submit(entity);
+        }
+        std::vector<std::size_t> ready;
+        while (finished < events_total) {
+            {
+                std::unique_lock lock(mutex_);
+                if (!changed_.wait_for(lock, std::chrono::seconds(60),
+                                       [this] { return !ready_.empty() || !failure_.ok(); })) {
+                    return Status(Errc::timeout, "no append finished within 60 s");
+                }
+                if (!failure_.ok()) {
+                    return failure_;
+                }
+                ready.swap(ready_);
+            }
+            for (std::size_t entity : ready) {
+                ++finished;
+                if (issued < events_total) {
+                    submit(entity);
+                    ++issued;
+                }
+            }
+            ready.clear();
+        }
+        return std::chrono::duration<double>(SteadyClock::now() - start).count();
+    }
+
+private:
+    void submit(std::size_t entity) {
+        AppendRequest request;
+        request.shard = ShardId(static_cast<std::uint32_t>(entity % shard_count));
+        request.fencing = FencingToken(1);
+        request.persistence_id = persistence_id(entity);
+        request.expected_seq = next_seq_[entity];
+        request.events.push_back(EventData{"UseStarted", event_payload()});
+        request.written_at = UnixMs{written_at_unix_ms};
+        next_seq_[entity] = next_seq_[entity].next();
+        journal_.append(std::move(request), [this, entity](const Status& status) {
+            std::lock_guard lock(mutex_);
+            if (!status.ok() && failure_.ok()) {
+                failure_ = status;
+            }
+            ready_.push_back(entity);
+            changed_.notify_one();
+        });
+    }
+
+    qrpay::journal::Journal& journal_;
+    std::vector<SequenceNr> next_seq_;  // touched by the driving thread only
+    std::mutex mutex_;                  // guards ready_ and failure_ (writer thread -> driver)
+    std::condition_variable changed_;
+    std::vector<std::size_t> ready_;
+    Status failure_;
+};
+
+void BM_JournalAppend(benchmark::State& state) {
+    const auto entities = static_cast<std::size_t>(state.range(0));
+    const auto events = static_cast<std::uint64_t>(state.range(1));
+    std::uint64_t commits = 0;
+    for (auto _ : state) {
+        TempDir dir;
+        auto journal = qrpay::journal::open_sqlite_journal({.path = dir.file("journal.sqlite3")});
+        if (!dir.ok() || !journal.ok()) {
+            state.SkipWithError(journal.status().to_string().c_str());
+            return;
+        }
+        for (std::uint32_t shard = 0; shard < shard_count; ++shard) {
+            if (!(*journal)->claim_shard(ShardId(shard), FencingToken(1)).ok()) {
+                state.SkipWithError("claim_shard failed");
+                return;
+            }
+        }
+        const auto before = qrpay::journal::sqlite_journal_stats(**journal).commits;
+        AppendDriver driver(**journal, entities);
+        Result<double> seconds = driver.run(events);
+        if (!seconds.ok()) {
+            state.SkipWithError(seconds.status().to_string().c_str());
+            return;
+        }
+        state.SetIterationTime(*seconds);
+        commits += qrpay::journal::sqlite_journal_stats(**journal).commits - before;
+    }
+    const auto total = static_cast<double>(events * static_cast<std::uint64_t>(state.iterations()));
+    state.counters["events_per_s"] = benchmark::Counter(total, benchmark::Counter::kIsRate);
+    state.counters["events_per_commit"] =
+        total / static_cast<double>(std::max<std::uint64_t>(1, commits));
+}
+
+// ---- raw SQLite --------------------------------------------------------------------------
+
+// The journal's events table and its shard-order index (journal/sqlite/sqlite_schema.cc).
+constexpr const char* raw_schema = R"sql(
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = FULL;
+CREATE TABLE events (
+    persistence_id     TEXT    NOT NULL,
+    seq                INTEGER NOT NULL CHECK (seq >= 1),
+    shard              INTEGER NOT NULL CHECK (shard >= 0),
+    shard_offset       INTEGER NOT NULL CHECK (shard_offset >= 1),
+    type               TEXT    NOT NULL,
+    payload            BLOB    NOT NULL,
+    written_at_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (persistence_id, seq)
+);
+CREATE UNIQUE INDEX events_by_shard_offset ON events (shard, shard_offset);
+)sql";
+
+Status check(int result, sqlite3* db, const char* what) {
+    if (result != SQLITE_OK && result != SQLITE_DONE && result != SQLITE_ROW) {
+        return {Errc::io_error, std::string(what) + ": " + sqlite3_errmsg(db)};
+    }
+    return {};
+}
+
+// Binds the row the journal would write as event number `row` of the round-robin.
+void bind_row(sqlite3_stmt* insert,
+              const std::string& id,
+              std::uint64_t seq,
+              std::size_t shard,
+              std::int64_t shard_offset) {
+    const std::string& payload = event_payload();
+    sqlite3_bind_text(insert, 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert, 2, static_cast<std::int64_t>(seq));
+    sqlite3_bind_int64(insert, 3, static_cast<std::int64_t>(shard));
+    sqlite3_bind_int64(insert, 4, shard_offset);
+    sqlite3_bind_text(insert, 5, "UseStarted", -1, SQLITE_STATIC);
+    sqlite3_bind_blob(insert, 6, payload.data(), static_cast<int>(payload.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert, 7, written_at_unix_ms);
+}
+
+// Inserts the rows the journal would write for `entities` entities appending round-robin,
+// `batch_rows` per transaction. The seconds it took.
+Result<double> insert_raw(sqlite3* db,
+                          sqlite3_stmt* insert,
+                          std::uint64_t events,
+                          std::uint64_t batch_rows,
+                          std::size_t entities) {
+    std::vector<std::string> ids;
+    for (std::size_t entity = 0; entity < entities; ++entity) {
+        ids.push_back(persistence_id(entity));
+    }
+    std::vector<std::int64_t> shard_offset(shard_count, 0);
+    const auto start = SteadyClock::now();
+    for (std::uint64_t row = 0; row < events;) {
+        Status begun =
+            check(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), db, "begin");
+        for (std::uint64_t in_batch = 0; begun.ok() && in_batch < batch_rows && row < events;
+             ++in_batch, ++row) {
+            const std::size_t entity = row % entities;
+            const std::size_t shard = entity % shard_count;
+            bind_row(insert, ids[entity], row / entities + 1, shard, ++shard_offset[shard]);
+            begun = check(sqlite3_step(insert), db, "insert");
+            sqlite3_reset(insert);
+        }
+        if (begun.ok()) {
+            begun = check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db, "commit");
+        }
+        if (!begun.ok()) {
+            return begun;
+        }
+    }
+    return std::chrono::duration<double>(SteadyClock::now() - start).count();
+}
+
+// A new database with the schema, and its prepared insert; the error when SQLite refuses.
+Result<double> run_raw(const TempDir& dir, std::uint64_t events, std::uint64_t batch_rows) {
+    sqlite3* db = nullptr;
+    sqlite3_stmt* insert = nullptr;
+    Status opened = check(sqlite3_open(dir.file("raw.sqlite3").c_str(), &db), db, "open");
+    if (opened.ok()) {
+        opened = check(sqlite3_exec(db, raw_schema, nullptr, nullptr, nullptr), db, "schema");
+    }
+    if (opened.ok()) {
+        opened = check(sqlite3_prepare_v2(db,
+                                          "INSERT INTO events (persistence_id, seq, shard, "
+                                          "shard_offset, type, payload, written_at_unix_ms) "
+                                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                          -1, &insert, nullptr),
+                       db, "prepare");
+    }
+    Result<double> seconds =
+        opened.ok() ? insert_raw(db, insert, events, batch_rows, 1024) : Result<double>(opened);
+    sqlite3_finalize(insert);
+    sqlite3_close(db);
+    return seconds;
+}
+
+void BM_SqliteInsert(benchmark::State& state) {
+    const auto batch_rows = static_cast<std::uint64_t>(state.range(0));
+    const auto events = static_cast<std::uint64_t>(state.range(1));
+    for (auto _ : state) {
+        TempDir dir;
+        Result<double> seconds = dir.ok() ? run_raw(dir, events, batch_rows)
+                                          : Result<double>(Status(Errc::io_error, "mkdtemp"));
+        if (!seconds.ok()) {
+            state.SkipWithError(seconds.status().to_string().c_str());
+            return;
+        }
+        state.SetIterationTime(*seconds);
+    }
+    const auto total = static_cast<double>(events * static_cast<std::uint64_t>(state.iterations()));
+    state.counters["events_per_s"] = benchmark::Counter(total, benchmark::Counter::kIsRate);
+}
+
+void register_benchmarks(bool tiny) {
+    const std::int64_t events = tiny ? 300 : 100'000;
+    const std::int64_t iterations = tiny ? 1 : 2;
+    auto* journal = benchmark::RegisterBenchmark("BM_JournalAppend", BM_JournalAppend);
+    auto* raw = benchmark::RegisterBenchmark("BM_SqliteInsert", BM_SqliteInsert);
+    journal->ArgNames({"entities", "events"})->UseManualTime()->Unit(benchmark::kMillisecond);
+    raw->ArgNames({"batch_rows", "events"})->UseManualTime()->Unit(benchmark::kMillisecond);
+    journal->Iterations(iterations);
+    raw->Iterations(iterations);
+    if (tiny) {
+        journal->Args({16, events});
+        raw->Args({64, events});
+        return;
+    }
+    for (std::int64_t entities : {64, 1024, 4096}) {
+        journal->Args({entities, events});
+    }
+    for (std::int64_t batch : {64, 1024, 16384}) {
+        raw->Args({batch, events});
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bool tiny = false;
+    std::vector<char*> args;
+    for (int i = 0; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--tiny") == 0) {
+            tiny = true;
+        } else {
+            args.push_back(argv[i]);
+        }
+    }
+    int count = static_cast<int>(args.size());
+    register_benchmarks(tiny);
+    benchmark::Initialize(&count, args.data());
+    if (benchmark::ReportUnrecognizedArguments(count, args.data())) {
+        return 1;
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

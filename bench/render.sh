@@ -1,0 +1,299 @@
+# Sourced by bench/run: writes $out_dir/benchmarks.md and $out_dir/benchmarks-latency.png from
+# the numbers bench/run measured (shell variables) and its JSON files in $work.
+
+# "yes" when $1 $2 $3 holds numerically (e.g. 0.83 '>=' 0.8), "no" otherwise or without data.
+meets() {
+    awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN {
+        if (a == "n/a" || a == "") { print "no data"; exit }
+        ok = (op == ">=") ? (a + 0 >= b + 0) : (a + 0 < b + 0)
+        print ok ? "**yes**" : "**no**" }'
+}
+
+fmt_int() { awk -v v="$1" 'BEGIN {printf "%\047.0f", v}' | sed "s/'/ /g"; }
+fmt_ms() { awk -v v="$1" 'BEGIN {printf "%.2f", v / 1000}'; }
+
+# The commit the tree is on, read from .git without running git.
+current_commit() {
+    local head
+    head=$(cat "$repo/.git/HEAD" 2>/dev/null || true)
+    if [[ "$head" == ref:* ]]; then
+        local ref=${head#ref: }
+        if [ -f "$repo/.git/$ref" ]; then
+            cut -c1-10 "$repo/.git/$ref"
+        else
+            awk -v r="$ref" '$2 == r {print substr($1, 1, 10)}' "$repo/.git/packed-refs" 2>/dev/null
+        fi
+    else
+        echo "${head:0:10}"
+    fi
+}
+
+# p99 (or another field) of one request kind in a load report, in ms.
+kind_ms() {  # file kind field
+    jq -r --arg k "$2" --arg f "$3" \
+        '([.kinds[] | select(.kind == $k) | .[$f]][0] // 0) / 1000 | . * 100 | round / 100' "$1"
+}
+
+latency_table() {  # a load report -> markdown rows per request kind
+    echo "| request | ok | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    jq -r '.kinds[] | "| \(.kind) | \(.ok) | \(.errors) | " +
+        ([.latency_us_p50, .latency_us_p90, .latency_us_p99, .latency_us_p99_9, .latency_us_max]
+         | map(. / 10 | round / 100 | tostring) | join(" | ")) + " |"' "$1"
+}
+
+search_table() {  # a max-search report -> one row per concurrency step
+    echo "| workers | achieved /s | p50 ms | p99 ms | errors |"
+    echo "|---:|---:|---:|---:|---:|"
+    jq -r '.steps[] | "| \(.concurrency) | \(.flows_per_s | floor) | " +
+        ((([.kinds[] | select(.kind == "flow" or .kind == "healthz")][0]) // {}) as $k
+         | "\(($k.latency_us_p50 // 0) / 10 | round / 100) | \(($k.latency_us_p99 // 0) / 10 | round / 100)")
+        + " | \([.errors[]] | add // 0) |"' "$1"
+}
+
+errors_line() {  # a load report (or every step of a search) -> "none" or "kind: n, ..."
+    jq -r '(if has("steps") then [.steps[].errors] | add else .errors end) as $e
+        | [$e | to_entries[] | "\(.key): \(.value)"]
+        | if length == 0 then "none" else join(", ") end' "$1"
+}
+
+plot() {
+    gnuplot <<EOF
+set terminal pngcairo size 900,520 font "DejaVu Sans,10"
+set output "$out_dir/benchmarks-latency.png"
+set title "qrpay: latency versus achieved rate (open loop, full flows, 1 ms agency; $cores cores)"
+set xlabel "achieved complete flows per second"
+set ylabel "latency from intended send time, ms"
+set logscale y
+set grid
+set key top left
+plot "$work/sweep.dat" using 3:5 with linespoints title "flow p99", \
+     "$work/sweep.dat" using 3:4 with linespoints title "flow p50", \
+     "$work/sweep.dat" using 3:6 with linespoints title "pay p99", \
+     20 with lines dashtype 2 title "pay p99 target (20 ms)"
+EOF
+}
+
+render() {
+    local md="$out_dir/benchmarks.md" old="$work/benchmarks.previous.md"
+    [ -f "$md" ] && cp "$md" "$old" || : > "$old"
+    plot
+    local date commit pay_p99_half pay_p99_low unloaded_rate
+    date=$(date -u +%Y-%m-%dT%H:%MZ)
+    commit=$(current_commit)
+    pay_p99_half=$(kind_ms "$work/half.json" pay latency_us_p99)
+    local low=${sweep_fractions%% *}
+    pay_p99_low=$(kind_ms "$work/sweep-$low.json" pay latency_us_p99)
+    unloaded_rate=$(jq -r '.rate_per_s_target' "$work/sweep-$low.json")
+    local row="| $date | ${commit:-unknown} | $storage_ratio | $http_ratio | $pay_p99_half | $bytes_per_entity | $ready_s |"
+    {
+        header
+        summary "$pay_p99_half" "$pay_p99_low" "$unloaded_rate"
+        details
+        limits
+        awk '/^## Projection lag/ {on = 1; print; next} on && /^## / {exit} on' "$old"
+        history_section "$row"
+        how_to_run
+    } > "$md.new"
+    mv "$md.new" "$md"
+}
+
+header() {
+    cat <<EOF
+# Benchmarks
+
+Written by \`bench/run\` (issue 6) on $(date -u +%Y-%m-%d) at commit \`$(current_commit)\`$([ "$tiny" = 1 ] && echo ", **--tiny: sizes too small to mean anything**").
+Numbers on shared 2-core machines drift from run to run, so each result stands next to a
+ceiling measured in the same run on the same machine, and the ratio is what to compare.
+
+## Machine
+
+| | |
+|---|---|
+| CPU | $cpu_model, $cores cores |
+| memory | $memory_gib GiB |
+| kernel | $kernel |
+| disk sync rate | $(fmt_int "$fsync_per_s") syncs/s ($fsync_source) |
+| load average when the run started | $load_average (other work shares the machine) |
+
+The load generator, \`qrpay serve\` and \`qrpay agency-sim\` share these cores: every HTTP
+number below includes the generator's own cost, on both sides of each ratio.
+
+EOF
+}
+
+summary() {  # pay_p99_half pay_p99_low unloaded_rate
+    local memory_ratio startup_ratio latency_ratio
+    memory_ratio=$(ratio "$bytes_per_entity" 1024)
+    startup_ratio=$(ratio "$ready_s" 2)
+    latency_ratio=$(ratio "$1" "$2")
+    cat <<EOF
+## Summary
+
+| result | measured | ceiling (same run) | ratio | target | met |
+|---|---:|---:|---:|---|---|
+| storage: journal durable appends | $(fmt_int "$journal_events_per_s") events/s | raw SQLite inserts $(fmt_int "$raw_events_per_s") events/s | $storage_ratio | ratio ≥ 0.8 | $(meets "$storage_ratio" ">=" 0.8) |
+| storage, same batch size: journal vs raw SQLite at 1024 rows per transaction (the journal's group_events_max) | $(fmt_int "$journal_events_per_s") events/s | $(fmt_int "$raw_group_events_per_s") events/s | $storage_group_ratio | (none) | |
+| HTTP: payment flows (code + pay) | $(fmt_int "$flows_per_s") flows/s | GET /healthz $(fmt_int "$healthz_per_s") /s | $http_ratio | ratio ≥ 0.25 | $(meets "$http_ratio" ">=" 0.25) |
+| HTTP: full flows (+ consumer wait, 10% cancel, 10% history) | $(fmt_int "$mix_per_s") flows/s | GET /healthz $(fmt_int "$healthz_per_s") /s | $mix_ratio | (none) | |
+| latency at half the maximum ($half_rate flows/s): pay p99 | $1 ms | unloaded ($unloaded_rate flows/s): $2 ms | $latency_ratio | < 20 ms | $(meets "$1" "<" 20) |
+| memory per active entity ($(fmt_int "$tokens") tokens) | $bytes_per_entity bytes | budget 1024 bytes | $memory_ratio | < 1 KiB | $(meets "$bytes_per_entity" "<" 1024) |
+| start-up to ready, $(fmt_int "$events_in_journal") journal events | $ready_s s | budget 2 s | $startup_ratio | < 2 s | $(meets "$ready_s" "<" 2) |
+
+EOF
+}
+
+details() {
+    cat <<EOF
+## Storage
+
+\`build/bench/journal_bench\` (Google Benchmark): the journal's conditional appends (one event
+each, expected sequence and fencing token checked, group commit) from many entities at once,
+against raw SQLite inserts of the same rows into the same table and index with the same
+durability (WAL, synchronous=FULL), one prepared statement and a batch per transaction, from
+one thread with nothing else to do. Best of each side is the summary's ratio.
+
+| benchmark | events/s | events per commit |
+|---|---:|---:|
+$(awk -F'\t' '{printf "| %s | %s | %s |\n", $1, $2, ($3 == "" ? "" : sprintf("%.1f", $3))}' "$work/storage.tsv")
+
+## HTTP
+
+\`qrpay serve\` (defaults, SQLite journal) with \`--agency-url\` pointing at \`qrpay agency-sim
+--latency 1ms\`, driven by \`qrpay bench load --mode max\` (closed loop; workers doubled until
+the rate stops growing), $connections keep-alive connections for every run. A flow costs three
+HTTP exchanges at least (code, pay, the agency call), so 0.33 of the /healthz rate is the bound.
+What one request costs the server (from /proc and /metrics over each search, warmup
+included, divided by the flows that ended well):
+
+| | server CPU (user + system, all threads) | events made durable |
+|---|---:|---:|
+| GET /healthz | $healthz_cpu_us µs | 0 |
+| payment flow (code + pay) | $flows_cpu_us µs | $flows_events |
+| full flow | $mix_cpu_us µs | $mix_events |
+
+GET /healthz (admin listener):
+
+$(search_table "$work/healthz.json")
+
+Payment flows (POST /v1/payment-codes, then POST /v1/payments; errors: $(errors_line "$work/flows.json")):
+
+$(search_table "$work/flows.json")
+
+Full flows (code, pay, consumer long-poll until final, 10% cancelled, 10% history reads;
+errors: $(errors_line "$work/mix.json")):
+
+$(search_table "$work/mix.json")
+$(jq -r '.steps[0].notes[] | "\nNote: " + .' "$work/mix.json")
+
+## Latency at half the maximum rate
+
+Open loop (constant arrival rate; every latency counted from the request's intended send time,
+so queueing is not hidden) at $half_rate flows/s, half of the full-flow maximum, for
+$half_s. Errors: $(errors_line "$work/half.json").
+
+$(latency_table "$work/half.json")
+
+## Throughput versus latency
+
+![latency versus achieved rate](benchmarks-latency.png)
+
+| share of max | offered /s | achieved /s | flow p50 ms | flow p99 ms | pay p99 ms | create_code p99 ms | errors |
+|---:|---:|---:|---:|---:|---:|---:|---:|
+$(awk '!/^#/ {printf "| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8}' "$work/sweep.dat")
+
+## Memory per active entity and start-up
+
+\`qrpay bench fill\` activated $(fmt_int "$tokens") payment codes (Token entities, one UseStarted
+event each) through the runtime into a fresh SQLite journal at $(fmt_int "$fill_events_per_s")
+events/s, with passivation off so every token stays in memory (each holds an expiry timer).
+RSS grew by $bytes_per_entity bytes per active entity ($(jq -r '"\(.rss_bytes_before / 1048576 | floor) → \(.rss_bytes_after / 1048576 | floor) MiB"' "$work/fill.json")).
+
+\`qrpay bench startup\` then started \`qrpay serve\` on that journal ($(fmt_int "$events_in_journal")
+events, every token with unfinished work: a pending expiry): ready after $ready_s s; every token
+back in memory after $all_active_s s, server RSS then $serve_rss_mib MiB.
+
+EOF
+}
+
+# What stands between a result and its target, for the results that miss it. Each paragraph
+# names the measurement in this file that backs it.
+limits() {
+    echo "## What limits the results that miss their target"
+    echo
+    if [ "$(meets "$storage_ratio" ">=" 0.8)" != "**yes**" ]; then
+        cat <<EOF
+- **Storage ($storage_ratio).** Per append the journal's writer runs seven statements inside
+  the group's transaction where the raw side runs one: a savepoint, a read of the shard's row
+  (fencing token, last offset), a read of the entity's highest sequence, the insert, an
+  upsert of the shard's last offset, the wakeup row's upsert or delete, and the release. And a
+  group stops at group_events_max = 1024 events: raw SQLite at that same batch size reaches
+  $(fmt_int "$raw_group_events_per_s") events/s (ratio $storage_group_ratio), because each
+  commit rewrites, in the WAL, every index page its rows touch, and larger batches touch each
+  page for more rows. Larger groups and fewer statements per append (the highest sequence and
+  the shard row cached by the single writer) are where the rest of the gap lies.
+EOF
+    fi
+    if [ "$(meets "$http_ratio" ">=" 0.25)" != "**yes**" ]; then
+        cat <<EOF
+- **HTTP ($http_ratio).** The ratio is the cost ratio of the two requests: a payment flow
+  costs the server $flows_cpu_us µs of CPU against $healthz_cpu_us µs for /healthz, and makes
+  $flows_events events durable, its appends waiting one after another for group commits
+  (Token UseStarted, Transaction TokenGenerated, the idempotency key, TokenRead and
+  PaymentStarted, PaymentCompleted). A perf profile of \`qrpay serve\` under this load (taken for
+  issue 6) spends most of
+  its time in the kernel for the journal: pwrite of WAL pages, fdatasync, and pread by the read
+  connections whose page cache each commit invalidates (a new entity reads its snapshot and
+  events before its first command). The 0.25 target needs a flow at about four times the cost
+  of /healthz.
+EOF
+    fi
+    if [ "$(meets "$bytes_per_entity" "<" 1024)" != "**yes**" ]; then
+        cat <<EOF
+- **Memory ($bytes_per_entity bytes per entity).** Every entity in memory carries an empty
+  \`std::deque\` for its stash (runtime/entity_host_impl.h), and libstdc++'s deque allocates its
+  map (64 bytes) and a 512-byte node when constructed, next to the deque's own 80 bytes. Creating
+  the stash on first use would bring a token to about half its present size; the rest is the
+  entity record, its id in the table, its state (a 35-byte transaction id on the heap) and the
+  armed expiry timer (a std::function holding a copy of the id).
+EOF
+    fi
+    if [ "$(meets "$ready_s" "<" 2)" != "**yes**" ]; then
+        cat <<EOF
+- **Start-up ($ready_s s).** Before it answers ready, \`qrpay serve\` lists every entity with
+  unfinished work (pending_wakeups, shard by shard) and queues a wake-up for each: with every
+  token holding a pending expiry, that is one row and one task per token.
+EOF
+    fi
+    echo
+}
+
+history_section() {  # the new row
+    echo "## Previous results"
+    echo
+    echo "Newest first; the first row is this run. Columns: storage ratio (journal / raw SQLite),"
+    echo "HTTP ratio (payment flows / healthz), pay p99 at half the maximum, bytes per active"
+    echo "entity, start-up to ready."
+    echo
+    echo "<!-- history:begin -->"
+    echo "| date | commit | storage ratio | HTTP ratio | pay p99 ms | bytes/entity | ready s |"
+    echo "|---|---|---:|---:|---:|---:|---:|"
+    echo "$1"
+    awk '/<!-- history:begin -->/ {on = 1; next} /<!-- history:end -->/ {on = 0} on && /^\| [0-9]/' \
+        "$work/benchmarks.previous.md" | head -n 11
+    echo "<!-- history:end -->"
+    echo
+}
+
+how_to_run() {
+    cat <<'EOF'
+## How to run
+
+    make build && bench/run        # about 5 minutes; rewrites this file and the plot
+    bench/run --tiny --out-dir /tmp/bench   # seconds; what make test runs (bench_run_tiny)
+
+Single tools: `qrpay bench load --help` (open loop at `--rate`, closed loop, `--mode max`,
+`--target healthz`, `--json FILE`), `qrpay bench fill`, `qrpay bench startup`,
+`build/bench/journal_bench`.
+EOF
+}

@@ -1,0 +1,625 @@
+#include "api/query_api.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "api/payment_api.h"
+#include "api/views.h"
+#include "base/log.h"
+#include "projection/payments/payments_projection.h"
+
+namespace qrpay::api {
+namespace {
+
+using Json = nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+using projection::payments::HistoryCursor;
+
+constexpr std::string_view me_prefix = "/v1/me/";
+constexpr std::string_view transactions_prefix = "/v1/transactions/";
+constexpr std::string_view events_suffix = "/events";
+constexpr std::size_t cursor_id_bytes_max = 128;
+
+Problem invalid_query(std::string detail) {
+    return make_problem(422, "invalid_query", std::move(detail));
+}
+
+// The value of a query parameter; nullopt when absent or empty ("status=" means no filter).
+std::optional<std::string> param(const http::QueryParams& query, std::string_view name) {
+    auto found = query.find(name);
+    if (found == query.end() || found->second.empty()) {
+        return std::nullopt;
+    }
+    return found->second;
+}
+
+std::optional<Problem> check_names(const http::QueryParams& query,
+                                   const std::set<std::string, std::less<>>& allowed) {
+    for (const auto& [name, value] : query) {
+        if (!allowed.contains(name)) {
+            return invalid_query("unknown query parameter '" + name + "'");
+        }
+    }
+    return std::nullopt;
+}
+
+template <class Int>
+std::optional<Int> parse_integer(std::string_view text) {
+    Int value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+constexpr std::string_view base64url_alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string base64url_encode(std::string_view bytes) {
+    std::string out;
+    std::uint32_t buffer = 0;
+    int bits = 0;
+    for (char c : bytes) {
+        buffer = (buffer << 8) | static_cast<unsigned char>(c);
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out += base64url_alphabet[(buffer >> bits) & 0x3F];
+        }
+    }
+    if (bits > 0) {
+        out += base64url_alphabet[(buffer << (6 - bits)) & 0x3F];
+    }
+    return out;
+}
+
+std::optional<std::string> base64url_decode(std::string_view text) {
+    std::string out;
+    std::uint32_t buffer = 0;
+    int bits = 0;
+    for (char c : text) {
+        std::size_t index = base64url_alphabet.find(c);
+        if (index == std::string_view::npos) {
+            return std::nullopt;
+        }
+        buffer = (buffer << 6) | static_cast<std::uint32_t>(index);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((buffer >> bits) & 0xFF);
+        }
+    }
+    return out;
+}
+
+// A bound of the created-at window: a business date (its first instant; for `to`, the first
+// instant of the next day) or an RFC 3339 instant.
+std::optional<UnixMs> parse_bound(std::string_view text,
+                                  const projection::TimeZone& zone,
+                                  bool is_end) {
+    if (auto day = projection::parse_iso_date(text)) {
+        auto start =
+            is_end ? std::chrono::year_month_day(std::chrono::sys_days(*day) + std::chrono::days(1))
+                   : *day;
+        return zone.start_of_day(start);
+    }
+    return parse_rfc3339(text);
+}
+
+Result<Principal> authenticate(const http::Request& request,
+                               const TokenSigner& signer,
+                               UnixMs now) {
+    std::string_view authorization = request.header("Authorization");
+    constexpr std::string_view bearer = "Bearer ";
+    if (authorization.substr(0, bearer.size()) != bearer) {
+        return Status(Errc::invalid_argument, "a Bearer token is required");
+    }
+    return signer.verify(authorization.substr(bearer.size()), now);
+}
+
+bool is_transaction_id(std::string_view id) {
+    constexpr std::size_t hex_chars = 32;
+    return id.size() == 3 + hex_chars && id.substr(0, 3) == "tx_" &&
+           id.find_first_not_of("0123456789abcdef", 3) == std::string_view::npos;
+}
+
+Json time_or_null(const std::optional<UnixMs>& at) {
+    return at ? Json(rfc3339(*at)) : Json(nullptr);
+}
+
+Json text_or_null(const std::optional<std::string>& text) {
+    return text ? Json(*text) : Json(nullptr);
+}
+
+Json payment_json(const projection::payments::PaymentRecord& row) {
+    Json amount = nullptr;
+    if (row.amount) {
+        amount = {{"value", row.amount->amount_minor}, {"currency", row.amount->currency}};
+    }
+    return {{"transaction_id", row.transaction_id},
+            {"status", row.status},
+            {"amount", amount},
+            {"consumer_id", row.consumer_id},
+            {"merchant_id", text_or_null(row.merchant_id)},
+            {"order_id", text_or_null(row.order_id)},
+            {"agency_reference", text_or_null(row.agency_reference)},
+            {"created_at", rfc3339(row.created_at)},
+            {"updated_at", rfc3339(row.updated_at)},
+            {"completed_at", time_or_null(row.completed_at)},
+            {"cancelled_at", time_or_null(row.cancelled_at)}};
+}
+
+Json sales_json(const projection::payments::DailySales& row) {
+    return {{"date", row.business_day},
+            {"currency", row.currency},
+            {"completed_count", row.completed_count},
+            {"completed_amount", row.completed_amount_minor},
+            {"cancelled_count", row.cancelled_count},
+            {"cancelled_amount", row.cancelled_amount_minor},
+            {"net_amount", row.completed_amount_minor - row.cancelled_amount_minor}};
+}
+
+std::string persistence_id_of(const std::string& transaction_id) {
+    return std::string(domain::Transaction::type_name) + "|" + transaction_id;
+}
+
+}  // namespace
+
+std::optional<UnixMs> parse_rfc3339(std::string_view text) {
+    if (text.size() < 20 || (text[10] != 'T' && text[10] != 't') || text[13] != ':' ||
+        text[16] != ':') {
+        return std::nullopt;
+    }
+    auto day = projection::parse_iso_date(text.substr(0, 10));
+    auto hours = parse_integer<int>(text.substr(11, 2));
+    auto minutes = parse_integer<int>(text.substr(14, 2));
+    auto seconds = parse_integer<int>(text.substr(17, 2));
+    if (!day || !hours || !minutes || !seconds || *hours > 23 || *minutes > 59 || *seconds > 60) {
+        return std::nullopt;
+    }
+    std::string_view rest = text.substr(19);
+    std::int64_t millis = 0;
+    if (!rest.empty() && rest[0] == '.') {
+        std::size_t digits = rest.find_first_not_of("0123456789", 1);
+        digits = digits == std::string_view::npos ? rest.size() : digits;
+        if (digits == 1 || digits > 10) {
+            return std::nullopt;
+        }
+        std::string fraction(rest.substr(1, digits - 1));
+        fraction.resize(3, '0');
+        millis = *parse_integer<std::int64_t>(fraction);
+        rest.remove_prefix(digits);
+    }
+    std::int64_t offset_s = 0;
+    if (rest == "Z" || rest == "z") {
+        offset_s = 0;
+    } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-' || rest[0] == ' ') &&
+               rest[3] == ':') {
+        // ' ': a '+' that arrived unescaped in a query string
+        auto offset_hours = parse_integer<int>(rest.substr(1, 2));
+        auto offset_minutes = parse_integer<int>(rest.substr(4, 2));
+        if (!offset_hours || !offset_minutes || *offset_hours > 23 || *offset_minutes > 59) {
+            return std::nullopt;
+        }
+        offset_s = (rest[0] == '-' ? -1 : 1) * (*offset_hours * 3'600 + *offset_minutes * 60);
+    } else {
+        return std::nullopt;
+    }
+    std::int64_t local_s = std::chrono::sys_days(*day).time_since_epoch().count() * 86'400 +
+                           *hours * 3'600 + *minutes * 60 + std::min(*seconds, 59);
+    return UnixMs{(local_s - offset_s) * 1'000 + millis};
+}
+
+std::string encode_cursor(const HistoryCursor& cursor) {
+    return base64url_encode(std::to_string(cursor.created_at.value) + "." + cursor.transaction_id);
+}
+
+std::optional<HistoryCursor> decode_cursor(std::string_view text) {
+    auto bytes = base64url_decode(text);
+    if (!bytes) {
+        return std::nullopt;
+    }
+    std::size_t dot = bytes->find('.');
+    if (dot == std::string::npos) {
+        return std::nullopt;
+    }
+    auto created = parse_integer<std::int64_t>(std::string_view(*bytes).substr(0, dot));
+    std::string id = bytes->substr(dot + 1);
+    bool id_ok = !id.empty() && id.size() <= cursor_id_bytes_max &&
+                 std::all_of(id.begin(), id.end(), [](char c) {
+                     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+                 });
+    if (!created || *created < 0 || !id_ok) {
+        return std::nullopt;
+    }
+    return HistoryCursor{UnixMs{*created}, id};
+}
+
+Parsed<HistoryParams> parse_history_params(const http::QueryParams& query,
+                                           const projection::TimeZone& zone,
+                                           std::size_t limit_default) {
+    if (auto problem = check_names(query, {"status", "from", "to", "limit", "cursor"})) {
+        return *problem;
+    }
+    HistoryParams params;
+    params.limit = limit_default;
+    if (auto status = param(query, "status")) {
+        const auto& words = projection::payments::payment_statuses;
+        if (std::find(std::begin(words), std::end(words), *status) == std::end(words)) {
+            return invalid_query("status must be one of the transaction status words");
+        }
+        params.status = *status;
+    }
+    if (auto limit = param(query, "limit")) {
+        auto value = parse_integer<std::size_t>(*limit);
+        if (!value || *value < 1 || *value > projection::payments::history_page_rows_max) {
+            return invalid_query("limit must be an integer from 1 to 100");
+        }
+        params.limit = *value;
+    }
+    if (auto cursor = param(query, "cursor")) {
+        params.after = decode_cursor(*cursor);
+        if (!params.after) {
+            return invalid_query("cursor is not one this API returned");
+        }
+    }
+    for (bool is_end : {false, true}) {
+        if (auto text = param(query, is_end ? "to" : "from")) {
+            auto bound = parse_bound(*text, zone, is_end);
+            if (!bound) {
+                return invalid_query(std::string(is_end ? "to" : "from") +
+                                     " must be a date YYYY-MM-DD or an RFC 3339 time");
+            }
+            (is_end ? params.until : params.from) = bound;
+        }
+    }
+    if (params.from && params.until && *params.from >= *params.until) {
+        return invalid_query("from must be before to");
+    }
+    return params;
+}
+
+Parsed<SalesParams> parse_sales_params(const http::QueryParams& query,
+                                       const projection::TimeZone& zone,
+                                       UnixMs now,
+                                       int days_default,
+                                       int days_max) {
+    using std::chrono::days;
+    using std::chrono::sys_days;
+    if (auto problem = check_names(query, {"from", "to"})) {
+        return *problem;
+    }
+    auto day_of = [](const std::optional<std::string>& text) {
+        return text ? projection::parse_iso_date(*text) : std::nullopt;
+    };
+    auto from_text = param(query, "from");
+    auto to_text = param(query, "to");
+    auto from = day_of(from_text);
+    auto to = day_of(to_text);
+    if ((from_text && !from) || (to_text && !to)) {
+        return invalid_query("from and to must be dates YYYY-MM-DD");
+    }
+    if (!to) {
+        to = from ? std::chrono::year_month_day(sys_days(*from) + days(days_default - 1))
+                  : zone.local_day(now);
+    }
+    if (!from) {
+        from = std::chrono::year_month_day(sys_days(*to) - days(days_default - 1));
+    }
+    auto span = (sys_days(*to) - sys_days(*from)).count() + 1;
+    if (span < 1) {
+        return invalid_query("from must not be after to");
+    }
+    if (span > days_max) {
+        return invalid_query("at most " + std::to_string(days_max) + " days at once");
+    }
+    return SalesParams{projection::format_iso_date(*from), projection::format_iso_date(*to)};
+}
+
+// One client's event stream: shows the transaction's status whenever it changes, until a
+// final state, the duration cap, or the client going away. Its steps form one chain (each
+// schedules the next), so its fields need no lock; it frees its subscriber slot when the
+// last step lets go of it.
+class QueryApi::Subscription : public std::enable_shared_from_this<Subscription> {
+public:
+    Subscription(domain::PaymentFlows& flows,
+                 ChangeFeed& feed,
+                 http::StreamWriter writer,
+                 std::shared_ptr<std::atomic<std::size_t>> slots,
+                 std::string transaction_id,
+                 const QueryApiOptions& options)
+        : flows_(flows),
+          feed_(feed),
+          writer_(std::move(writer)),
+          slots_(std::move(slots)),
+          transaction_id_(std::move(transaction_id)),
+          persistence_id_(persistence_id_of(transaction_id_)),
+          heartbeat_(options.sse_heartbeat),
+          deadline_(SteadyClock::now() + options.sse_duration_max) {}
+    ~Subscription() {
+        writer_.end();
+        slots_->fetch_sub(1);
+    }
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+
+    void show(const domain::TransactionView& view) {
+        std::string status(status_word(view.state));
+        if (status != last_status_) {
+            last_status_ = status;
+            std::string event = "id: " + std::to_string(view.version.value) +
+                                "\nevent: status\ndata: " + transaction_json(view) + "\n\n";
+            if (!writer_.write(std::move(event))) {
+                return;  // the client went away
+            }
+        }
+        if (is_final(view.state)) {
+            writer_.end();
+            return;
+        }
+        wait(view.version);
+    }
+
+private:
+    void wait(SequenceNr seen) {
+        auto now = SteadyClock::now();
+        if (now >= deadline_) {
+            (void)writer_.write("event: timeout\ndata: {}\n\n");
+            writer_.end();
+            return;
+        }
+        auto timeout = std::min<std::chrono::milliseconds>(
+            heartbeat_, std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now) +
+                            std::chrono::milliseconds(1));
+        fires_at_ = now + timeout;
+        auto self = shared_from_this();
+        auto waiter = feed_.wait(persistence_id_, seen, timeout,
+                                 [self, seen](bool changed) { self->on_fired(changed, seen); });
+        if (!waiter.ok()) {
+            writer_.end();  // too many waiters: the client may reconnect
+            return;
+        }
+        // Registered first, read second: a change in between is not missed.
+        flows_.get(domain::TransactionId{transaction_id_},
+                   [self, seen, id = *waiter](Result<domain::TransactionView> again) {
+                       if (again.ok() && again->version > seen) {
+                           self->feed_.fire_now(self->persistence_id_, id);
+                       }
+                   });
+    }
+
+    void on_fired(bool changed, SequenceNr seen) {
+        if (!changed) {
+            // Fired before its time: the feed is stopping. Otherwise a heartbeat, which also
+            // finds out whether the client is still there.
+            if (SteadyClock::now() + std::chrono::milliseconds(1) < fires_at_ ||
+                !writer_.write(": keep-alive\n\n")) {
+                writer_.end();
+                return;
+            }
+            wait(seen);
+            return;
+        }
+        auto self = shared_from_this();
+        flows_.get(domain::TransactionId{transaction_id_},
+                   [self](Result<domain::TransactionView> view) {
+                       if (!view.ok()) {
+                           self->writer_.end();
+                           return;
+                       }
+                       self->show(*view);
+                   });
+    }
+
+    domain::PaymentFlows& flows_;
+    ChangeFeed& feed_;
+    http::StreamWriter writer_;
+    std::shared_ptr<std::atomic<std::size_t>> slots_;
+    const std::string transaction_id_;
+    const std::string persistence_id_;
+    const std::chrono::milliseconds heartbeat_;
+    const SteadyClock::time_point deadline_;
+    SteadyClock::time_point fires_at_{};
+    std::string last_status_;
+};
+
+QueryApi::QueryApi(ReadModel read_model,
+                   domain::PaymentFlows& flows,
+                   ChangeFeed& feed,
+                   const TokenSigner& signer,
+                   const Clock& clock,
+                   QueryApiOptions options)
+    : read_model_(std::move(read_model)),
+      flows_(flows),
+      feed_(feed),
+      signer_(signer),
+      clock_(clock),
+      options_(options),
+      reads_(http::SchedulerOptions{.threads = options.read_threads,
+                                    .tasks_pending_max = options.reads_pending_max}) {
+    QRPAY_ASSERT(read_model_.store != nullptr && read_model_.business_zone != nullptr &&
+                     read_model_.as_of != nullptr,
+                 "the query API needs its read model");
+    QRPAY_ASSERT(options_.sse_heartbeat.count() > 0 && options_.sse_duration_max.count() > 0,
+                 "event streams need a heartbeat and a duration cap");
+}
+
+QueryApi::~QueryApi() { stop(); }
+
+void QueryApi::stop() { reads_.stop(); }
+
+bool QueryApi::handle(const http::Request& request, const http::Responder& responder) {
+    const std::string& path = request.path;
+    bool is_me = path.starts_with(me_prefix);
+    bool is_events = path.starts_with(transactions_prefix) && path.ends_with(events_suffix) &&
+                     path.size() > transactions_prefix.size() + events_suffix.size();
+    if (!is_me && !is_events) {
+        return false;
+    }
+    if (request.method != "GET") {
+        respond_problem(responder, make_problem(405, "method_not_allowed", "use GET"));
+        return true;
+    }
+    auto principal = authenticate(request, signer_, clock_.wall_now());
+    if (!principal.ok()) {
+        respond_problem(responder, make_problem(401, "unauthorized", principal.status().message()));
+        return true;
+    }
+    if (path == "/v1/me/payments") {
+        list_payments(request, responder, *principal);
+    } else if (path == "/v1/me/sales") {
+        list_sales(request, responder, *principal);
+    } else if (is_events) {
+        std::string id =
+            path.substr(transactions_prefix.size(),
+                        path.size() - transactions_prefix.size() - events_suffix.size());
+        stream_events(responder, *principal, id);
+    } else {
+        respond_problem(responder, make_problem(404, "not_found", "no such route"));
+    }
+    return true;
+}
+
+void QueryApi::run_read(const http::Responder& responder,
+                        std::function<void(projection::sql::Db&, const http::Responder&)> read) {
+    auto scheduled =
+        reads_.run_after(std::chrono::milliseconds(0), [this, responder, read = std::move(read)] {
+            auto lease = read_model_.store->read();
+            if (!lease.ok()) {
+                respond_problem(responder, problem_from(lease.status()));
+                return;
+            }
+            read(**lease, responder);
+        });
+    if (!scheduled.ok()) {
+        respond_problem(responder, make_problem(503, "unavailable", "too many reads waiting"));
+    }
+}
+
+void QueryApi::list_payments(const http::Request& request,
+                             const http::Responder& responder,
+                             const Principal& principal) {
+    if (principal.role != Role::consumer && principal.role != Role::merchant) {
+        respond_problem(responder, make_problem(403, "forbidden", "for consumers and merchants"));
+        return;
+    }
+    auto parsed = parse_history_params(request.query, *read_model_.business_zone,
+                                       options_.history_limit_default);
+    if (auto* problem = std::get_if<Problem>(&parsed)) {
+        respond_problem(responder, *problem);
+        return;
+    }
+    const HistoryParams& params = std::get<HistoryParams>(parsed);
+    projection::payments::HistoryQuery query{.party = principal.role == Role::consumer
+                                                          ? projection::payments::Party::consumer
+                                                          : projection::payments::Party::merchant,
+                                             .party_id = principal.subject,
+                                             .status = params.status,
+                                             .created_from = params.from,
+                                             .created_until = params.until,
+                                             .limit = params.limit,
+                                             .after = params.after};
+    run_read(responder, [this, query](projection::sql::Db& db, const http::Responder& answer) {
+        std::optional<UnixMs> as_of = read_model_.as_of();  // before the read: rows are newer
+        auto page = projection::payments::read_history(db, query);
+        if (!page.ok()) {
+            respond_problem(answer, problem_from(page.status()));
+            return;
+        }
+        Json rows = Json::array();
+        for (const auto& row : page->payments) {
+            rows.push_back(payment_json(row));
+        }
+        Json body = {{"payments", rows},
+                     {"next_cursor", page->next ? Json(encode_cursor(*page->next)) : Json(nullptr)},
+                     {"as_of", time_or_null(as_of)}};
+        answer(http::Response::json(200, body.dump()));
+    });
+}
+
+void QueryApi::list_sales(const http::Request& request,
+                          const http::Responder& responder,
+                          const Principal& principal) {
+    if (principal.role != Role::merchant) {
+        respond_problem(responder, make_problem(403, "forbidden", "sales are for merchants"));
+        return;
+    }
+    auto parsed = parse_sales_params(request.query, *read_model_.business_zone, clock_.wall_now(),
+                                     options_.sales_days_default, options_.sales_days_max);
+    if (auto* problem = std::get_if<Problem>(&parsed)) {
+        respond_problem(responder, *problem);
+        return;
+    }
+    SalesParams params = std::get<SalesParams>(parsed);
+    std::string merchant = principal.subject;
+    run_read(responder, [this, params, merchant](projection::sql::Db& db,
+                                                 const http::Responder& answer) {
+        std::optional<UnixMs> as_of = read_model_.as_of();
+        auto sales = projection::payments::read_sales(db, merchant, params.from_day, params.to_day);
+        if (!sales.ok()) {
+            respond_problem(answer, problem_from(sales.status()));
+            return;
+        }
+        Json days = Json::array();
+        for (const auto& row : *sales) {
+            days.push_back(sales_json(row));
+        }
+        Json body = {{"merchant_id", merchant},
+                     {"time_zone", read_model_.business_zone->name()},
+                     {"from", params.from_day},
+                     {"to", params.to_day},
+                     {"days", days},
+                     {"as_of", time_or_null(as_of)}};
+        answer(http::Response::json(200, body.dump()));
+    });
+}
+
+void QueryApi::stream_events(const http::Responder& responder,
+                             const Principal& principal,
+                             const std::string& transaction_id) {
+    if (!is_transaction_id(transaction_id)) {
+        respond_problem(responder,
+                        make_problem(404, "transaction_not_found", "no such transaction"));
+        return;
+    }
+    flows_.get(domain::TransactionId{transaction_id}, [this, principal, responder](
+                                                          Result<domain::TransactionView> view) {
+        const auto& state = view.ok() ? view->state : domain::TransactionState{};
+        bool visible =
+            view.ok() &&
+            ((principal.role == Role::consumer && state.consumer_id.value == principal.subject) ||
+             (principal.role == Role::merchant && state.merchant_id.value == principal.subject));
+        if (!view.ok() && view.status().code() != Errc::not_found) {
+            respond_problem(responder, problem_from(view.status()));
+        } else if (!visible) {
+            respond_problem(responder,
+                            make_problem(404, "transaction_not_found", "no such transaction"));
+        } else {
+            start_stream(responder, *view);
+        }
+    });
+}
+
+void QueryApi::start_stream(const http::Responder& responder, const domain::TransactionView& view) {
+    if (subscribers_->fetch_add(1) >= options_.sse_subscribers_max) {
+        subscribers_->fetch_sub(1);
+        respond_problem(responder, make_problem(503, "unavailable", "too many event streams"));
+        return;
+    }
+    auto writer = responder.stream(
+        200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-store"}});
+    if (!writer) {
+        subscribers_->fetch_sub(1);
+        return;
+    }
+    auto subscription = std::make_shared<Subscription>(flows_, feed_, *writer, subscribers_,
+                                                       view.transaction_id.value, options_);
+    subscription->show(view);
+}
+
+}  // namespace qrpay::api

@@ -1,0 +1,147 @@
+#pragma once
+// QueryApi: the query side of the HTTP API (issue 5). Histories and sales come from the
+// payments read model (eventually consistent; every answer carries `as_of`); the events of
+// one transaction come from the command side (strongly consistent), as server-sent events.
+//
+//   GET /v1/me/payments?status=&from=&to=&limit=&cursor=
+//        consumer or merchant (the token's role picks the side): own payments, newest first,
+//        `limit` 1..100 (default 20), `next_cursor` for the next page (keyset), `status` one
+//        of the API's status words, `from`/`to` a business date YYYY-MM-DD (inclusive, in the
+//        service's time zone) or an RFC 3339 instant (from inclusive, to exclusive)
+//   GET /v1/me/sales?from=YYYY-MM-DD&to=YYYY-MM-DD
+//        merchant: one row per business day and currency (completed and cancelled counts and
+//        amounts, net); at most 366 days; default the last 31 days up to today
+//   GET /v1/transactions/{id}/events
+//        its consumer or merchant: text/event-stream, one `status` event per status change
+//        (data = the transaction as GET /v1/transactions/{id} shows it, id = its version),
+//        ending at a final state; a comment line as heartbeat; at most sse_subscribers_max
+//        streams at once (then 503), each at most sse_duration_max long
+//
+// Query parameters are validated like bodies: an unknown one, a bad date, limit or cursor is a
+// 422 problem (code invalid_query) and nothing is read. Another party's transaction is 404.
+//
+// Threads: handle() returns at once. Reads run on the API's own read threads (bounded queue:
+// 503 when full); stream steps run on entity executors and the feed's thread. stop() ends the
+// read threads; streams end with the HTTP server (stop it first).
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "api/auth.h"
+#include "api/change_feed.h"
+#include "api/problem.h"
+#include "api/requests.h"
+#include "base/clock.h"
+#include "domain/payment_flows.h"
+#include "http/scheduler.h"
+#include "http/server.h"
+#include "projection/payments/payments_queries.h"
+#include "projection/store.h"
+#include "projection/time_zone.h"
+
+namespace qrpay::api {
+
+struct QueryApiOptions {
+    std::size_t history_limit_default = 20;
+    int sales_days_max = 366;
+    int sales_days_default = 31;
+    std::size_t sse_subscribers_max = 1'000;
+    std::chrono::milliseconds sse_heartbeat{15'000};
+    std::chrono::milliseconds sse_duration_max{std::chrono::minutes(10)};
+    std::size_t read_threads = 2;
+    std::size_t reads_pending_max = 1'024;
+};
+
+// Where the read model is and how fresh it is.
+struct ReadModel {
+    projection::Store* store = nullptr;
+    const projection::TimeZone* business_zone = nullptr;
+    // The time up to which the read model is complete (projection::Engine::as_of).
+    std::function<std::optional<UnixMs>()> as_of{};
+};
+
+class QueryApi {
+public:
+    // REQUIRES: every referenced object outlives the QueryApi.
+    QueryApi(ReadModel read_model,
+             domain::PaymentFlows& flows,
+             ChangeFeed& feed,
+             const TokenSigner& signer,
+             const Clock& clock,
+             QueryApiOptions options);
+    ~QueryApi();  // stop()
+    QueryApi(const QueryApi&) = delete;
+    QueryApi& operator=(const QueryApi&) = delete;
+
+    // Answers the request when its path is one of the routes above (or under /v1/me/) and
+    // returns true; returns false, without touching the responder, for any other path.
+    bool handle(const http::Request& request, const http::Responder& responder);
+    // Runs pending reads now and joins the read threads. Idempotent.
+    void stop();
+
+    std::size_t subscribers() const { return subscribers_->load(); }
+
+private:
+    class Subscription;
+
+    void list_payments(const http::Request& request,
+                       const http::Responder& responder,
+                       const Principal& principal);
+    void list_sales(const http::Request& request,
+                    const http::Responder& responder,
+                    const Principal& principal);
+    void stream_events(const http::Responder& responder,
+                       const Principal& principal,
+                       const std::string& transaction_id);
+    void start_stream(const http::Responder& responder, const domain::TransactionView& view);
+    // Runs `read` on a read thread with a read connection; 503 when the queue is full.
+    void run_read(const http::Responder& responder,
+                  std::function<void(projection::sql::Db&, const http::Responder&)> read);
+
+    ReadModel read_model_;
+    domain::PaymentFlows& flows_;
+    ChangeFeed& feed_;
+    const TokenSigner& signer_;
+    const Clock& clock_;
+    const QueryApiOptions options_;
+    // Open event streams; shared with them, since a stream's last step may run after stop().
+    std::shared_ptr<std::atomic<std::size_t>> subscribers_ =
+        std::make_shared<std::atomic<std::size_t>>(0);
+    http::Scheduler reads_;  // the read threads and their bounded queue
+};
+
+// The validated query of GET /v1/me/payments (exposed for tests).
+struct HistoryParams {
+    std::optional<std::string> status{};
+    std::optional<UnixMs> from{};   // inclusive
+    std::optional<UnixMs> until{};  // exclusive
+    std::size_t limit = 20;
+    std::optional<projection::payments::HistoryCursor> after{};
+};
+Parsed<HistoryParams> parse_history_params(const http::QueryParams& query,
+                                           const projection::TimeZone& zone,
+                                           std::size_t limit_default = 20);
+
+// The validated query of GET /v1/me/sales: business days, inclusive.
+struct SalesParams {
+    std::string from_day;
+    std::string to_day;
+};
+Parsed<SalesParams> parse_sales_params(const http::QueryParams& query,
+                                       const projection::TimeZone& zone,
+                                       UnixMs now,
+                                       int days_default = 31,
+                                       int days_max = 366);
+
+// Opaque page cursors: base64url of "<created_at_unix_ms>.<transaction id>".
+std::string encode_cursor(const projection::payments::HistoryCursor& cursor);
+std::optional<projection::payments::HistoryCursor> decode_cursor(std::string_view text);
+
+// "2026-11-26T10:02:52Z", with optional fraction and a Z or ±hh:mm offset.
+std::optional<UnixMs> parse_rfc3339(std::string_view text);
+
+}  // namespace qrpay::api

@@ -1,0 +1,61 @@
+#pragma once
+// The query side of `qrpay serve` (issue 5): the read-model store in the data directory, the
+// payments projection and the engine that feeds it, their metrics and their readiness.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "http/server.h"
+#include "journal/journal.h"
+#include "projection/engine.h"
+#include "projection/payments/payments_projection.h"
+#include "projection/store.h"
+#include "projection/time_zone.h"
+
+namespace qrpay::cli {
+
+struct QueryConfig {
+    std::string business_time_zone{projection::default_business_time_zone};
+    std::string projection_fault;  // fault points (projection/fault_points.h); tests only
+    std::size_t sse_subscribers_max = 1'000;
+};
+
+// The read models' file inside a data directory.
+std::string read_model_path(const std::string& data_dir);
+
+// Prometheus text of the open server-sent event streams.
+std::string event_stream_metrics(std::size_t open_streams);
+
+class QuerySide {
+public:
+    // Opens <data_dir>/readmodel.sqlite3 and the payments projection's engine (not started).
+    // REQUIRES: journal and clock outlive the QuerySide.
+    static Result<std::unique_ptr<QuerySide>> open(const std::string& data_dir,
+                                                   std::uint32_t shard_count,
+                                                   journal::Journal& journal,
+                                                   const Clock& clock,
+                                                   const QueryConfig& config);
+
+    projection::Engine& engine() { return *engine_; }
+    projection::Store& store() { return *store_; }
+    const projection::TimeZone& business_zone() const { return projection_->business_zone(); }
+
+    // Prometheus text of the engine: lag histogram, events, failures, stopped shards.
+    std::string metrics() const;
+    // Answers GET /readyz with 503 and the reason while a shard's projection is stopped, and
+    // returns true; false (nothing answered) when it is healthy or the request is another.
+    bool answer_readyz_if_stopped(const http::Request& request,
+                                  const http::Responder& responder) const;
+
+private:
+    QuerySide() = default;
+
+    std::unique_ptr<projection::Store> store_;
+    std::unique_ptr<projection::payments::PaymentsProjection> projection_;
+    std::unique_ptr<projection::Engine> engine_;
+};
+
+}  // namespace qrpay::cli

@@ -1,0 +1,292 @@
+// The query side through a real `qrpay serve` (built-in simulated agency) and real HTTP:
+// histories, sales, pagination, server-sent events, bad query input, and a stopped
+// projection showing in /readyz, /metrics and the log.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/query_support.h"
+
+namespace qrpay::harness {
+namespace {
+
+class QueryApi : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = new TempDir();
+        server_ = new Server(dir_->path() + "/serve", {"--code-ttl", "30s"});
+        server_->start();
+        client_ = client_for(server_->port(), std::chrono::seconds(30), 16).release();
+    }
+    static void TearDownTestSuite() {
+        delete client_;
+        delete server_;
+        delete dir_;
+    }
+
+    static ApiResponse call(const std::string& method,
+                            const std::string& path,
+                            const std::string& token,
+                            const std::string& body = "",
+                            const std::string& key = "") {
+        return call_api(*client_, method, path, token, body, key);
+    }
+    // A completed payment of `amount` JPY from `consumer` to `merchant`; its transaction id.
+    static std::string pay(const std::string& consumer,
+                           const std::string& merchant,
+                           std::int64_t amount) {
+        auto code = call("POST", "/v1/payment-codes", consumer);
+        EXPECT_EQ(code.status, 201) << code.raw;
+        std::string id = code.body["transaction_id"];
+        auto paid = call("POST", "/v1/payments", merchant, pay_body(code.body["code"], amount),
+                         "pay-" + id);
+        EXPECT_EQ(paid.status, 200) << paid.raw;
+        EXPECT_EQ(paid.body["status"], "completed");
+        return id;
+    }
+    static std::string token(const std::string& role, const std::string& subject) {
+        return server_->token(role, subject);
+    }
+
+    static TempDir* dir_;
+    static Server* server_;
+    static http::Client* client_;
+};
+TempDir* QueryApi::dir_ = nullptr;
+Server* QueryApi::server_ = nullptr;
+http::Client* QueryApi::client_ = nullptr;
+
+TEST_F(QueryApi, PaymentAndCancellationShowInBothHistoriesAndTheSalesOfNobodyElse) {
+    std::string consumer = token("consumer", "hist-consumer");
+    std::string merchant = token("merchant", "hist-merchant");
+    std::string kept = pay(consumer, merchant, 1200);
+    std::string cancelled = pay(consumer, merchant, 500);
+    auto cancel = call("POST", "/v1/transactions/" + cancelled + "/cancel", merchant, "", "c-1");
+    ASSERT_EQ(cancel.status, 200) << cancel.raw;
+    ASSERT_EQ(cancel.body["status"], "cancelled");
+
+    std::map<std::string, std::string> expected = {{kept, "completed"}, {cancelled, "cancelled"}};
+    for (const std::string& party : {consumer, merchant}) {
+        ASSERT_TRUE(eventually([&] {
+            return statuses_of(all_payments(*client_, party)) == expected;
+        })) << "both payments in the history of each party";
+    }
+    auto rows = all_payments(*client_, merchant);
+    for (const auto& row : rows) {
+        EXPECT_EQ(row["consumer_id"], "hist-consumer");
+        EXPECT_EQ(row["merchant_id"], "hist-merchant");
+        EXPECT_EQ(row["amount"]["currency"], "JPY");
+        EXPECT_FALSE(row["agency_reference"].is_null());
+        EXPECT_FALSE(row["completed_at"].is_null());
+        EXPECT_EQ(row["cancelled_at"].is_null(), row["transaction_id"] == kept);
+    }
+    ASSERT_TRUE(eventually([&] {
+        return sales_totals(*client_, merchant) == std::vector<std::int64_t>{2, 1700, 1, 500, 1200};
+    }));
+    auto sales = call("GET", "/v1/me/sales", merchant);
+    EXPECT_EQ(sales.body["time_zone"], "Asia/Tokyo");
+    EXPECT_FALSE(sales.body["as_of"].is_null());
+    auto history = call("GET", "/v1/me/payments", consumer);
+    EXPECT_FALSE(history.body["as_of"].is_null());
+
+    // Never in anyone else's.
+    std::string other_consumer = token("consumer", "hist-other-consumer");
+    std::string other_merchant = token("merchant", "hist-other-merchant");
+    EXPECT_TRUE(all_payments(*client_, other_consumer).empty());
+    EXPECT_TRUE(all_payments(*client_, other_merchant).empty());
+    EXPECT_EQ(sales_totals(*client_, other_merchant), std::vector<std::int64_t>(5, 0));
+}
+
+TEST_F(QueryApi, PagesAreNewestFirstAndFilterByStatus) {
+    std::string consumer = token("consumer", "page-consumer");
+    std::string merchant = token("merchant", "page-merchant");
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        ids.push_back(pay(consumer, merchant, 100 + i));
+    }
+    auto unread = call("POST", "/v1/payment-codes", consumer);  // an open code, never paid
+    ASSERT_EQ(unread.status, 201);
+    ASSERT_TRUE(
+        eventually([&] { return all_payments(*client_, consumer, "limit=2").size() == 6; }));
+    auto rows = all_payments(*client_, consumer, "limit=2");
+    EXPECT_EQ(rows.front()["transaction_id"], unread.body["transaction_id"]) << "newest first";
+    for (std::size_t i = 1; i < rows.size(); ++i) {
+        EXPECT_GE(rows[i - 1]["created_at"].get<std::string>(),
+                  rows[i]["created_at"].get<std::string>());
+    }
+    EXPECT_EQ(all_payments(*client_, consumer, "status=completed&limit=100").size(), 5U);
+    EXPECT_EQ(all_payments(*client_, consumer, "status=waiting_for_read_token").size(), 1U);
+    EXPECT_EQ(all_payments(*client_, merchant, "status=&from=&limit=3").size(), 5U)
+        << "the merchant sees only payments it read";
+    EXPECT_TRUE(all_payments(*client_, consumer, "to=2000-01-01").empty());
+}
+
+TEST_F(QueryApi, BadQueryInputIsAProblemAndReadsNothing) {
+    std::string consumer = token("consumer", "bad-consumer");
+    std::string merchant = token("merchant", "bad-merchant");
+    for (const char* query :
+         {"limit=0", "limit=101", "limit=x", "status=paid", "from=2026-02-30", "to=tomorrow",
+          "from=2026-11-27&to=2026-11-26", "cursor=%21%21", "cursor=bm9kb3Q", "sort=asc"}) {
+        auto response = call("GET", std::string("/v1/me/payments?") + query, consumer);
+        EXPECT_EQ(response.status, 422) << query << ": " << response.raw;
+        EXPECT_EQ(response.content_type, "application/problem+json") << query;
+        EXPECT_EQ(response.body["code"], "invalid_query") << query;
+    }
+    for (const char* query : {"from=2026-11-02&to=2026-11-01", "from=2024-01-01&to=2025-01-01",
+                              "from=11/01/2026", "merchant=other"}) {
+        auto response = call("GET", std::string("/v1/me/sales?") + query, merchant);
+        EXPECT_EQ(response.status, 422) << query << ": " << response.raw;
+        EXPECT_EQ(response.body["code"], "invalid_query") << query;
+    }
+    EXPECT_EQ(call("GET", "/v1/me/sales", consumer).status, 403);
+    EXPECT_EQ(call("GET", "/v1/me/payments", "").status, 401);
+    EXPECT_EQ(call("POST", "/v1/me/payments", consumer).status, 405);
+    EXPECT_EQ(call("GET", "/v1/me/nothing", consumer).status, 404);
+    EXPECT_EQ(call("GET", "/v1/transactions/tx_nope/events", consumer).status, 404);
+}
+
+TEST_F(QueryApi, EventStreamShowsStatusChangesUntilAFinalState) {
+    std::string consumer = token("consumer", "sse-consumer");
+    std::string merchant = token("merchant", "sse-merchant");
+    auto code = call("POST", "/v1/payment-codes", consumer);
+    ASSERT_EQ(code.status, 201);
+    std::string id = code.body["transaction_id"];
+    ApiResponse stream;
+    std::thread watcher(
+        [&] { stream = call("GET", "/v1/transactions/" + id + "/events", consumer); });
+    // Pay once the stream is open: the first event the consumer sees is the open code.
+    auto admin = client_for(server_->admin_port());
+    ASSERT_TRUE(eventually([&] {
+        auto metrics = call_api(*admin, "GET", "/metrics", "");
+        return metrics.raw.find("qrpay_event_streams_open 1\n") != std::string::npos;
+    }));
+    auto paid = call("POST", "/v1/payments", merchant, pay_body(code.body["code"], 900), "sse-1");
+    ASSERT_EQ(paid.status, 200) << paid.raw;
+    watcher.join();
+    ASSERT_EQ(stream.status, 200) << stream.raw;
+    EXPECT_EQ(stream.content_type, "text/event-stream");
+    auto events = parse_sse(stream.raw);
+    ASSERT_GE(events.size(), 2U) << stream.raw;
+    EXPECT_EQ(events.front().data["status"], "waiting_for_read_token");
+    EXPECT_EQ(events.back().event, "status");
+    EXPECT_EQ(events.back().data["status"], "completed") << "ends at the final state";
+    EXPECT_EQ(events.back().data["transaction_id"], id);
+    for (std::size_t i = 1; i < events.size(); ++i) {
+        EXPECT_NE(events[i - 1].data["status"], events[i].data["status"]) << "only changes";
+        EXPECT_LT(std::stoll(events[i - 1].id), std::stoll(events[i].id));
+    }
+    // The merchant of it may watch it too (already final: one event); nobody else.
+    auto merchant_stream = call("GET", "/v1/transactions/" + id + "/events", merchant);
+    ASSERT_EQ(merchant_stream.status, 200);
+    auto merchant_events = parse_sse(merchant_stream.raw);
+    ASSERT_EQ(merchant_events.size(), 1U);
+    EXPECT_EQ(merchant_events[0].data["status"], "completed");
+    std::string stranger = token("consumer", "sse-stranger");
+    EXPECT_EQ(call("GET", "/v1/transactions/" + id + "/events", stranger).status, 404);
+}
+
+TEST_F(QueryApi, MetricsExportTheLagHistogram) {
+    std::string consumer = token("consumer", "metrics-consumer");
+    std::string merchant = token("merchant", "metrics-merchant");
+    pay(consumer, merchant, 42);
+    auto admin = client_for(server_->admin_port());
+    ASSERT_TRUE(eventually([&] {
+        auto metrics = call_api(*admin, "GET", "/metrics", "");
+        return metrics.raw.find("qrpay_projection_lag_seconds_count{projection=\"payments\"} 0") ==
+                   std::string::npos &&
+               metrics.raw.find(
+                   "qrpay_projection_lag_seconds_bucket{projection=\"payments\","
+                   "le=\"+Inf\"}") != std::string::npos;
+    }));
+    auto metrics = call_api(*admin, "GET", "/metrics", "");
+    EXPECT_NE(metrics.raw.find("# TYPE qrpay_projection_lag_seconds histogram"), std::string::npos);
+    EXPECT_NE(metrics.raw.find("qrpay_projection_shards_stopped{projection=\"payments\"} 0"),
+              std::string::npos);
+}
+
+// Event streams are bounded: beyond --sse-subscribers-max the answer is 503, and a slot is
+// free again once its stream ends.
+TEST(QueryStreams, SubscribersBeyondTheMaximumGet503) {
+    TempDir dir;
+    Server server(dir.path() + "/serve", {"--sse-subscribers-max", "1"});
+    server.start();
+    auto client = client_for(server.port(), std::chrono::seconds(30), 4);
+    std::string consumer = server.token("consumer", "bound-consumer");
+    std::string merchant = server.token("merchant", "bound-merchant");
+    auto code = call_api(*client, "POST", "/v1/payment-codes", consumer);
+    ASSERT_EQ(code.status, 201);
+    std::string path =
+        "/v1/transactions/" + code.body["transaction_id"].get<std::string>() + "/events";
+    ApiResponse first;
+    std::thread watcher([&] { first = call_api(*client, "GET", path, consumer); });
+    auto admin = client_for(server.admin_port());
+    ASSERT_TRUE(eventually([&] {
+        return call_api(*admin, "GET", "/metrics", "").raw.find("qrpay_event_streams_open 1\n") !=
+               std::string::npos;
+    }));
+    auto second = call_api(*client, "GET", path, consumer);
+    EXPECT_EQ(second.status, 503) << second.raw;
+    EXPECT_EQ(second.body["code"], "unavailable");
+    auto paid = call_api(*client, "POST", "/v1/payments", merchant, pay_body(code.body["code"], 10),
+                         "bound-1");
+    ASSERT_EQ(paid.status, 200);
+    watcher.join();
+    EXPECT_EQ(first.status, 200);
+    ASSERT_TRUE(eventually([&] { return call_api(*client, "GET", path, consumer).status == 200; }))
+        << "the slot is free again";
+}
+
+std::string file_text(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// An event that fails to apply stops its shard there: not ready, in the metrics and the log
+// with the entity and sequence number; after a restart without the fault it applies.
+TEST(QueryFaults, AStoppedProjectionIsNotReadyUntilTheEventApplies) {
+    TempDir dir;
+    std::string data = dir.path() + "/serve";
+    std::string id;
+    {
+        Server server(data, {"--projection-fault", "fail_apply@PaymentCompleted"});
+        server.start();
+        auto client = client_for(server.port());
+        std::string consumer = server.token("consumer", "fault-consumer");
+        std::string merchant = server.token("merchant", "fault-merchant");
+        auto code = call_api(*client, "POST", "/v1/payment-codes", consumer);
+        ASSERT_EQ(code.status, 201);
+        id = code.body["transaction_id"];
+        auto paid = call_api(*client, "POST", "/v1/payments", merchant,
+                             pay_body(code.body["code"], 700), "fault-1");
+        ASSERT_EQ(paid.status, 200) << "payments go on while the read model is stopped";
+        auto admin = client_for(server.admin_port());
+        ApiResponse ready;
+        ASSERT_TRUE(eventually([&] {
+            ready = call_api(*admin, "GET", "/readyz", "");
+            return ready.status == 503;
+        }));
+        EXPECT_NE(ready.raw.find("transaction|" + id + " seq 4"), std::string::npos) << ready.raw;
+        auto metrics = call_api(*admin, "GET", "/metrics", "");
+        EXPECT_NE(metrics.raw.find("persistence_id=\"transaction|" + id + "\",seq=\"4\"} 1"),
+                  std::string::npos);
+        EXPECT_EQ(server.terminate(), 0);
+        std::string log = file_text(data + "/serve-1.log");
+        EXPECT_NE(log.find("stopped at offset"), std::string::npos);
+        EXPECT_NE(log.find("transaction|" + id + " seq 4"), std::string::npos);
+    }
+    Server server(data, {});
+    server.start();  // ready again: nothing stops the shard now
+    auto client = client_for(server.port());
+    std::string consumer = server.token("consumer", "fault-consumer");
+    ASSERT_TRUE(eventually([&] {
+        return statuses_of(all_payments(*client, consumer)) ==
+               std::map<std::string, std::string>{{id, "completed"}};
+    }));
+}
+
+}  // namespace
+}  // namespace qrpay::harness
