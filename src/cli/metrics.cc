@@ -1,55 +1,67 @@
 #include "cli/metrics.h"
 
+#include "journal/sqlite/sqlite_journal.h"
+
 namespace qrpay::cli {
 namespace {
 
-void family(std::string& out, const char* name, const char* type, const char* help) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-}
+// One metric family: its name, type, help, and the field of EntityHostStats it shows.
+struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+    std::uint64_t (*value)(const runtime::EntityHostStats&);
+};
 
-void sample(std::string& out, const char* name, std::string_view entity_type, std::uint64_t value) {
-    out += std::string(name) + "{entity_type=\"" + std::string(entity_type) + "\"} " +
-           std::to_string(value) + "\n";
-}
+constexpr Family families[] = {
+    {"qrpay_entities_active", "gauge", "Entities in memory.",
+     [](const runtime::EntityHostStats& s) -> std::uint64_t { return s.active_entities; }},
+    {"qrpay_commands_total", "counter", "Commands and wake-ups handled.",
+     [](const runtime::EntityHostStats& s) { return s.commands; }},
+    {"qrpay_events_persisted_total", "counter", "Events made durable.",
+     [](const runtime::EntityHostStats& s) { return s.events_persisted; }},
+    {"qrpay_recoveries_total", "counter", "Entities recovered from the journal.",
+     [](const runtime::EntityHostStats& s) { return s.recoveries; }},
+    {"qrpay_passivations_total", "counter", "Idle entities unloaded.",
+     [](const runtime::EntityHostStats& s) { return s.passivations; }},
+};
 
-template <class Host>
-runtime::EntityHostStats stats_of(const Host* host) {
-    return host->stats();
+// Group commit made visible: appends_committed / commits is the mean group size.
+void append_journal_metrics(std::string& out, const journal::SqliteJournalStats& stats) {
+    const std::pair<const char*, std::uint64_t> counters[] = {
+        {"qrpay_journal_commits_total", stats.commits},
+        {"qrpay_journal_appends_committed_total", stats.appends_committed},
+        {"qrpay_journal_writes_refused_total", stats.writes_refused},
+        {"qrpay_journal_groups_failed_total", stats.groups_failed},
+    };
+    for (const auto& [name, value] : counters) {
+        out += std::string("# TYPE ") + name + " counter\n" + name + " " + std::to_string(value) +
+               "\n";
+    }
 }
 
 }  // namespace
 
 std::string render_metrics(const MetricsSources& sources) {
     struct Row {
-        std::string_view type;
+        std::string_view entity_type;
         runtime::EntityHostStats stats;
     };
     const Row rows[] = {
-        {domain::Token::type_name, stats_of(sources.tokens)},
-        {domain::Transaction::type_name, stats_of(sources.transactions)},
-        {api::IdempotencyKey::type_name, stats_of(sources.keys)},
+        {domain::Token::type_name, sources.tokens->stats()},
+        {domain::Transaction::type_name, sources.transactions->stats()},
+        {api::IdempotencyKey::type_name, sources.keys->stats()},
     };
     std::string out;
-    family(out, "qrpay_entities_active", "gauge", "Entities in memory.");
-    for (const auto& row : rows) {
-        sample(out, "qrpay_entities_active", row.type, row.stats.active_entities);
+    for (const Family& family : families) {
+        out += std::string("# HELP ") + family.name + " " + family.help + "\n# TYPE " +
+               family.name + " " + family.type + "\n";
+        for (const Row& row : rows) {
+            out += std::string(family.name) + "{entity_type=\"" + std::string(row.entity_type) +
+                   "\"} " + std::to_string(family.value(row.stats)) + "\n";
+        }
     }
-    family(out, "qrpay_commands_total", "counter", "Commands and wake-ups handled.");
-    for (const auto& row : rows) {
-        sample(out, "qrpay_commands_total", row.type, row.stats.commands);
-    }
-    family(out, "qrpay_events_persisted_total", "counter", "Events made durable.");
-    for (const auto& row : rows) {
-        sample(out, "qrpay_events_persisted_total", row.type, row.stats.events_persisted);
-    }
-    family(out, "qrpay_recoveries_total", "counter", "Entities recovered from the journal.");
-    for (const auto& row : rows) {
-        sample(out, "qrpay_recoveries_total", row.type, row.stats.recoveries);
-    }
-    family(out, "qrpay_passivations_total", "counter", "Idle entities unloaded.");
-    for (const auto& row : rows) {
-        sample(out, "qrpay_passivations_total", row.type, row.stats.passivations);
-    }
+    append_journal_metrics(out, journal::sqlite_journal_stats(*sources.journal));
     return out;
 }
 

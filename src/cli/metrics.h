@@ -15,7 +15,7 @@ struct MetricsSources {
     const runtime::EntityHost<domain::Token>* tokens;
     const runtime::EntityHost<domain::Transaction>* transactions;
     const runtime::EntityHost<api::IdempotencyKey>* keys;
-    const journal::Journal* journal;
+    const journal::Journal* journal;  // made by open_sqlite_journal()
 };
 
 std::string render_metrics(const MetricsSources& sources);

@@ -310,6 +310,21 @@ TEST_F(PaymentFlow, BadInputGetsItsProblemAndChangesNothing) {
     EXPECT_EQ(paid.status, 200) << paid.raw;
 }
 
+TEST_F(PaymentFlow, AdminListenerReportsHealthReadinessAndMetrics) {
+    auto admin = client_for(stack_->server().admin_port());
+    EXPECT_EQ(call_api(*admin, "GET", "/healthz", "").status, 200);
+    EXPECT_EQ(call_api(*admin, "GET", "/readyz", "").status, 200);
+    auto metrics = call_api(*admin, "GET", "/metrics", "");
+    ASSERT_EQ(metrics.status, 200);
+    for (const char* family : {"qrpay_entities_active{entity_type=\"transaction\"}",
+                               "qrpay_events_persisted_total{entity_type=\"token\"}",
+                               "qrpay_journal_commits_total"}) {
+        EXPECT_NE(metrics.raw.find(family), std::string::npos) << family;
+    }
+    // The API is not served on the admin port.
+    EXPECT_EQ(call_api(*admin, "POST", "/v1/payment-codes", stack_->consumer()).status, 405);
+}
+
 TEST(PaymentFlowDeclined, DeclineIsRecordedAsFailed) {
     Stack stack({.decline_rate = 1.0}, {});
     auto code = stack.new_code();
