@@ -100,7 +100,7 @@ private:
     void start_stream(const http::Responder& responder, const domain::TransactionView& view);
     // Runs `read` on a read thread with a read connection; 503 when the queue is full.
     void run_read(const http::Responder& responder,
-                  std::function<void(projection::sql::Db&, const http::Responder&)> read);
+                  std::function<void(sqlite::Connection&, const http::Responder&)> read);
 
     ReadModel read_model_;
     domain::PaymentFlows& flows_;

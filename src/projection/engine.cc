@@ -8,6 +8,7 @@
 
 #include "base/assert.h"
 #include "base/log.h"
+#include "sqlite/transaction.h"
 
 namespace qrpay::projection {
 
@@ -65,7 +66,7 @@ Status Engine::open() {
     }
     db_ = std::move(db).value();
     std::vector<StoredOffset> offsets;
-    Status prepared = sql::in_transaction(*db_, true, [&]() -> Status {
+    Status prepared = sqlite::in_transaction(*db_, sqlite::Begin::immediate, [&]() -> Status {
         auto generation = ensure_generation(*db_, key_);
         if (!generation.ok()) {
             return generation.status();
@@ -276,7 +277,7 @@ void Engine::read_batch(Batch& batch, std::size_t count_max) {
 }
 
 Status Engine::write_batches(std::vector<Batch>& batches) {
-    return sql::in_transaction(*db_, true, [&]() -> Status {
+    return sqlite::in_transaction(*db_, sqlite::Begin::immediate, [&]() -> Status {
         for (Batch& batch : batches) {
             if (batch.events.empty()) {
                 continue;

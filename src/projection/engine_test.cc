@@ -30,12 +30,12 @@ class RecordingProjection final : public Projection {
 public:
     std::string_view name() const override { return "recording"; }
     std::vector<std::string> table_names() const override { return {"seen"}; }
-    Status create_tables(sql::Db& db, const TableSet& tables) const override {
+    Status create_tables(sqlite::Connection& db, const TableSet& tables) const override {
         return db.run_script("CREATE TABLE IF NOT EXISTS " + tables.table("seen") +
                              " (persistence_id TEXT NOT NULL, seq BIGINT NOT NULL, "
                              "shard_offset BIGINT NOT NULL, PRIMARY KEY (persistence_id, seq));");
     }
-    Status apply(sql::Db& db,
+    Status apply(sqlite::Connection& db,
                  const TableSet& tables,
                  const journal::ShardEvent& event) const override {
         if (fail_persistence_id_.load() != nullptr &&
@@ -49,7 +49,7 @@ public:
             return highest.status();
         }
         highest->bind_text(1, event.persistence_id);
-        if (highest->step() != sql::Step::row) {
+        if (highest->step() != sqlite::Step::row) {
             return highest->error("highest");
         }
         if (static_cast<std::uint64_t>(highest->column_int(0)) + 1 != event.seq.value) {
@@ -113,7 +113,7 @@ std::map<std::string, int> recorded(Store& store, const std::string& table = "se
     std::map<std::string, int> out;
     auto select = (*db)->prepare("SELECT persistence_id, seq FROM " + table);
     EXPECT_TRUE(select.ok());
-    while (select->step() == sql::Step::row) {
+    while (select->step() == sqlite::Step::row) {
         ++out[select->column_text(0) + "#" + std::to_string(select->column_int(1))];
     }
     return out;

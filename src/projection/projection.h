@@ -8,7 +8,7 @@
 // the journal and then renames over the live one (rebuild.h).
 //
 // Thread safety: a Projection is immutable after construction; its methods are const and are
-// called by one engine thread at a time per Db.
+// called by one engine thread at a time per connection.
 
 #include <string>
 #include <string_view>
@@ -16,7 +16,7 @@
 
 #include "base/status.h"
 #include "journal/journal.h"
-#include "projection/sql.h"
+#include "sqlite/connection.h"
 
 namespace qrpay::projection {
 
@@ -42,12 +42,12 @@ public:
     // Base names of every table it owns (a rebuild drops and renames exactly these).
     virtual std::vector<std::string> table_names() const = 0;
     // Creates the tables and indexes of `tables` when missing. Runs inside a transaction.
-    virtual Status create_tables(sql::Db& db, const TableSet& tables) const = 0;
+    virtual Status create_tables(sqlite::Connection& db, const TableSet& tables) const = 0;
     // Applies one event inside the engine's open transaction. Events come in shard-offset
     // order, so each entity's events come in sequence order, each exactly once. An error
     // stops the event's shard at this event (nothing of the event is kept) until a retry
     // succeeds; an event the projection does not care about returns ok and changes nothing.
-    virtual Status apply(sql::Db& db,
+    virtual Status apply(sqlite::Connection& db,
                          const TableSet& tables,
                          const journal::ShardEvent& event) const = 0;
 };

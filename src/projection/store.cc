@@ -3,6 +3,7 @@
 #include <string>
 
 #include "base/assert.h"
+#include "sqlite/transaction.h"
 
 namespace qrpay::projection {
 
@@ -22,53 +23,49 @@ CREATE TABLE IF NOT EXISTS projection_generations (
 );
 )sql";
 
-std::int64_t column_of(std::uint64_t value) {
-    QRPAY_ASSERT(value <= static_cast<std::uint64_t>(INT64_MAX), "offset above INT64_MAX");
-    return static_cast<std::int64_t>(value);
-}
-
-std::uint64_t unsigned_of(std::int64_t value) {
-    QRPAY_ASSERT(value >= 0, "negative offset stored");
-    return static_cast<std::uint64_t>(value);
-}
+using sqlite::from_column;
+using sqlite::to_column;
 
 }  // namespace
 
 Store::Store(const StoreOptions& options)
     : options_(options),
-      readers_(options.path,
-               options.read_connections_max,
-               options.read_wait_max,
-               options.lock_wait_max) {}
+      readers_({.path = options.path,
+                .connections_max = options.read_connections_max,
+                .wait_max = options.read_wait_max,
+                .lock_wait_max = options.lock_wait_max}) {}
 
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     if (options.path.empty() || options.read_connections_max < 1 ||
         options.lock_wait_max.count() < 0 || options.read_wait_max.count() < 0) {
         return Status(Errc::invalid_argument, "bad read-model store options");
     }
-    auto writer = sql::Db::open(options.path, sql::OpenMode::writer, options.lock_wait_max);
+    auto writer =
+        sqlite::Connection::open(options.path, sqlite::OpenMode::writer, options.lock_wait_max);
     if (!writer.ok()) {
         return writer.status();
     }
-    Status schema = sql::in_transaction(**writer, true,
-                                        [&] { return (*writer)->run_script(bookkeeping_schema); });
+    Status schema = sqlite::in_transaction(**writer, sqlite::Begin::immediate, [&] {
+        return (*writer)->run_script(bookkeeping_schema);
+    });
     if (!schema.ok()) {
         return schema;
     }
     return std::unique_ptr<Store>(new Store(options));
 }
 
-Result<std::unique_ptr<sql::Db>> Store::open_writer() const {
-    return sql::Db::open(options_.path, sql::OpenMode::writer, options_.lock_wait_max);
+Result<std::unique_ptr<sqlite::Connection>> Store::open_writer() const {
+    return sqlite::Connection::open(options_.path, sqlite::OpenMode::writer,
+                                    options_.lock_wait_max);
 }
 
-Result<sql::ReadPool::Lease> Store::read() { return readers_.acquire(); }
+Result<sqlite::ReadPool::Lease> Store::read() { return readers_.acquire(); }
 
 std::string rebuild_key(std::string_view projection_name) {
     return std::string(projection_name) + "~rebuild";
 }
 
-Status ensure_offsets(sql::Db& db, std::string_view key, std::uint32_t shard_count) {
+Status ensure_offsets(sqlite::Connection& db, std::string_view key, std::uint32_t shard_count) {
     const std::string sql =
         "INSERT INTO projection_offsets (projection, shard, last_offset, "
         "last_written_at_unix_ms) VALUES (?, ?, 0, 0) ON CONFLICT (projection, shard) DO NOTHING";
@@ -86,7 +83,7 @@ Status ensure_offsets(sql::Db& db, std::string_view key, std::uint32_t shard_cou
     return {};
 }
 
-Result<std::vector<StoredOffset>> load_offsets(sql::Db& db,
+Result<std::vector<StoredOffset>> load_offsets(sqlite::Connection& db,
                                                std::string_view key,
                                                std::uint32_t shard_count) {
     auto select = db.prepare(
@@ -99,14 +96,14 @@ Result<std::vector<StoredOffset>> load_offsets(sql::Db& db,
     select->bind_int(2, shard_count);
     std::vector<StoredOffset> offsets(shard_count);
     std::vector<bool> seen(shard_count, false);
-    sql::Step step = sql::Step::done;
-    while ((step = select->step()) == sql::Step::row) {
-        auto shard = static_cast<std::size_t>(unsigned_of(select->column_int(0)));
-        offsets[shard] = {ShardOffset(unsigned_of(select->column_int(1))),
+    sqlite::Step step = sqlite::Step::done;
+    while ((step = select->step()) == sqlite::Step::row) {
+        auto shard = static_cast<std::size_t>(from_column(select->column_int(0)));
+        offsets[shard] = {ShardOffset(from_column(select->column_int(1))),
                           UnixMs{select->column_int(2)}};
         seen[shard] = true;
     }
-    if (step == sql::Step::error) {
+    if (step == sqlite::Step::error) {
         return select->error("load offsets");
     }
     for (std::uint32_t shard = 0; shard < shard_count; ++shard) {
@@ -118,7 +115,7 @@ Result<std::vector<StoredOffset>> load_offsets(sql::Db& db,
     return offsets;
 }
 
-Result<StoredOffset> load_offset(sql::Db& db, std::string_view key, ShardId shard) {
+Result<StoredOffset> load_offset(sqlite::Connection& db, std::string_view key, ShardId shard) {
     auto select = db.prepare(
         "SELECT last_offset, last_written_at_unix_ms FROM projection_offsets "
         "WHERE projection = ? AND shard = ?");
@@ -127,19 +124,19 @@ Result<StoredOffset> load_offset(sql::Db& db, std::string_view key, ShardId shar
     }
     select->bind_text(1, key);
     select->bind_int(2, shard.value);
-    sql::Step step = select->step();
-    if (step == sql::Step::error) {
+    sqlite::Step step = select->step();
+    if (step == sqlite::Step::error) {
         return select->error("load offset");
     }
-    if (step == sql::Step::done) {
+    if (step == sqlite::Step::done) {
         return Status(Errc::corruption, "no offset row for " + std::string(key) + " shard " +
                                             std::to_string(shard.value));
     }
-    return StoredOffset{ShardOffset(unsigned_of(select->column_int(0))),
+    return StoredOffset{ShardOffset(from_column(select->column_int(0))),
                         UnixMs{select->column_int(1)}};
 }
 
-Status advance_offset(sql::Db& db,
+Status advance_offset(sqlite::Connection& db,
                       std::string_view key,
                       ShardId shard,
                       ShardOffset expected,
@@ -151,11 +148,11 @@ Status advance_offset(sql::Db& db,
     if (!update.ok()) {
         return update.status();
     }
-    update->bind_int(1, column_of(next.offset.value));
+    update->bind_int(1, to_column(next.offset.value));
     update->bind_int(2, next.written_at.value);
     update->bind_text(3, key);
     update->bind_int(4, shard.value);
-    update->bind_int(5, column_of(expected.value));
+    update->bind_int(5, to_column(expected.value));
     if (Status done = update->run("advance offset"); !done.ok()) {
         return done;
     }
@@ -166,7 +163,7 @@ Status advance_offset(sql::Db& db,
     return {};
 }
 
-Result<std::uint64_t> ensure_generation(sql::Db& db, std::string_view key) {
+Result<std::uint64_t> ensure_generation(sqlite::Connection& db, std::string_view key) {
     auto insert = db.prepare(
         "INSERT INTO projection_generations (projection, generation) VALUES (?, 1) "
         "ON CONFLICT (projection) DO NOTHING");
@@ -182,10 +179,10 @@ Result<std::uint64_t> ensure_generation(sql::Db& db, std::string_view key) {
         return select.status();
     }
     select->bind_text(1, key);
-    if (select->step() != sql::Step::row) {
+    if (select->step() != sqlite::Step::row) {
         return select->error("load generation");
     }
-    return unsigned_of(select->column_int(0));
+    return from_column(select->column_int(0));
 }
 
 }  // namespace qrpay::projection

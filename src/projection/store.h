@@ -27,7 +27,8 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "base/strong_types.h"
-#include "projection/sql.h"
+#include "sqlite/connection.h"
+#include "sqlite/read_pool.h"
 
 namespace qrpay::projection {
 
@@ -45,16 +46,16 @@ public:
     static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
 
     // A new read-write connection (an engine's or a rebuild's own).
-    Result<std::unique_ptr<sql::Db>> open_writer() const;
+    Result<std::unique_ptr<sqlite::Connection>> open_writer() const;
     // A read connection from the pool; unavailable when none is free within read_wait_max.
-    Result<sql::ReadPool::Lease> read();
+    Result<sqlite::ReadPool::Lease> read();
     const std::string& path() const { return options_.path; }
 
 private:
     explicit Store(const StoreOptions& options);
 
     StoreOptions options_;
-    sql::ReadPool readers_;
+    sqlite::ReadPool readers_;
 };
 
 // The offset bookkeeping, on a writer inside an open transaction.
@@ -67,20 +68,20 @@ struct StoredOffset {
 std::string rebuild_key(std::string_view projection_name);
 
 // Inserts a zero row for every shard below shard_count that has none.
-Status ensure_offsets(sql::Db& db, std::string_view key, std::uint32_t shard_count);
+Status ensure_offsets(sqlite::Connection& db, std::string_view key, std::uint32_t shard_count);
 // Every shard's row, indexed by shard. corruption when a row is missing.
-Result<std::vector<StoredOffset>> load_offsets(sql::Db& db,
+Result<std::vector<StoredOffset>> load_offsets(sqlite::Connection& db,
                                                std::string_view key,
                                                std::uint32_t shard_count);
-Result<StoredOffset> load_offset(sql::Db& db, std::string_view key, ShardId shard);
+Result<StoredOffset> load_offset(sqlite::Connection& db, std::string_view key, ShardId shard);
 // Moves the shard's row from `expected` to `next`; conflict when the row is not at `expected`
 // (another writer got there first: nothing changed).
-Status advance_offset(sql::Db& db,
+Status advance_offset(sqlite::Connection& db,
                       std::string_view key,
                       ShardId shard,
                       ShardOffset expected,
                       const StoredOffset& next);
 // The key's generation, 1 when it has none yet (and then stored).
-Result<std::uint64_t> ensure_generation(sql::Db& db, std::string_view key);
+Result<std::uint64_t> ensure_generation(sqlite::Connection& db, std::string_view key);
 
 }  // namespace qrpay::projection

@@ -17,7 +17,9 @@
 #include "base/money.h"
 #include "base/status.h"
 
-struct sqlite3;
+namespace qrpay::sqlite {
+class Connection;
+}  // namespace qrpay::sqlite
 
 namespace qrpay::agency::sim {
 
@@ -64,11 +66,10 @@ public:
     Result<std::vector<LedgerBalance>> balances();
 
 private:
-    explicit Ledger(sqlite3* db) : db_(db) {}
-    Status exec(const char* sql);
+    explicit Ledger(std::unique_ptr<sqlite::Connection> db);
 
     std::mutex mutex_;  // SQLite connection shared by the simulator's worker and readers
-    sqlite3* db_;       // guarded by mutex_
+    std::unique_ptr<sqlite::Connection> db_;  // guarded by mutex_
 };
 
 }  // namespace qrpay::agency::sim

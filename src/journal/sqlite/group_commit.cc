@@ -5,15 +5,19 @@
 
 #include "base/assert.h"
 #include "base/log.h"
-#include "journal/sqlite/sqlite_connection.h"
+#include "sqlite/connection.h"
+#include "sqlite/transaction.h"
 
 namespace qrpay::journal::sqlite {
 
 namespace {
 
-constexpr const char* sql_begin = "BEGIN IMMEDIATE";
-constexpr const char* sql_commit = "COMMIT";
-constexpr const char* sql_rollback = "ROLLBACK";
+using qrpay::sqlite::Connection;
+using qrpay::sqlite::from_column;
+using qrpay::sqlite::Statement;
+using qrpay::sqlite::Step;
+using qrpay::sqlite::to_column;
+
 constexpr const char* sql_savepoint = "SAVEPOINT write";
 constexpr const char* sql_release = "RELEASE write";
 constexpr const char* sql_rollback_to = "ROLLBACK TO write";
@@ -68,7 +72,7 @@ Result<SequenceNr> read_highest_seq(Connection& db, const std::string& persisten
     if (!query.ok()) {
         return query.status();
     }
-    query->bind_text(1, persistence_id);
+    query->bind_text_borrowed(1, persistence_id);
     Step step = query->step();
     if (step == Step::error) {
         return query->error("read highest seq");
@@ -80,10 +84,7 @@ Status run_statement(Result<Statement>& statement, const char* what) {
     if (!statement.ok()) {
         return statement.status();
     }
-    if (statement->step() == Step::error) {
-        return statement->error(what);
-    }
-    return {};
+    return statement->run(what);
 }
 
 void record_tip(std::vector<ShardTip>& tips, ShardTip tip) {
@@ -116,7 +117,7 @@ GroupOutcome GroupCommitter::commit(const std::vector<PendingWrite>& group) {
     QRPAY_ASSERT(!db_.in_transaction(), "commit with a transaction already open");
     GroupOutcome outcome;
     outcome.statuses.resize(group.size());
-    if (Status begun = db_.run(sql_begin); !begun.ok()) {
+    if (Status begun = qrpay::sqlite::begin(db_, qrpay::sqlite::Begin::immediate); !begun.ok()) {
         abandon_transaction();
         fail_all(outcome, begun);
         return outcome;
@@ -134,14 +135,12 @@ GroupOutcome GroupCommitter::commit(const std::vector<PendingWrite>& group) {
         }
         outcome.statuses[i] = std::move(applied);
     }
-    if (Status committed = db_.run(sql_commit); !committed.ok()) {
-        // Still open: COMMIT did nothing and the rollback is certain. Ended: SQLite gave up
-        // while writing or syncing the commit, which may or may not have reached the disk.
-        Errc code = db_.in_transaction() ? Errc::io_error : Errc::unknown_outcome;
+    if (Status committed = qrpay::sqlite::commit(db_); !committed.ok()) {
+        // io_error: surely rolled back; unknown_outcome: may or may not have reached the disk.
         abandon_transaction();
         for (Status& status : outcome.statuses) {
             if (status.ok()) {
-                status = {code, "commit failed: " + committed.message()};
+                status = {committed.code(), "commit failed: " + committed.message()};
             }
         }
         outcome.durable.clear();
@@ -240,12 +239,12 @@ Status GroupCommitter::insert_events(const AppendRequest& request, ShardOffset l
         offset = offset.next();
         Result<Statement> insert = db_.prepare(sql_insert_event);
         if (insert.ok()) {
-            insert->bind_text(1, request.persistence_id);
+            insert->bind_text_borrowed(1, request.persistence_id);
             insert->bind_int(2, to_column(seq.value));
             insert->bind_int(3, request.shard.value);
             insert->bind_int(4, to_column(offset.value));
-            insert->bind_text(5, event.type);
-            insert->bind_blob(6, event.payload);
+            insert->bind_text_borrowed(5, event.type);
+            insert->bind_blob_borrowed(6, event.payload);
             insert->bind_int(7, request.written_at.value);
         }
         if (Status ran = run_statement(insert, "insert event"); !ran.ok()) {
@@ -273,13 +272,13 @@ Status GroupCommitter::store_wakeup(const AppendRequest& request) {
     if (!request.wake_at) {
         Result<Statement> erase = db_.prepare(sql_delete_wakeup);
         if (erase.ok()) {
-            erase->bind_text(1, request.persistence_id);
+            erase->bind_text_borrowed(1, request.persistence_id);
         }
         return run_statement(erase, "delete wakeup");
     }
     Result<Statement> upsert = db_.prepare(sql_store_wakeup);
     if (upsert.ok()) {
-        upsert->bind_text(1, request.persistence_id);
+        upsert->bind_text_borrowed(1, request.persistence_id);
         upsert->bind_int(2, request.shard.value);
         upsert->bind_int(3, request.wake_at->value);
     }
@@ -306,21 +305,19 @@ Status GroupCommitter::apply_claim(const ClaimOp& claim) {
 Status GroupCommitter::apply_snapshot(const SnapshotOp& snapshot) {
     Result<Statement> upsert = db_.prepare(sql_store_snapshot);
     if (upsert.ok()) {
-        upsert->bind_text(1, snapshot.persistence_id);
+        upsert->bind_text_borrowed(1, snapshot.persistence_id);
         upsert->bind_int(2, to_column(snapshot.snapshot.seq.value));
-        upsert->bind_blob(3, snapshot.snapshot.payload);
+        upsert->bind_blob_borrowed(3, snapshot.snapshot.payload);
     }
     return run_statement(upsert, "store snapshot");
 }
 
 // Rolls back whatever is open. The writer cannot go on with a transaction it cannot end.
 void GroupCommitter::abandon_transaction() {
-    if (db_.in_transaction()) {
-        if (Status rolled_back = db_.run(sql_rollback); !rolled_back.ok()) {
-            QRPAY_LOG_ERROR("journal writer: %s", rolled_back.to_string().c_str());
-        }
-        QRPAY_ASSERT(!db_.in_transaction(), "ROLLBACK failed; the writer cannot continue");
+    if (Status rolled_back = qrpay::sqlite::rollback(db_); !rolled_back.ok()) {
+        QRPAY_LOG_ERROR("journal writer: %s", rolled_back.to_string().c_str());
     }
+    QRPAY_ASSERT(!db_.in_transaction(), "ROLLBACK failed; the writer cannot continue");
 }
 
 }  // namespace qrpay::journal::sqlite

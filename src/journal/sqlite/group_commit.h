@@ -8,9 +8,11 @@
 #include "base/strong_types.h"
 #include "journal/sqlite/write_queue.h"
 
-namespace qrpay::journal::sqlite {
-
+namespace qrpay::sqlite {
 class Connection;
+}  // namespace qrpay::sqlite
+
+namespace qrpay::journal::sqlite {
 
 // A shard's highest offset after an append.
 struct ShardTip {
@@ -29,7 +31,7 @@ class GroupCommitter {
 public:
     // REQUIRES: `connection` is the writer connection and outlives this object; only the
     // writer thread calls commit().
-    explicit GroupCommitter(Connection& connection) : db_(connection) {}
+    explicit GroupCommitter(qrpay::sqlite::Connection& connection) : db_(connection) {}
 
     // Applies every write of `group` in one transaction, each inside its own savepoint: a
     // write refused on its own conditions (sequence_conflict, fenced) or failing alone leaves
@@ -50,7 +52,7 @@ private:
     Status apply_snapshot(const SnapshotOp& snapshot);
     void abandon_transaction();
 
-    Connection& db_;
+    qrpay::sqlite::Connection& db_;
 };
 
 }  // namespace qrpay::journal::sqlite

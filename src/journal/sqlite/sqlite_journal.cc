@@ -15,25 +15,25 @@
 
 #include "base/assert.h"
 #include "journal/sqlite/group_commit.h"
-#include "journal/sqlite/read_pool.h"
-#include "journal/sqlite/sqlite_connection.h"
 #include "journal/sqlite/sqlite_schema.h"
 #include "journal/sqlite/write_queue.h"
 #include "journal/validation.h"
+#include "sqlite/connection.h"
+#include "sqlite/read_pool.h"
 
 namespace qrpay::journal {
 
 namespace {
 
-using sqlite::Connection;
-using sqlite::from_column;
+using qrpay::sqlite::Connection;
+using qrpay::sqlite::from_column;
+using qrpay::sqlite::ReadPool;
+using qrpay::sqlite::Statement;
+using qrpay::sqlite::Step;
+using qrpay::sqlite::to_column;
 using sqlite::GroupCommitter;
 using sqlite::GroupOutcome;
 using sqlite::PendingWrite;
-using sqlite::ReadPool;
-using sqlite::Statement;
-using sqlite::Step;
-using sqlite::to_column;
 using sqlite::WriteOp;
 
 constexpr const char* sql_read_events =
@@ -128,10 +128,10 @@ SqliteJournal::SqliteJournal(const SqliteJournalOptions& options,
               .group_events_max = options.group_events_max,
               .group_bytes_max = options.group_bytes_max,
               .group_wait_max = options.group_wait_max}),
-      readers_(options.path,
-               options.read_connections_max,
-               options.read_wait_max,
-               options.lock_wait_max) {}
+      readers_({.path = options.path,
+                .connections_max = options.read_connections_max,
+                .wait_max = options.read_wait_max,
+                .lock_wait_max = options.lock_wait_max}) {}
 
 SqliteJournal::~SqliteJournal() {
     queue_.close();
@@ -262,7 +262,7 @@ Result<std::vector<StoredEvent>> SqliteJournal::read_events(const std::string& p
     if (!query.ok()) {
         return query.status();
     }
-    query->bind_text(1, persistence_id);
+    query->bind_text_borrowed(1, persistence_id);
     query->bind_int(2, to_column(from.value));
     query->bind_int(3, limit_of(max_count));
     for (Step step = query->step(); step != Step::done; step = query->step()) {
@@ -272,7 +272,7 @@ Result<std::vector<StoredEvent>> SqliteJournal::read_events(const std::string& p
         SequenceNr seq(from_column(query->column_int(0)));
         QRPAY_ASSERT(events.empty() || seq == events.back().seq.next(), "stored seq has a gap");
         events.push_back(
-            {seq, query->column_bytes(1), query->column_bytes(2), UnixMs{query->column_int(3)}});
+            {seq, query->column_text(1), query->column_blob(2), UnixMs{query->column_int(3)}});
     }
     return events;
 }
@@ -289,7 +289,7 @@ Result<SequenceNr> SqliteJournal::highest_seq(const std::string& persistence_id)
     if (!query.ok()) {
         return query.status();
     }
-    query->bind_text(1, persistence_id);
+    query->bind_text_borrowed(1, persistence_id);
     Step step = query->step();
     if (step == Step::error) {
         return query->error("read highest seq");
@@ -322,9 +322,9 @@ Result<std::vector<ShardEvent>> SqliteJournal::read_shard(ShardId shard,
         ShardOffset offset(from_column(query->column_int(0)));
         QRPAY_ASSERT(events.empty() || offset == events.back().offset.next(),
                      "stored shard offsets have a gap");
-        events.push_back({offset, query->column_bytes(1),
-                          SequenceNr(from_column(query->column_int(2))), query->column_bytes(3),
-                          query->column_bytes(4), UnixMs{query->column_int(5)}});
+        events.push_back({offset, query->column_text(1),
+                          SequenceNr(from_column(query->column_int(2))), query->column_text(3),
+                          query->column_blob(4), UnixMs{query->column_int(5)}});
     }
     return events;
 }
@@ -341,7 +341,7 @@ Result<std::optional<Snapshot>> SqliteJournal::load_snapshot(const std::string& 
     if (!query.ok()) {
         return query.status();
     }
-    query->bind_text(1, persistence_id);
+    query->bind_text_borrowed(1, persistence_id);
     Step step = query->step();
     if (step == Step::error) {
         return query->error("load snapshot");
@@ -350,7 +350,7 @@ Result<std::optional<Snapshot>> SqliteJournal::load_snapshot(const std::string& 
         return std::optional<Snapshot>();
     }
     return std::optional<Snapshot>(
-        Snapshot{SequenceNr(from_column(query->column_int(0))), query->column_bytes(1)});
+        Snapshot{SequenceNr(from_column(query->column_int(0))), query->column_blob(1)});
 }
 
 Result<FencingToken> SqliteJournal::current_fencing(ShardId shard) {
@@ -385,7 +385,7 @@ Result<std::vector<WakeEntry>> SqliteJournal::pending_wakeups(ShardId shard) {
         if (step == Step::error) {
             return query->error("read wakeups");
         }
-        wakeups.push_back({query->column_bytes(0), UnixMs{query->column_int(1)}});
+        wakeups.push_back({query->column_text(0), UnixMs{query->column_int(1)}});
     }
     return wakeups;
 }
@@ -410,7 +410,7 @@ Result<std::unique_ptr<Journal>> open_sqlite_journal(const SqliteJournalOptions&
         return valid;
     }
     Result<std::unique_ptr<Connection>> writer =
-        Connection::open(options.path, sqlite::OpenMode::writer, options.lock_wait_max);
+        Connection::open(options.path, qrpay::sqlite::OpenMode::writer, options.lock_wait_max);
     if (!writer.ok()) {
         return writer.status();
     }

@@ -4,14 +4,13 @@
 #include "journal/sqlite/sqlite_journal.h"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -21,6 +20,7 @@
 #include <vector>
 
 #include "journal/conformance/journal_test_support.h"
+#include "sqlite/connection.h"
 
 namespace qrpay::journal {
 namespace {
@@ -276,39 +276,44 @@ TEST_F(SqliteJournalTest, DestructorCommitsQueuedWrites) {
     EXPECT_EQ(shard->size(), appends + 1);
 }
 
-// Runs SQL on a connection of the test's own, outside the journal.
+// Runs SQL on connections of the test's own, outside the journal: exec() on a writer, opened
+// on first use; column() on a reader, which sets no pragma, so what it reads is the journal's.
 class RawDb {
 public:
-    explicit RawDb(const std::string& path) {
-        EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
-    }
-    ~RawDb() { sqlite3_close(db_); }
-    RawDb(const RawDb&) = delete;
-    RawDb& operator=(const RawDb&) = delete;
-    RawDb(RawDb&&) = delete;
-    RawDb& operator=(RawDb&&) = delete;
+    explicit RawDb(std::string path) : path_(std::move(path)) {}
 
     void exec(const std::string& sql) {
-        char* error = nullptr;
-        EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
-            << sql << ": " << (error == nullptr ? "" : error);
-        sqlite3_free(error);
+        if (writer_ == nullptr) {
+            writer_ = open(qrpay::sqlite::OpenMode::writer);
+        }
+        Status ran =
+            writer_ == nullptr ? Status(Errc::io_error, "no writer") : writer_->run_script(sql);
+        EXPECT_TRUE(ran.ok()) << ran.to_string();
     }
     // The first column of each row, as text.
     std::vector<std::string> column(const std::string& sql) {
         std::vector<std::string> out;
-        sqlite3_stmt* stmt = nullptr;
-        EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
-        while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
-            const unsigned char* text = sqlite3_column_text(stmt, 0);
-            out.emplace_back(text == nullptr ? "" : reinterpret_cast<const char*>(text));
+        std::unique_ptr<qrpay::sqlite::Connection> reader = open(qrpay::sqlite::OpenMode::reader);
+        if (reader == nullptr) {
+            return out;
         }
-        sqlite3_finalize(stmt);
+        Result<qrpay::sqlite::Statement> query = reader->prepare(sql);
+        EXPECT_TRUE(query.ok()) << query.status().to_string();
+        while (query.ok() && query->step() == qrpay::sqlite::Step::row) {
+            out.push_back(query->column_text(0));
+        }
         return out;
     }
 
 private:
-    sqlite3* db_ = nullptr;
+    std::unique_ptr<qrpay::sqlite::Connection> open(qrpay::sqlite::OpenMode mode) const {
+        auto opened = qrpay::sqlite::Connection::open(path_, mode, std::chrono::milliseconds(0));
+        EXPECT_TRUE(opened.ok()) << opened.status().to_string();
+        return opened.ok() ? std::move(opened).value() : nullptr;
+    }
+
+    std::string path_;
+    std::unique_ptr<qrpay::sqlite::Connection> writer_;
 };
 
 TEST_F(SqliteJournalTest, CreatesSchemaWithVersionInWalMode) {

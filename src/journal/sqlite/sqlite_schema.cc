@@ -19,11 +19,17 @@
 
 #include <string>
 
-#include "journal/sqlite/sqlite_connection.h"
+#include "base/assert.h"
+#include "sqlite/connection.h"
+#include "sqlite/transaction.h"
 
 namespace qrpay::journal::sqlite {
 
 namespace {
+
+using qrpay::sqlite::Connection;
+using qrpay::sqlite::Statement;
+using qrpay::sqlite::Step;
 
 constexpr const char* schema_v1 = R"sql(
 CREATE TABLE events (
@@ -95,15 +101,8 @@ Status check_or_create(Connection& connection) {
 
 Status ensure_schema(Connection& connection) {
     QRPAY_ASSERT(!connection.in_transaction(), "ensure_schema inside a transaction");
-    if (Status begun = connection.run("BEGIN IMMEDIATE"); !begun.ok()) {
-        return begun;
-    }
-    Status checked = check_or_create(connection);
-    Status ended = connection.run(checked.ok() ? "COMMIT" : "ROLLBACK");
-    if (!checked.ok()) {
-        return checked;
-    }
-    return ended;
+    return qrpay::sqlite::in_transaction(connection, qrpay::sqlite::Begin::immediate,
+                                         [&] { return check_or_create(connection); });
 }
 
 }  // namespace qrpay::journal::sqlite

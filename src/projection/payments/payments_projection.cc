@@ -28,7 +28,7 @@ using domain::TransactionEvent;
 
 // Where one event goes: the row of its transaction, moved from seq - 1 to seq.
 struct Target {
-    sql::Db& db;
+    sqlite::Connection& db;
     const TableSet& tables;
     const TimeZone& zone;
     std::string transaction_id;
@@ -43,11 +43,6 @@ struct Assignment {
 
 std::string transaction_prefix() { return std::string(domain::Transaction::type_name) + "|"; }
 
-std::int64_t seq_column(SequenceNr seq) {
-    QRPAY_ASSERT(seq.value <= static_cast<std::uint64_t>(INT64_MAX), "sequence above INT64_MAX");
-    return static_cast<std::int64_t>(seq.value);
-}
-
 Status insert_row(const Target& target, const domain::TokenGenerated& event) {
     if (target.seq != SequenceNr(1)) {
         return {Errc::corruption, "TokenGenerated of " + target.transaction_id + " at seq " +
@@ -61,7 +56,7 @@ Status insert_row(const Target& target, const domain::TokenGenerated& event) {
         return insert.status();
     }
     insert->bind_text(1, target.transaction_id);
-    insert->bind_int(2, seq_column(target.seq));
+    insert->bind_int(2, sqlite::to_column(target.seq.value));
     insert->bind_text(3, "waiting_for_read_token");
     insert->bind_text(4, event.consumer_id.value);
     insert->bind_int(5, event.at.value);
@@ -86,7 +81,7 @@ Status advance(const Target& target,
     }
     int index = 1;
     update->bind_text(index++, status);
-    update->bind_int(index++, seq_column(target.seq));
+    update->bind_int(index++, sqlite::to_column(target.seq.value));
     update->bind_int(index++, at.value);
     for (const Assignment& assignment : extra) {
         if (const auto* number = std::get_if<std::int64_t>(&assignment.value)) {
@@ -96,7 +91,7 @@ Status advance(const Target& target,
         }
     }
     update->bind_text(index++, target.transaction_id);
-    update->bind_int(index, seq_column(target.seq) - 1);
+    update->bind_int(index, sqlite::to_column(target.seq.value) - 1);
     if (Status done = update->run("update payment"); !done.ok()) {
         return done;
     }
@@ -118,7 +113,7 @@ Status add_sale(const Target& target, SaleKind kind, UnixMs at) {
         return select.status();
     }
     select->bind_text(1, target.transaction_id);
-    if (select->step() != sql::Step::row || select->column_is_null(0) ||
+    if (select->step() != sqlite::Step::row || select->column_is_null(0) ||
         select->column_is_null(1) || select->column_is_null(2)) {
         return {Errc::corruption, "payments row of " + target.transaction_id + " has no amount"};
     }
@@ -219,7 +214,7 @@ std::vector<std::string> PaymentsProjection::table_names() const {
     return {"payments", "daily_sales"};
 }
 
-Status PaymentsProjection::create_tables(sql::Db& db, const TableSet& tables) const {
+Status PaymentsProjection::create_tables(sqlite::Connection& db, const TableSet& tables) const {
     const std::string payments = tables.table("payments");
     std::string script =
         "CREATE TABLE IF NOT EXISTS " + payments +
@@ -243,7 +238,7 @@ Status PaymentsProjection::create_tables(sql::Db& db, const TableSet& tables) co
     return db.run_script(script);
 }
 
-Status PaymentsProjection::apply(sql::Db& db,
+Status PaymentsProjection::apply(sqlite::Connection& db,
                                  const TableSet& tables,
                                  const journal::ShardEvent& event) const {
     static_assert(std::variant_size_v<TransactionEvent> == 9, "every event has a handler below");
@@ -257,7 +252,7 @@ Status PaymentsProjection::apply(sql::Db& db,
     return std::visit([&target](const auto& typed) { return on(target, typed); }, decoded);
 }
 
-Result<std::string> dump_tables(sql::Db& db, const TableSet& tables) {
+Result<std::string> dump_tables(sqlite::Connection& db, const TableSet& tables) {
     const std::string payments_sql =
         "SELECT transaction_id, version, status, consumer_id, merchant_id, amount_minor, "
         "currency, order_id, agency_reference, failure_reason, created_at_unix_ms, "
@@ -273,14 +268,14 @@ Result<std::string> dump_tables(sql::Db& db, const TableSet& tables) {
         if (!select.ok()) {
             return select.status();
         }
-        sql::Step step = sql::Step::done;
-        while ((step = select->step()) == sql::Step::row) {
+        sqlite::Step step = sqlite::Step::done;
+        while ((step = select->step()) == sqlite::Step::row) {
             for (int column = 0; column < columns; ++column) {
                 out += select->column_is_null(column) ? "NULL" : select->column_text(column);
                 out += column + 1 < columns ? "|" : "\n";
             }
         }
-        if (step == sql::Step::error) {
+        if (step == sqlite::Step::error) {
             return select->error("dump");
         }
         out += "--\n";

@@ -58,8 +58,8 @@ public:
 
     std::string_view name() const override { return projection_name; }
     std::vector<std::string> table_names() const override;
-    Status create_tables(sql::Db& db, const TableSet& tables) const override;
-    Status apply(sql::Db& db,
+    Status create_tables(sqlite::Connection& db, const TableSet& tables) const override;
+    Status apply(sqlite::Connection& db,
                  const TableSet& tables,
                  const journal::ShardEvent& event) const override;
 
@@ -73,6 +73,6 @@ private:
 
 // Every row of a table set, in key order, one line per row: for comparing a rebuild with the
 // live tables (tests, verification).
-Result<std::string> dump_tables(sql::Db& db, const TableSet& tables);
+Result<std::string> dump_tables(sqlite::Connection& db, const TableSet& tables);
 
 }  // namespace qrpay::projection::payments

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "base/assert.h"
+#include "sqlite/transaction.h"
 
 namespace qrpay::projection::payments {
 
@@ -24,7 +25,7 @@ std::string history_sql(Party party, bool with_status) {
            " ORDER BY created_at_unix_ms DESC, transaction_id DESC LIMIT ?";
 }
 
-PaymentRecord record_of(const sql::Statement& row) {
+PaymentRecord record_of(const sqlite::Statement& row) {
     PaymentRecord record;
     record.transaction_id = row.column_text(0);
     record.status = row.column_text(1);
@@ -46,7 +47,7 @@ PaymentRecord record_of(const sql::Statement& row) {
     return record;
 }
 
-Result<HistoryPage> select_history(sql::Db& db, const HistoryQuery& query) {
+Result<HistoryPage> select_history(sqlite::Connection& db, const HistoryQuery& query) {
     auto select = db.prepare(history_sql(query.party, query.status.has_value()));
     if (!select.ok()) {
         return select.status();
@@ -65,11 +66,11 @@ Result<HistoryPage> select_history(sql::Db& db, const HistoryQuery& query) {
     select->bind_int(index,
                      static_cast<std::int64_t>(query.limit) + 1);  // one more: is there a next?
     HistoryPage page;
-    sql::Step step = sql::Step::done;
-    while ((step = select->step()) == sql::Step::row) {
+    sqlite::Step step = sqlite::Step::done;
+    while ((step = select->step()) == sqlite::Step::row) {
         page.payments.push_back(record_of(*select));
     }
-    if (step == sql::Step::error) {
+    if (step == sqlite::Step::error) {
         return select->error("read history");
     }
     if (page.payments.size() > query.limit) {
@@ -82,12 +83,12 @@ Result<HistoryPage> select_history(sql::Db& db, const HistoryQuery& query) {
 
 }  // namespace
 
-Result<HistoryPage> read_history(sql::Db& db, const HistoryQuery& query) {
+Result<HistoryPage> read_history(sqlite::Connection& db, const HistoryQuery& query) {
     if (query.limit < 1 || query.limit > history_page_rows_max) {
         return Status(Errc::invalid_argument, "limit must be 1 to 100");
     }
     Result<HistoryPage> page = Status(Errc::io_error, "not read");
-    Status read = sql::in_transaction(db, false, [&]() -> Status {
+    Status read = sqlite::in_transaction(db, sqlite::Begin::deferred, [&]() -> Status {
         page = select_history(db, query);
         return page.status();
     });
@@ -97,7 +98,7 @@ Result<HistoryPage> read_history(sql::Db& db, const HistoryQuery& query) {
     return page;
 }
 
-Result<std::vector<DailySales>> read_sales(sql::Db& db,
+Result<std::vector<DailySales>> read_sales(sqlite::Connection& db,
                                            const std::string& merchant_id,
                                            const std::string& from_day,
                                            const std::string& to_day) {
@@ -113,12 +114,12 @@ Result<std::vector<DailySales>> read_sales(sql::Db& db,
     select->bind_text(3, to_day);
     select->bind_int(4, static_cast<std::int64_t>(sales_rows_max));
     std::vector<DailySales> rows;
-    sql::Step step = sql::Step::done;
-    while ((step = select->step()) == sql::Step::row) {
+    sqlite::Step step = sqlite::Step::done;
+    while ((step = select->step()) == sqlite::Step::row) {
         rows.push_back({select->column_text(0), select->column_text(1), select->column_int(2),
                         select->column_int(3), select->column_int(4), select->column_int(5)});
     }
-    if (step == sql::Step::error) {
+    if (step == sqlite::Step::error) {
         return select->error("read sales");
     }
     QRPAY_ASSERT(rows.size() <= sales_rows_max, "the sales read is bounded");

@@ -1,13 +1,16 @@
 #pragma once
 // A SQLite connection with its cache of prepared statements, and the statement handle borrowed
-// from that cache. Private to the SQLite journal; no SQLite header leaks from here.
+// from that cache. No SQLite header leaks from here.
 //
-// Thread safety: none. A connection is used by one thread at a time: the writer thread owns
-// the write connection, a ReadPool lease lends a read connection to one caller.
+// Thread safety: none. A connection is used by one thread at a time (the caller serialises,
+// or a ReadPool lease lends it to one caller).
+// Errors: io_error naming what failed and SQLite's message.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -17,11 +20,11 @@
 struct sqlite3;
 struct sqlite3_stmt;
 
-namespace qrpay::journal::sqlite {
+namespace qrpay::sqlite {
 
-// Conversions for the signed 64-bit columns that hold unsigned numbers. The journal refuses
-// numbers above INT64_MAX at its edge (validation.h) and the schema refuses negative ones,
-// so a failure here is a broken invariant.
+// Conversions for signed 64-bit columns that hold unsigned numbers. The caller refuses numbers
+// above INT64_MAX at its edge and its schema refuses negative ones, so a failure here is a
+// broken invariant.
 std::int64_t to_column(std::uint64_t value);
 std::uint64_t from_column(std::int64_t value);
 
@@ -40,16 +43,27 @@ public:
 
     // Parameters are 1-based. A failed bind is remembered and reported by step().
     void bind_int(int index, std::int64_t value);
-    void bind_text(int index, std::string_view value);
-    void bind_blob(int index, std::string_view value);
+    void bind_null(int index);
+    void bind_text(int index, std::string_view value);                            // copies `value`
+    void bind_optional_text(int index, const std::optional<std::string>& value);  // NULL if none
+    // Without a copy, for large values. REQUIRES: `value` outlives this Statement (the
+    // destructor clears the bindings).
+    void bind_text_borrowed(int index, std::string_view value);
+    void bind_blob_borrowed(int index, std::string_view value);
 
     Step step();
+    // Steps to the end, for statements that return no rows; io_error naming `what` otherwise.
+    [[nodiscard]] Status run(std::string_view what);
     // io_error naming `what` and SQLite's message for the last failure.
     [[nodiscard]] Status error(std::string_view what) const;
 
     // Columns are 0-based. REQUIRES: the last step() returned Step::row.
+    [[nodiscard]] bool column_is_null(int index) const;
     [[nodiscard]] std::int64_t column_int(int index) const;
-    [[nodiscard]] std::string column_bytes(int index) const;  // TEXT or BLOB
+    [[nodiscard]] std::string column_text(int index) const;  // "" for NULL
+    [[nodiscard]] std::string column_blob(int index) const;  // the stored bytes; "" for NULL
+    [[nodiscard]] std::optional<std::int64_t> column_optional_int(int index) const;
+    [[nodiscard]] std::optional<std::string> column_optional_text(int index) const;
 
 private:
     sqlite3_stmt* stmt_;
@@ -75,22 +89,35 @@ public:
     Connection(Connection&&) = delete;
     Connection& operator=(Connection&&) = delete;
 
-    // The statement for `sql`, prepared on first use and cached under the pointer.
-    // REQUIRES: `sql` is a string literal (it outlives the connection and keys the cache).
-    Result<Statement> prepare(const char* sql);
+    // The statement for `sql`, prepared on first use and cached under its text (at most
+    // statements_cached_max; beyond, the cache is emptied first). REQUIRES: no other
+    // statement of this connection is lent out when the cache is emptied.
+    Result<Statement> prepare(std::string_view sql);
     // Prepares (cached) and runs a statement that returns no rows: BEGIN, COMMIT, SAVEPOINT.
-    Status run(const char* sql);
+    Status run(std::string_view sql);
     // Runs several statements at once, uncached (schema scripts, pragmas).
     Status run_script(const std::string& sql);
+    // Rows changed by the last INSERT, UPDATE or DELETE.
+    [[nodiscard]] std::int64_t changes() const;
     // True while a transaction is open; false after SQLite rolled one back on its own.
     [[nodiscard]] bool in_transaction() const;
-    [[nodiscard]] Status error(std::string_view what) const;
+
+    static constexpr std::size_t statements_cached_max = 256;
 
 private:
+    // Heterogeneous lookup: prepare() finds a cached statement without building a string.
+    struct SqlHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view sql) const {
+            return std::hash<std::string_view>{}(sql);
+        }
+    };
+
     explicit Connection(sqlite3* db) : db_(db) {}
+    void clear_cache();
 
     sqlite3* db_;
-    std::unordered_map<const char*, sqlite3_stmt*> statements_;
+    std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> statements_;
 };
 
-}  // namespace qrpay::journal::sqlite
+}  // namespace qrpay::sqlite

@@ -1,4 +1,4 @@
-#include "journal/sqlite/sqlite_connection.h"
+#include "sqlite/connection.h"
 
 #include <sqlite3.h>
 
@@ -8,7 +8,7 @@
 
 #include "base/assert.h"
 
-namespace qrpay::journal::sqlite {
+namespace qrpay::sqlite {
 
 namespace {
 
@@ -28,12 +28,12 @@ int length_of(std::string_view value) {
 
 std::int64_t to_column(std::uint64_t value) {
     QRPAY_ASSERT(value <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()),
-                 "number above INT64_MAX reached the SQLite journal");
+                 "number above INT64_MAX bound to a SQLite column");
     return static_cast<std::int64_t>(value);
 }
 
 std::uint64_t from_column(std::int64_t value) {
-    QRPAY_ASSERT(value >= 0, "negative number stored in the SQLite journal");
+    QRPAY_ASSERT(value >= 0, "negative number read from an unsigned SQLite column");
     return static_cast<std::uint64_t>(value);
 }
 
@@ -52,12 +52,31 @@ void Statement::bind_int(int index, std::int64_t value) {
     bind_result_ = bind_result_ == SQLITE_OK ? result : bind_result_;
 }
 
+void Statement::bind_null(int index) {
+    int result = sqlite3_bind_null(stmt_, index);
+    bind_result_ = bind_result_ == SQLITE_OK ? result : bind_result_;
+}
+
 void Statement::bind_text(int index, std::string_view value) {
+    // SQLITE_TRANSIENT: the caller's string may die before step().
+    int result = sqlite3_bind_text(stmt_, index, value.data(), length_of(value), SQLITE_TRANSIENT);
+    bind_result_ = bind_result_ == SQLITE_OK ? result : bind_result_;
+}
+
+void Statement::bind_optional_text(int index, const std::optional<std::string>& value) {
+    if (value) {
+        bind_text(index, *value);
+    } else {
+        bind_null(index);
+    }
+}
+
+void Statement::bind_text_borrowed(int index, std::string_view value) {
     int result = sqlite3_bind_text(stmt_, index, value.data(), length_of(value), SQLITE_STATIC);
     bind_result_ = bind_result_ == SQLITE_OK ? result : bind_result_;
 }
 
-void Statement::bind_blob(int index, std::string_view value) {
+void Statement::bind_blob_borrowed(int index, std::string_view value) {
     // A zero-length blob with a null pointer would bind NULL; the data pointer of a
     // string_view over an empty std::string is never null.
     int result = sqlite3_bind_blob(stmt_, index, value.data(), length_of(value), SQLITE_STATIC);
@@ -75,6 +94,18 @@ Step Statement::step() {
     return result == SQLITE_DONE ? Step::done : Step::error;
 }
 
+Status Statement::run(std::string_view what) {
+    for (;;) {
+        Step step_result = step();
+        if (step_result == Step::done) {
+            return {};
+        }
+        if (step_result == Step::error) {
+            return error(what);
+        }
+    }
+}
+
 Status Statement::error(std::string_view what) const {
     if (bind_result_ != SQLITE_OK) {
         return {Errc::io_error, std::string(what) + ": bind: " + sqlite3_errstr(bind_result_)};
@@ -82,15 +113,42 @@ Status Statement::error(std::string_view what) const {
     return sqlite_error(sqlite3_db_handle(stmt_), what);
 }
 
+bool Statement::column_is_null(int index) const {
+    return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
+}
+
 std::int64_t Statement::column_int(int index) const { return sqlite3_column_int64(stmt_, index); }
 
-std::string Statement::column_bytes(int index) const {
+std::string Statement::column_text(int index) const {
+    const unsigned char* data = sqlite3_column_text(stmt_, index);
+    int size = sqlite3_column_bytes(stmt_, index);  // after column_text, as SQLite requires
+    if (data == nullptr || size <= 0) {
+        return {};
+    }
+    return {reinterpret_cast<const char*>(data), static_cast<std::size_t>(size)};
+}
+
+std::string Statement::column_blob(int index) const {
     const void* data = sqlite3_column_blob(stmt_, index);
     int size = sqlite3_column_bytes(stmt_, index);  // after column_blob, as SQLite requires
     if (data == nullptr || size <= 0) {
         return {};
     }
     return {static_cast<const char*>(data), static_cast<std::size_t>(size)};
+}
+
+std::optional<std::int64_t> Statement::column_optional_int(int index) const {
+    if (column_is_null(index)) {
+        return std::nullopt;
+    }
+    return column_int(index);
+}
+
+std::optional<std::string> Statement::column_optional_text(int index) const {
+    if (column_is_null(index)) {
+        return std::nullopt;
+    }
+    return column_text(index);
 }
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& path,
@@ -126,43 +184,50 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path,
     if (!mode_query.ok()) {
         return mode_query.status();
     }
-    if (mode_query->step() != Step::row || mode_query->column_bytes(0) != "wal") {
+    if (mode_query->step() != Step::row || mode_query->column_text(0) != "wal") {
         return Status(Errc::io_error, "SQLite refused WAL mode for " + path);
     }
     return connection;
 }
 
 Connection::~Connection() {
-    for (auto& [sql, stmt] : statements_) {
-        sqlite3_finalize(stmt);
-    }
+    clear_cache();
     sqlite3_close_v2(db_);  // accepts nullptr
 }
 
-Result<Statement> Connection::prepare(const char* sql) {
+void Connection::clear_cache() {
+    for (auto& [sql, stmt] : statements_) {
+        sqlite3_finalize(stmt);
+    }
+    statements_.clear();
+}
+
+Result<Statement> Connection::prepare(std::string_view sql) {
     auto cached = statements_.find(sql);
     if (cached != statements_.end()) {
         QRPAY_ASSERT(sqlite3_stmt_busy(cached->second) == 0, "a statement was lent twice");
         return Statement(cached->second);
     }
-    sqlite3_stmt* stmt = nullptr;
-    int prepared = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-    if (prepared != SQLITE_OK) {
-        return sqlite_error(db_, std::string("prepare ") + sql);
+    if (statements_.size() >= statements_cached_max) {
+        clear_cache();
     }
+    sqlite3_stmt* stmt = nullptr;
+    int prepared = sqlite3_prepare_v3(db_, sql.data(), length_of(sql), SQLITE_PREPARE_PERSISTENT,
+                                      &stmt, nullptr);
+    if (prepared != SQLITE_OK) {
+        return sqlite_error(db_, "prepare " + std::string(sql));
+    }
+    QRPAY_ASSERT(stmt != nullptr, "prepared SQL without a statement (empty or a comment)");
     statements_.emplace(sql, stmt);
     return Statement(stmt);
 }
 
-Status Connection::run(const char* sql) {
+Status Connection::run(std::string_view sql) {
     Result<Statement> statement = prepare(sql);
     if (!statement.ok()) {
         return statement.status();
     }
-    if (statement->step() == Step::error) {
-        return statement->error(sql);
-    }
-    return {};
+    return statement->run(sql);
 }
 
 Status Connection::run_script(const std::string& sql) {
@@ -172,8 +237,8 @@ Status Connection::run_script(const std::string& sql) {
     return {};
 }
 
+std::int64_t Connection::changes() const { return sqlite3_changes64(db_); }
+
 bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
-Status Connection::error(std::string_view what) const { return sqlite_error(db_, what); }
-
-}  // namespace qrpay::journal::sqlite
+}  // namespace qrpay::sqlite

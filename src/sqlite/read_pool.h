@@ -1,6 +1,9 @@
 #pragma once
-// Read connections of the SQLite journal. In WAL mode a reader sees the last commit before its
-// statement began and never waits for the writer, so reads do not queue behind group commits.
+// A pool of read connections to one SQLite file. In WAL mode a reader sees the last commit
+// before its statement (or read transaction) began and never waits for the writer, so reads do
+// not queue behind writes.
+//
+// Thread safety: acquire() may be called from any thread; a lease is used by one thread.
 
 #include <chrono>
 #include <condition_variable>
@@ -11,18 +14,20 @@
 #include <vector>
 
 #include "base/status.h"
-#include "journal/sqlite/sqlite_connection.h"
+#include "sqlite/connection.h"
 
-namespace qrpay::journal::sqlite {
+namespace qrpay::sqlite {
+
+struct ReadPoolOptions {
+    std::string path;
+    std::size_t connections_max = 4;                 // opened lazily; at least 1
+    std::chrono::milliseconds wait_max{2'000};       // for a free connection
+    std::chrono::milliseconds lock_wait_max{5'000};  // each connection's wait for a SQLite lock
+};
 
 class ReadPool {
 public:
-    // Opens connections lazily, at most `connections_max`; `wait_max` bounds the wait for a
-    // free one, `lock_wait_max` each connection's wait for a SQLite lock.
-    ReadPool(std::string path,
-             std::size_t connections_max,
-             std::chrono::milliseconds wait_max,
-             std::chrono::milliseconds lock_wait_max);
+    explicit ReadPool(ReadPoolOptions options);
     ReadPool(const ReadPool&) = delete;
     ReadPool& operator=(const ReadPool&) = delete;
     ReadPool(ReadPool&&) = delete;
@@ -30,7 +35,7 @@ public:
     ~ReadPool() = default;  // REQUIRES: no lease outstanding
 
     // One connection lent to one caller; goes back to the pool when the lease is destroyed.
-    // REQUIRES: does not outlive the pool.
+    // REQUIRES: does not outlive the pool; no transaction left open on it.
     class Lease {
     public:
         Lease(ReadPool& pool, std::unique_ptr<Connection> connection)
@@ -57,15 +62,12 @@ private:
     void give_back(std::unique_ptr<Connection> connection);
     Result<Lease> open_new();
 
-    const std::string path_;
-    const std::size_t connections_max_;
-    const std::chrono::milliseconds wait_max_;
-    const std::chrono::milliseconds lock_wait_max_;
+    const ReadPoolOptions options_;
     // Guards idle_ and open_count_; shared by every thread that reads.
     std::mutex mutex_;
     std::condition_variable returned_;
     std::vector<std::unique_ptr<Connection>> idle_;
-    std::size_t open_count_ = 0;  // idle, lent out or being opened; at most connections_max_
+    std::size_t open_count_ = 0;  // idle, lent out or being opened; at most connections_max
 };
 
-}  // namespace qrpay::journal::sqlite
+}  // namespace qrpay::sqlite

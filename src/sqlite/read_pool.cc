@@ -1,20 +1,14 @@
-#include "journal/sqlite/read_pool.h"
+#include "sqlite/read_pool.h"
 
 #include <utility>
 
 #include "base/assert.h"
 
-namespace qrpay::journal::sqlite {
+namespace qrpay::sqlite {
 
-ReadPool::ReadPool(std::string path,
-                   std::size_t connections_max,
-                   std::chrono::milliseconds wait_max,
-                   std::chrono::milliseconds lock_wait_max)
-    : path_(std::move(path)),
-      connections_max_(connections_max),
-      wait_max_(wait_max),
-      lock_wait_max_(lock_wait_max) {
-    QRPAY_ASSERT(connections_max_ >= 1, "a read pool needs a connection");
+ReadPool::ReadPool(ReadPoolOptions options) : options_(std::move(options)) {
+    QRPAY_ASSERT(options_.connections_max >= 1, "a read pool needs a connection");
+    QRPAY_ASSERT(options_.wait_max.count() >= 0, "a read pool's wait_max is negative");
 }
 
 ReadPool::Lease::~Lease() {
@@ -25,10 +19,12 @@ ReadPool::Lease::~Lease() {
 
 Result<ReadPool::Lease> ReadPool::acquire() {
     std::unique_lock lock(mutex_);
-    bool ready = returned_.wait_for(
-        lock, wait_max_, [this] { return !idle_.empty() || open_count_ < connections_max_; });
+    bool ready = returned_.wait_for(lock, options_.wait_max, [this] {
+        return !idle_.empty() || open_count_ < options_.connections_max;
+    });
     if (!ready) {
-        return Status(Errc::unavailable, "no read connection free within read_wait_max");
+        return Status(Errc::unavailable, "no read connection free within " +
+                                             std::to_string(options_.wait_max.count()) + " ms");
     }
     if (!idle_.empty()) {
         std::unique_ptr<Connection> connection = std::move(idle_.back());
@@ -43,7 +39,7 @@ Result<ReadPool::Lease> ReadPool::acquire() {
 // REQUIRES: a slot reserved in open_count_; releases it when the open fails.
 Result<ReadPool::Lease> ReadPool::open_new() {
     Result<std::unique_ptr<Connection>> opened =
-        Connection::open(path_, OpenMode::reader, lock_wait_max_);
+        Connection::open(options_.path, OpenMode::reader, options_.lock_wait_max);
     if (!opened.ok()) {
         {
             std::lock_guard lock(mutex_);
@@ -66,4 +62,4 @@ void ReadPool::give_back(std::unique_ptr<Connection> connection) {
     returned_.notify_one();
 }
 
-}  // namespace qrpay::journal::sqlite
+}  // namespace qrpay::sqlite
