@@ -164,6 +164,14 @@ Result<Principal> TokenSigner::verify(std::string_view token, UnixMs now) const 
     return read_claims(*payload, now);
 }
 
+Result<Principal> TokenSigner::verify_bearer(std::string_view authorization, UnixMs now) const {
+    constexpr std::string_view scheme = "Bearer ";
+    if (authorization.substr(0, scheme.size()) != scheme) {
+        return bad_token("a Bearer token is required");
+    }
+    return verify(authorization.substr(scheme.size()), now);
+}
+
 Result<std::string> load_or_create_key(const std::string& data_dir) {
     const std::string path = data_dir + "/jwt.key";
     std::ifstream in(path, std::ios::binary);

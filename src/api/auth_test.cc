@@ -59,3 +59,18 @@ TEST(Role, ParsesOnlyKnownRoles) {
 
 }  // namespace
 }  // namespace qrpay::api
+
+namespace qrpay::api {
+namespace {
+
+TEST(TokenSigner, VerifiesOnlyTheBearerScheme) {
+    TokenSigner signer("k0123456789abcdef0123456789abcdef");
+    std::string token = signer.issue({"c-1", Role::consumer}, later);
+    EXPECT_TRUE(signer.verify_bearer("Bearer " + token, now).ok());
+    EXPECT_FALSE(signer.verify_bearer("Basic " + token, now).ok());
+    EXPECT_FALSE(signer.verify_bearer(token, now).ok());
+    EXPECT_FALSE(signer.verify_bearer("", now).ok());
+}
+
+}  // namespace
+}  // namespace qrpay::api

@@ -15,13 +15,6 @@ using domain::TransactionView;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr std::string_view transactions_prefix = "/v1/transactions/";
-constexpr std::size_t transaction_id_hex_chars = 32;
-
-bool is_transaction_id(std::string_view id) {
-    return id.size() == 3 + transaction_id_hex_chars && id.substr(0, 3) == "tx_" &&
-           id.find_first_not_of("0123456789abcdef", 3) == std::string_view::npos;
-}
-
 std::string persistence_id_of(const std::string& transaction_id) {
     return std::string(domain::Transaction::type_name) + "|" + transaction_id;
 }
@@ -81,13 +74,7 @@ PaymentApi::PaymentApi(domain::PaymentFlows& flows,
     : flows_(flows), keys_(keys), signer_(signer), clock_(clock), feed_(feed), options_(options) {}
 
 void PaymentApi::handle(http::Request request, http::Responder responder) {
-    std::string_view authorization = request.header("Authorization");
-    constexpr std::string_view bearer = "Bearer ";
-    if (authorization.substr(0, bearer.size()) != bearer) {
-        respond_problem(responder, make_problem(401, "unauthorized", "a Bearer token is required"));
-        return;
-    }
-    auto principal = signer_.verify(authorization.substr(bearer.size()), clock_.wall_now());
+    auto principal = signer_.verify_bearer(request.header("Authorization"), clock_.wall_now());
     if (!principal.ok()) {
         respond_problem(responder, make_problem(401, "unauthorized", principal.status().message()));
         return;
@@ -116,7 +103,7 @@ void PaymentApi::route_transaction(Call call, const std::string& rest) {
     std::string id = rest.substr(0, slash);
     std::string tail = slash == std::string::npos ? "" : rest.substr(slash);
     const std::string& method = call.request.method;
-    if (!is_transaction_id(id)) {
+    if (!domain::is_well_formed_transaction_id(id)) {
         respond_problem(call.responder,
                         make_problem(404, "transaction_not_found", "no such transaction"));
     } else if (tail.empty() && method == "GET") {

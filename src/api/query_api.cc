@@ -111,23 +111,6 @@ std::optional<UnixMs> parse_bound(std::string_view text,
     return parse_rfc3339(text);
 }
 
-Result<Principal> authenticate(const http::Request& request,
-                               const TokenSigner& signer,
-                               UnixMs now) {
-    std::string_view authorization = request.header("Authorization");
-    constexpr std::string_view bearer = "Bearer ";
-    if (authorization.substr(0, bearer.size()) != bearer) {
-        return Status(Errc::invalid_argument, "a Bearer token is required");
-    }
-    return signer.verify(authorization.substr(bearer.size()), now);
-}
-
-bool is_transaction_id(std::string_view id) {
-    constexpr std::size_t hex_chars = 32;
-    return id.size() == 3 + hex_chars && id.substr(0, 3) == "tx_" &&
-           id.find_first_not_of("0123456789abcdef", 3) == std::string_view::npos;
-}
-
 Json time_or_null(const std::optional<UnixMs>& at) {
     return at ? Json(rfc3339(*at)) : Json(nullptr);
 }
@@ -465,7 +448,7 @@ bool QueryApi::handle(const http::Request& request, const http::Responder& respo
         respond_problem(responder, make_problem(405, "method_not_allowed", "use GET"));
         return true;
     }
-    auto principal = authenticate(request, signer_, clock_.wall_now());
+    auto principal = signer_.verify_bearer(request.header("Authorization"), clock_.wall_now());
     if (!principal.ok()) {
         respond_problem(responder, make_problem(401, "unauthorized", principal.status().message()));
         return true;
@@ -582,7 +565,7 @@ void QueryApi::list_sales(const http::Request& request,
 void QueryApi::stream_events(const http::Responder& responder,
                              const Principal& principal,
                              const std::string& transaction_id) {
-    if (!is_transaction_id(transaction_id)) {
+    if (!domain::is_well_formed_transaction_id(transaction_id)) {
         respond_problem(responder,
                         make_problem(404, "transaction_not_found", "no such transaction"));
         return;

@@ -17,6 +17,13 @@ Result<TransactionView> as_view(Result<TransactionReply> reply) {
 
 }  // namespace
 
+bool is_well_formed_transaction_id(std::string_view id) {
+    constexpr std::string_view prefix = "tx_";
+    return id.size() == prefix.size() + 2 * transaction_id_random_bytes &&
+           id.substr(0, prefix.size()) == prefix &&
+           id.find_first_not_of("0123456789abcdef", prefix.size()) == std::string_view::npos;
+}
+
 PaymentFlows::PaymentFlows(runtime::EntityHost<Token>& tokens,
                            runtime::EntityHost<Transaction>& transactions,
                            RandomSource& random,
@@ -33,6 +40,7 @@ PaymentFlows::PaymentFlows(runtime::EntityHost<Token>& tokens,
 
 void PaymentFlows::issue_code(const ConsumerId& consumer, ViewCallback done) {
     TransactionId transaction{"tx_" + random_.hex(transaction_id_random_bytes)};
+    QRPAY_ASSERT(is_well_formed_transaction_id(transaction.value), "issued ids are well formed");
     draw_code(consumer, transaction, options_.code_draws_max, std::move(done));
 }
 

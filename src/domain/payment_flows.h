@@ -26,6 +26,10 @@
 
 namespace qrpay::domain {
 
+// True for an id issue_code() could have made: "tx_" and 32 lowercase hex digits. Lets the
+// API refuse a malformed id without loading anything.
+bool is_well_formed_transaction_id(std::string_view id);
+
 struct FlowOptions {
     std::chrono::milliseconds code_ttl{std::chrono::minutes(5)};  // how long a code is valid
     int code_draws_max = 8;  // codes drawn before giving up (each already in use)
