@@ -4,8 +4,8 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/agency_sim.h"
 #include "cli/bench.h"
@@ -40,6 +40,11 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
     serve->add_option("--http-threads", config.http_threads, "HTTP threads; 0: one per core");
     serve->add_option("--snapshot-every", config.snapshot_every, "events between snapshots")
         ->check(CLI::Range(1U, 1'000'000U));
+    serve
+        ->add_option("--active-entities-max", config.active_entities_max,
+                     "entities in memory before idle ones are unloaded early")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
     serve->add_flag("--quickstart", config.quickstart, "print tokens and curl commands");
     serve->add_option("--business-time-zone", config.query.business_time_zone,
                       "IANA zone of the sales' business day (Asia/Tokyo)");

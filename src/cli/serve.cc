@@ -183,7 +183,8 @@ int run_serve(const ServeConfig& config) {
                              {.executor_count = config.executors,
                               .shard_count = config.shard_count,
                               .snapshot_every_events = config.snapshot_every,
-                              .passivate_after = config.passivate_after});
+                              .passivate_after = config.passivate_after,
+                              .active_entities_max = config.active_entities_max});
     domain::Token token;
     domain::Transaction transaction(*agency->port,
                                     {.agency_call_timeout = config.agency_timeout * 2});

@@ -23,8 +23,9 @@ struct ServeConfig {
     std::uint32_t executors = 0;     // 0: one per core
     std::uint32_t http_threads = 0;  // 0: one per core
     std::uint64_t snapshot_every = 100;
-    bool quickstart = false;  // print tokens and curl commands once ready
-    QueryConfig query;        // read model, projections and event streams (issue 5)
+    std::size_t active_entities_max = 2'000'000;  // in memory before early passivation
+    bool quickstart = false;                      // print tokens and curl commands once ready
+    QueryConfig query;  // read model, projections and event streams (issue 5)
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code.

@@ -93,12 +93,39 @@ private:
         ReplyCallback done;
     };
 
+    // Commands waiting behind a persist. Most entities never stash, and an empty std::deque
+    // still allocates its first block (about 600 bytes in libstdc++), so the queue is made on
+    // first use and dropped once empty: an idle entity pays one pointer.
+    class Stash {
+    public:
+        bool empty() const { return !queue_ || queue_->empty(); }
+        std::size_t size() const { return queue_ ? queue_->size() : 0; }
+        void push_back(Pending pending) {
+            if (!queue_) {
+                queue_ = std::make_unique<std::deque<Pending>>();
+            }
+            queue_->push_back(std::move(pending));
+        }
+        Pending pop_front() {
+            QRPAY_ASSERT(!empty(), "pop from an empty stash");
+            Pending next = std::move(queue_->front());
+            queue_->pop_front();
+            if (queue_->empty()) {
+                queue_.reset();
+            }
+            return next;
+        }
+
+    private:
+        std::unique_ptr<std::deque<Pending>> queue_;
+    };
+
     struct Entity {
         State state{};
         SequenceNr seq;
         SequenceNr snapshot_seq;
         bool persisting = false;
-        std::deque<Pending> stash;
+        Stash stash;
         std::optional<Clock::time_point> wake_at;  // the one armed timer, if any
         std::uint64_t timer_generation = 0;
         Clock::time_point last_used;
@@ -342,20 +369,20 @@ private:
         QRPAY_LOG_ERROR("persist of %s failed: %s", persistence_id(entity_id).c_str(),
                         status.to_string().c_str());
         Table& table = table_of(entity_id);
-        std::deque<Pending> stashed = std::move(table.at(entity_id)->stash);
+        Stash stashed = std::move(table.at(entity_id)->stash);
         evict(entity_id);
         if (in_flight.done) {
             in_flight.done(status);
         }
-        for (auto& pending : stashed) {
+        while (!stashed.empty()) {
+            Pending pending = stashed.pop_front();
             handle(entity_id, std::move(pending.message), std::move(pending.done));
         }
     }
 
     void drain_stash(const std::string& entity_id, Entity& entity) {
         while (!entity.persisting && !entity.stash.empty()) {
-            Pending next = std::move(entity.stash.front());
-            entity.stash.pop_front();
+            Pending next = entity.stash.pop_front();
             process(entity_id, entity, std::move(next.message), std::move(next.done));
             if (!table_of(entity_id).contains(entity_id)) {
                 return;  // evicted while processing

@@ -158,7 +158,10 @@ AgencySim::AgencySim(const std::string& dir, AgencySimFlags flags) : port_(free_
                                  "--timeout-rate", std::to_string(flags.timeout_rate), "--latency",
                                  std::to_string(flags.latency_ms) + "ms"},
         dir + "/agency-sim.log");
-    Status ready = wait_until_ready(port_, "/healthz", std::chrono::seconds(20));
+    Status ready = wait_until_ready(port_, "/healthz", std::chrono::seconds(30));
+    if (!ready.ok()) {
+        std::fprintf(stderr, "agency-sim log:\n%s\n", process_->log_tail().c_str());
+    }
     QRPAY_ASSERT(ready.ok(), "agency-sim became ready");
 }
 
@@ -179,6 +182,9 @@ void Server::start() {
     process_ =
         std::make_unique<Process>(argv, data_dir_ + "/serve-" + std::to_string(++starts_) + ".log");
     Status ready = wait_until_ready(admin_port_, "/readyz", std::chrono::seconds(30));
+    if (!ready.ok()) {
+        std::fprintf(stderr, "qrpay serve log:\n%s\n", process_->log_tail().c_str());
+    }
     QRPAY_ASSERT(ready.ok(), "qrpay serve became ready");
 }
 

@@ -103,6 +103,9 @@ nlohmann::json wait_final(http::Client& client,
         std::string after = last.is_object() ? std::to_string(last["version"].get<int>()) : "0";
         auto seen = call_api(client, "GET",
                              "/v1/transactions/" + id + "?wait=5&after_version=" + after, token);
+        if (seen.status == 404) {
+            return last;  // not this party's transaction (a merchant's, before it was read)
+        }
         if (seen.status == 200) {
             last = seen.body;
             if (is_final_status(last["status"])) {
