@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -132,9 +133,193 @@ std::size_t thread_count(std::uint32_t configured) {
     return configured != 0 ? configured : std::max(1U, std::thread::hardware_concurrency());
 }
 
+// Everything `qrpay serve` runs, declared in construction order (each part may refer to the
+// parts above it) and so destroyed in reverse. The fallible parts (files, the agency) are
+// opened by open() before any thread starts; start() brings the node up, stop() down.
+class Node {
+public:
+    static Result<std::unique_ptr<Node>> open(const ServeConfig& config);
+    Status start();
+    void stop();
+    const api::TokenSigner& signer() const { return signer_; }
+    const Clock& clock() const { return clock_; }
+
+private:
+    struct Opened {
+        std::string key;
+        std::unique_ptr<journal::Journal> journal;
+        Agency agency;
+    };
+    Node(const ServeConfig& config, Opened opened);
+    void handle_api(http::Request request, http::Responder responder);
+    void handle_admin(const http::Request& request, const http::Responder& responder);
+    std::string metrics();
+
+    ServeConfig config_;
+    SystemClock clock_;
+    SecureRandom random_;
+    api::TokenSigner signer_;
+    std::unique_ptr<journal::Journal> journal_;
+    Agency agency_;
+    std::unique_ptr<QuerySide> query_;
+    runtime::Runtime runtime_;
+    domain::Token token_;
+    domain::Transaction transaction_;
+    api::IdempotencyKey idempotency_;
+    runtime::EntityHost<domain::Token> tokens_;
+    runtime::EntityHost<domain::Transaction> transactions_;
+    runtime::EntityHost<api::IdempotencyKey> keys_;
+    api::ChangeFeed feed_;
+    domain::PaymentFlows flows_;
+    api::PaymentApi payment_api_;
+    std::unique_ptr<api::QueryApi> query_api_;
+    api::AdminApi admin_api_;
+    std::atomic<bool> ready_{false};
+    std::unique_ptr<http::Server> server_;
+    std::unique_ptr<http::Server> admin_server_;
+};
+
+Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
+    std::error_code dir_error;
+    std::filesystem::create_directories(config.data_dir, dir_error);
+    if (Status shards = check_shard_count(config.data_dir, config.shard_count); !shards.ok()) {
+        return shards;
+    }
+    auto key = config.jwt_key.empty() ? api::load_or_create_key(config.data_dir)
+                                      : Result<std::string>(config.jwt_key);
+    if (!key.ok()) {
+        return key.status();
+    }
+    auto journal = journal::open_sqlite_journal({.path = config.data_dir + "/journal.sqlite3"});
+    if (!journal.ok()) {
+        return journal.status();
+    }
+    auto agency = open_agency(config);
+    if (!agency.ok()) {
+        return agency.status();
+    }
+    auto node = std::unique_ptr<Node>(new Node(
+        config, Opened{std::move(key).value(), std::move(journal).value(), std::move(*agency)}));
+    if (!node->query_) {
+        return Status(Errc::io_error, "read model did not open");
+    }
+    return node;
+}
+
+Node::Node(const ServeConfig& config, Opened opened)
+    : config_(config),
+      signer_(std::move(opened.key)),
+      journal_(std::move(opened.journal)),
+      agency_(std::move(opened.agency)),
+      runtime_(*journal_,
+               clock_,
+               {.executor_count = config.executors,
+                .shard_count = config.shard_count,
+                .snapshot_every_events = config.snapshot_every,
+                .passivate_after = config.passivate_after,
+                .active_entities_max = config.active_entities_max}),
+      transaction_(*agency_.port, {.agency_call_timeout = config.agency_timeout * 2}),
+      tokens_(runtime_, token_),
+      transactions_(runtime_, transaction_),
+      keys_(runtime_, idempotency_),
+      flows_(tokens_, transactions_, random_, clock_, {.code_ttl = config.code_ttl}),
+      payment_api_(flows_, keys_, signer_, clock_, feed_, {.pay_wait_max = config.pay_wait}),
+      admin_api_(
+          {.ready = [this] { return ready_.load(); }, .metrics = [this] { return metrics(); }}) {
+    auto query =
+        QuerySide::open(config.data_dir, config.shard_count, *journal_, clock_, config.query);
+    if (!query.ok()) {
+        QRPAY_LOG_ERROR("read model: %s", query.status().to_string().c_str());
+        return;
+    }
+    query_ = std::move(query).value();
+    projection::Engine& projections = query_->engine();
+    journal_->set_commit_listener([&projections](ShardId shard, ShardOffset offset) {
+        projections.on_commit(shard, offset);
+    });
+    query_api_ = std::make_unique<api::QueryApi>(
+        api::ReadModel{.store = &query_->store(),
+                       .business_zone = &query_->business_zone(),
+                       .as_of = [&projections] { return projections.as_of(); }},
+        flows_, feed_, signer_, clock_,
+        api::QueryApiOptions{.sse_subscribers_max = config.query.sse_subscribers_max});
+    runtime_.add_persist_listener(
+        [this](const std::string& pid, SequenceNr seq) { feed_.on_persisted(pid, seq); });
+}
+
+// Recovery first (entities with unfinished work wake up), then the listeners.
+Status Node::start() {
+    query_->engine().start();
+    if (Status started = runtime_.start(); !started.ok()) {
+        return started;
+    }
+    for (Status woken : {tokens_.wake_pending(), transactions_.wake_pending()}) {
+        if (!woken.ok()) {
+            return woken;
+        }
+    }
+    tokens_.start_passivation();
+    transactions_.start_passivation();
+    keys_.start_passivation();
+    auto server = start_server(config_.listen, thread_count(config_.http_threads),
+                               [this](http::Request request, http::Responder responder) {
+                                   handle_api(std::move(request), std::move(responder));
+                               });
+    if (!server.ok()) {
+        return server.status();
+    }
+    server_ = std::move(server).value();
+    auto admin = start_server(config_.admin_listen, 1,
+                              [this](const http::Request& request, http::Responder responder) {
+                                  handle_admin(request, responder);
+                              });
+    if (!admin.ok()) {
+        return admin.status();
+    }
+    admin_server_ = std::move(admin).value();
+    ready_ = true;
+    QRPAY_LOG_INFO("serving on %s, admin on %s, data in %s", config_.listen.c_str(),
+                   config_.admin_listen.c_str(), config_.data_dir.c_str());
+    return {};
+}
+
+// The reverse of start(): no new requests, then no new commands, then no background work.
+void Node::stop() {
+    ready_ = false;
+    for (auto* server : {server_.get(), admin_server_.get()}) {
+        if (server != nullptr) {
+            server->stop();
+        }
+    }
+    query_api_->stop();
+    feed_.stop();
+    runtime_.stop();
+    query_->engine().stop();
+    // The agency's callbacks tell the hosts; they must all have run before the hosts go.
+    agency_.port.reset();
+    agency_.simulator.reset();
+}
+
+void Node::handle_api(http::Request request, http::Responder responder) {
+    if (!query_api_->handle(request, responder)) {
+        payment_api_.handle(std::move(request), std::move(responder));
+    }
+}
+
+void Node::handle_admin(const http::Request& request, const http::Responder& responder) {
+    if (!query_->answer_readyz_if_stopped(request, responder)) {
+        admin_api_.handle(request, responder);
+    }
+}
+
+std::string Node::metrics() {
+    MetricsSources sources{&tokens_, &transactions_, &keys_, journal_.get()};
+    return render_metrics(sources) + query_->metrics() +
+           event_stream_metrics(query_api_->subscribers());
+}
+
 }  // namespace
 
-// Wires every module together, serves until a signal, then shuts down in reverse order.
 int run_serve(const ServeConfig& config) {
     // Block the stop signals before any thread starts, so that only sigwait() sees them.
     sigset_t signals;
@@ -143,125 +328,21 @@ int run_serve(const ServeConfig& config) {
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-    auto fail = [](const char* what, const Status& status) {
-        QRPAY_LOG_ERROR("%s: %s", what, status.to_string().c_str());
+    auto node = Node::open(config);
+    if (!node.ok()) {
+        QRPAY_LOG_ERROR("cannot open: %s", node.status().to_string().c_str());
         return 1;
-    };
-    std::error_code dir_error;
-    std::filesystem::create_directories(config.data_dir, dir_error);
-    if (Status shards = check_shard_count(config.data_dir, config.shard_count); !shards.ok()) {
-        return fail("data directory", shards);
     }
-    auto key = config.jwt_key.empty() ? api::load_or_create_key(config.data_dir)
-                                      : Result<std::string>(config.jwt_key);
-    if (!key.ok()) {
-        return fail("signing key", key.status());
+    if (Status started = (*node)->start(); !started.ok()) {
+        QRPAY_LOG_ERROR("cannot start: %s", started.to_string().c_str());
+        (*node)->stop();
+        return 1;
     }
-    auto journal = journal::open_sqlite_journal({.path = config.data_dir + "/journal.sqlite3"});
-    if (!journal.ok()) {
-        return fail("journal", journal.status());
-    }
-    auto agency = open_agency(config);
-    if (!agency.ok()) {
-        return fail("agency", agency.status());
-    }
-
-    SystemClock clock;
-    auto query =
-        QuerySide::open(config.data_dir, config.shard_count, **journal, clock, config.query);
-    if (!query.ok()) {
-        return fail("read model", query.status());
-    }
-    projection::Engine& projections = (*query)->engine();
-    (*journal)->set_commit_listener([&projections](ShardId shard, ShardOffset offset) {
-        projections.on_commit(shard, offset);
-    });
-    projections.start();
-    SecureRandom random;
-    api::TokenSigner signer(*key);
-    runtime::Runtime runtime(**journal, clock,
-                             {.executor_count = config.executors,
-                              .shard_count = config.shard_count,
-                              .snapshot_every_events = config.snapshot_every,
-                              .passivate_after = config.passivate_after,
-                              .active_entities_max = config.active_entities_max});
-    domain::Token token;
-    domain::Transaction transaction(*agency->port,
-                                    {.agency_call_timeout = config.agency_timeout * 2});
-    api::IdempotencyKey idempotency;
-    runtime::EntityHost<domain::Token> tokens(runtime, token);
-    runtime::EntityHost<domain::Transaction> transactions(runtime, transaction);
-    runtime::EntityHost<api::IdempotencyKey> keys(runtime, idempotency);
-    api::ChangeFeed feed;
-    runtime.add_persist_listener(
-        [&feed](const std::string& pid, SequenceNr seq) { feed.on_persisted(pid, seq); });
-
-    if (Status started = runtime.start(); !started.ok()) {
-        return fail("runtime", started);
-    }
-    for (Status woken : {tokens.wake_pending(), transactions.wake_pending()}) {
-        if (!woken.ok()) {
-            return fail("recovery", woken);
-        }
-    }
-    tokens.start_passivation();
-    transactions.start_passivation();
-    keys.start_passivation();
-
-    domain::PaymentFlows flows(tokens, transactions, random, clock, {.code_ttl = config.code_ttl});
-    api::PaymentApi api(flows, keys, signer, clock, feed, {.pay_wait_max = config.pay_wait});
-    api::QueryApi query_api({.store = &(*query)->store(),
-                             .business_zone = &(*query)->business_zone(),
-                             .as_of = [&projections] { return projections.as_of(); }},
-                            flows, feed, signer, clock,
-                            {.sse_subscribers_max = config.query.sse_subscribers_max});
-    std::atomic<bool> ready{false};
-    MetricsSources metric_sources{&tokens, &transactions, &keys, journal->get()};
-    api::AdminApi admin({.ready = [&ready] { return ready.load(); },
-                         .metrics =
-                             [&metric_sources, &query, &query_api] {
-                                 return render_metrics(metric_sources) + (*query)->metrics() +
-                                        event_stream_metrics(query_api.subscribers());
-                             }});
-
-    std::size_t http_threads = thread_count(config.http_threads);
-    auto server =
-        start_server(config.listen, http_threads,
-                     [&api, &query_api](http::Request request, http::Responder responder) {
-                         if (!query_api.handle(request, responder)) {
-                             api.handle(std::move(request), std::move(responder));
-                         }
-                     });
-    if (!server.ok()) {
-        return fail("listen", server.status());
-    }
-    auto admin_server = start_server(
-        config.admin_listen, 1, [&admin, &query](http::Request request, http::Responder responder) {
-            if (!(*query)->answer_readyz_if_stopped(request, responder)) {
-                admin.handle(request, responder);
-            }
-        });
-    if (!admin_server.ok()) {
-        return fail("admin listen", admin_server.status());
-    }
-    ready = true;
-    QRPAY_LOG_INFO("serving on %s, admin on %s, data in %s", config.listen.c_str(),
-                   config.admin_listen.c_str(), config.data_dir.c_str());
     if (config.quickstart) {
-        print_quickstart(config, signer, clock);
+        print_quickstart(config, (*node)->signer(), (*node)->clock());
     }
-
     wait_for_signal();
-    ready = false;
-    (*server)->stop();
-    (*admin_server)->stop();
-    query_api.stop();
-    feed.stop();
-    runtime.stop();
-    projections.stop();
-    // The agency's callbacks tell the hosts below; they must all have run before the hosts go.
-    agency->port.reset();
-    agency->simulator.reset();
+    (*node)->stop();
     QRPAY_LOG_INFO("stopped");
     return 0;
 }
