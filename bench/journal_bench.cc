@@ -313,7 +313,7 @@ void register_benchmarks(bool tiny) {
         raw->Args({64, events});
         return;
     }
-    for (std::int64_t entities : {64, 1024, 4096}) {
+    for (std::int64_t entities : {64, 1024, 4096, 16384}) {
         journal->Args({entities, events});
     }
     for (std::int64_t batch : {64, 1024, 16384}) {

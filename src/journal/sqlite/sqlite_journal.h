@@ -24,9 +24,9 @@ struct SqliteJournalOptions {
     std::string path;
     // Events committed in one transaction at most (a claim or a snapshot counts as one). One
     // write larger than this still commits, alone.
-    std::size_t group_events_max = 1024;
+    std::size_t group_events_max = 16384;
     // Bytes of ids, types and payloads committed in one transaction at most; same exception.
-    std::size_t group_bytes_max = 1 << 20;
+    std::size_t group_bytes_max = 4 << 20;
     // How long the writer waits for a group to fill before it commits what is queued. 0:
     // never wait; appends that arrive during a commit form the next group anyway.
     std::chrono::microseconds group_wait_max{0};
