@@ -57,7 +57,9 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
     CLI::App app{"qrpay: QR-code payments, event sourced"};
     app.require_subcommand(1);
     // CLI11 reads the config file before it looks at the environment, so QRPAY_CONFIG is
@@ -92,4 +94,17 @@ int main(int argc, char** argv) {
         return qrpay::cli::run_projection(app, projection_config);
     }
     return qrpay::cli::run_token_issue(token_config);
+}
+
+}  // namespace
+
+// The edge of the process: an exception that escaped every module (a bug, since none should
+// cross a module's API) is reported, not swallowed.
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "qrpay: unexpected exception: %s\n", error.what());
+        return 70;  // EX_SOFTWARE
+    }
 }
