@@ -101,21 +101,30 @@ void print_quickstart(const ServeConfig& config,
     std::string consumer = signer.issue({"consumer-1", api::Role::consumer}, tomorrow);
     std::string merchant = signer.issue({"merchant-1", api::Role::merchant}, tomorrow);
     const std::string base = "http://" + config.listen;
+    // Paste-ready: the snippet carries the code and the transaction id from step to step.
     std::printf(
-        "\nqrpay is ready on %s (admin on %s). Quick start, valid for 24 hours:\n\n"
-        "  export CONSUMER=%s\n  export MERCHANT=%s\n\n"
-        "  # 1. the consumer asks for a payment code (shown as a QR code)\n"
-        "  curl -s -X POST %s/v1/payment-codes -H \"Authorization: Bearer $CONSUMER\"\n\n"
-        "  # 2. the merchant reads the code and charges 1200 JPY (replace CODE)\n"
-        "  curl -s -X POST %s/v1/payments -H \"Authorization: Bearer $MERCHANT\" \\\n"
-        "       -H 'Idempotency-Key: order-1' -H 'Content-Type: application/json' \\\n"
-        "       -d '{\"code\":\"CODE\",\"amount\":{\"value\":1200,\"currency\":\"JPY\"},"
-        "\"order_id\":\"order-1\"}'\n\n"
-        "  # 3. the merchant cancels it (replace TX)\n"
-        "  curl -s -X POST %s/v1/transactions/TX/cancel -H \"Authorization: Bearer $MERCHANT\" "
-        "-H 'Idempotency-Key: cancel-1'\n\n",
-        config.listen.c_str(), config.admin_listen.c_str(), consumer.c_str(), merchant.c_str(),
-        base.c_str(), base.c_str(), base.c_str());
+        "\nqrpay is ready on %s (admin on %s). Quick start (paste into a shell; the tokens are "
+        "valid for 24 hours):\n\n"
+        "export QRPAY=%s\n"
+        "export CONSUMER=%s\n"
+        "export MERCHANT=%s\n\n"
+        "# 1. the consumer asks for a payment code (its QR image: "
+        "$QRPAY/v1/transactions/TX/qr.png)\n"
+        "CREATED=$(curl -s -X POST $QRPAY/v1/payment-codes -H \"Authorization: Bearer "
+        "$CONSUMER\")\n"
+        "echo \"$CREATED\"\n"
+        "CODE=$(echo \"$CREATED\" | sed -E 's/.*\"code\":\"([0-9]+)\".*/\\1/')\n"
+        "TX=$(echo \"$CREATED\" | sed -E 's/.*\"transaction_id\":\"([^\"]+)\".*/\\1/')\n\n"
+        "# 2. the merchant reads the code and charges 1200 JPY\n"
+        "curl -s -X POST $QRPAY/v1/payments -H \"Authorization: Bearer $MERCHANT\" \\\n"
+        "     -H 'Idempotency-Key: order-1' -H 'Content-Type: application/json' \\\n"
+        "     -d \"{\\\"code\\\":\\\"$CODE\\\",\\\"amount\\\":{\\\"value\\\":1200,"
+        "\\\"currency\\\":\\\"JPY\\\"},\\\"order_id\\\":\\\"order-1\\\"}\"; echo\n\n"
+        "# 3. the merchant cancels it\n"
+        "curl -s -X POST $QRPAY/v1/transactions/$TX/cancel -H \"Authorization: Bearer $MERCHANT\" "
+        "-H 'Idempotency-Key: cancel-1'; echo\n\n",
+        config.listen.c_str(), config.admin_listen.c_str(), base.c_str(), consumer.c_str(),
+        merchant.c_str());
     std::fflush(stdout);
 }
 
