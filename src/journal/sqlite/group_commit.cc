@@ -117,6 +117,7 @@ GroupOutcome GroupCommitter::commit(const std::vector<PendingWrite>& group) {
     QRPAY_ASSERT(!db_.in_transaction(), "commit with a transaction already open");
     GroupOutcome outcome;
     outcome.statuses.resize(group.size());
+    shards_.clear();
     if (Status begun = qrpay::sqlite::begin(db_, qrpay::sqlite::Begin::immediate); !begun.ok()) {
         abandon_transaction();
         fail_all(outcome, begun);
@@ -135,6 +136,11 @@ GroupOutcome GroupCommitter::commit(const std::vector<PendingWrite>& group) {
         }
         outcome.statuses[i] = std::move(applied);
     }
+    if (Status stored = store_last_offsets(); !stored.ok()) {
+        abandon_transaction();
+        fail_all(outcome, {Errc::io_error, "group rolled back: " + stored.message()});
+        return outcome;
+    }
     if (Status committed = qrpay::sqlite::commit(db_); !committed.ok()) {
         // io_error: surely rolled back; unknown_outcome: may or may not have reached the disk.
         abandon_transaction();
@@ -152,16 +158,21 @@ GroupOutcome GroupCommitter::commit(const std::vector<PendingWrite>& group) {
 }
 
 // Runs one write inside a savepoint. On any failure the write is undone alone; when even that
-// fails the whole transaction is rolled back, so nothing half-applied can ever commit.
+// fails the whole transaction is rolled back, so nothing half-applied can ever commit. The
+// write's change to its shard's cached state reaches shards_ only once the savepoint is released.
 Status GroupCommitter::apply_in_savepoint(const WriteOp& op, std::optional<ShardTip>& tip) {
     if (Status opened = db_.run(sql_savepoint); !opened.ok()) {
         abandon_transaction();
         return opened;
     }
-    Status applied = apply(op, tip);
+    std::optional<ShardChange> change;
+    Status applied = apply(op, tip, change);
     if (applied.ok()) {
         Status released = db_.run(sql_release);
         if (released.ok()) {
+            if (change) {
+                shards_.insert_or_assign(change->shard, change->state);
+            }
             return applied;
         }
         applied = std::move(released);
@@ -179,45 +190,50 @@ Status GroupCommitter::apply_in_savepoint(const WriteOp& op, std::optional<Shard
     return applied;
 }
 
-Status GroupCommitter::apply(const WriteOp& op, std::optional<ShardTip>& tip) {
+Status GroupCommitter::apply(const WriteOp& op,
+                             std::optional<ShardTip>& tip,
+                             std::optional<ShardChange>& change) {
     if (const auto* append = std::get_if<AppendRequest>(&op)) {
-        return apply_append(*append, tip);
+        return apply_append(*append, tip, change);
     }
     if (const auto* claim = std::get_if<ClaimOp>(&op)) {
-        return apply_claim(*claim);
+        return apply_claim(*claim, change);
     }
     return apply_snapshot(std::get<SnapshotOp>(op));
 }
 
-Status GroupCommitter::apply_append(const AppendRequest& request, std::optional<ShardTip>& tip) {
-    ShardOffset last_offset;
-    if (Status checked = check_append(request, last_offset); !checked.ok()) {
+// The shard's new last offset goes to `change` (and to shard_state at the end of the group).
+Status GroupCommitter::apply_append(const AppendRequest& request,
+                                    std::optional<ShardTip>& tip,
+                                    std::optional<ShardChange>& change) {
+    ShardState shard;
+    if (Status checked = check_append(request, shard); !checked.ok()) {
         return checked;
     }
-    if (Status inserted = insert_events(request, last_offset); !inserted.ok()) {
+    if (Status inserted = insert_events(request, shard.last_offset); !inserted.ok()) {
         return inserted;
-    }
-    ShardOffset new_last(last_offset.value + request.events.size());
-    if (Status stored = store_last_offset(request.shard, request.fencing, new_last); !stored.ok()) {
-        return stored;
     }
     if (Status woken = store_wakeup(request); !woken.ok()) {
         return woken;
     }
+    ShardOffset new_last(shard.last_offset.value + request.events.size());
+    change =
+        ShardChange{request.shard,
+                    {.fencing = shard.fencing, .last_offset = new_last, .last_offset_dirty = true}};
     tip = ShardTip{request.shard, new_last};
     return {};
 }
 
-// ok when the request carries the shard's token and the entity's highest seq; then
-// `last_offset` is the shard's highest offset before this append.
-Status GroupCommitter::check_append(const AppendRequest& request, ShardOffset& last_offset) {
-    Result<ShardRow> shard = read_shard_row(db_, request.shard);
-    if (!shard.ok()) {
-        return shard.status();
+// ok when the request carries the shard's token and the entity's highest seq; then `shard`
+// holds the shard's state before this append.
+Status GroupCommitter::check_append(const AppendRequest& request, ShardState& shard) {
+    Result<ShardState> state = shard_state(request.shard);
+    if (!state.ok()) {
+        return state.status();
     }
-    if (shard->fencing != request.fencing) {
+    if (state->fencing != request.fencing) {
         return {Errc::fenced, "shard " + std::to_string(request.shard.value) + " has token " +
-                                  std::to_string(shard->fencing.value)};
+                                  std::to_string(state->fencing.value)};
     }
     Result<SequenceNr> highest = read_highest_seq(db_, request.persistence_id);
     if (!highest.ok()) {
@@ -227,7 +243,7 @@ Status GroupCommitter::check_append(const AppendRequest& request, ShardOffset& l
         return {Errc::sequence_conflict, "expected " + std::to_string(request.expected_seq.value) +
                                              ", highest " + std::to_string(highest->value)};
     }
-    last_offset = shard->last_offset;
+    shard = *state;
     return {};
 }
 
@@ -256,16 +272,24 @@ Status GroupCommitter::insert_events(const AppendRequest& request, ShardOffset l
     return {};
 }
 
-Status GroupCommitter::store_last_offset(ShardId shard,
-                                         FencingToken fencing,
-                                         ShardOffset last_offset) {
-    Result<Statement> upsert = db_.prepare(sql_store_last_offset);
-    if (upsert.ok()) {
-        upsert->bind_int(1, shard.value);
-        upsert->bind_int(2, to_column(fencing.value));
-        upsert->bind_int(3, to_column(last_offset.value));
+// Writes to shard_state, once per group, the last offset of every shard that appends of the
+// group moved. REQUIRES: the group's transaction is open and no savepoint is.
+Status GroupCommitter::store_last_offsets() {
+    for (const auto& [shard, state] : shards_) {
+        if (!state.last_offset_dirty) {
+            continue;
+        }
+        Result<Statement> upsert = db_.prepare(sql_store_last_offset);
+        if (upsert.ok()) {
+            upsert->bind_int(1, shard.value);
+            upsert->bind_int(2, to_column(state.fencing.value));
+            upsert->bind_int(3, to_column(state.last_offset.value));
+        }
+        if (Status stored = run_statement(upsert, "store shard last_offset"); !stored.ok()) {
+            return stored;
+        }
     }
-    return run_statement(upsert, "store shard last_offset");
+    return {};
 }
 
 Status GroupCommitter::store_wakeup(const AppendRequest& request) {
@@ -285,8 +309,9 @@ Status GroupCommitter::store_wakeup(const AppendRequest& request) {
     return run_statement(upsert, "store wakeup");
 }
 
-Status GroupCommitter::apply_claim(const ClaimOp& claim) {
-    Result<ShardRow> shard = read_shard_row(db_, claim.shard);
+// The new token goes to shard_state now and to `change`; the cached last offset is kept.
+Status GroupCommitter::apply_claim(const ClaimOp& claim, std::optional<ShardChange>& change) {
+    Result<ShardState> shard = shard_state(claim.shard);
     if (!shard.ok()) {
         return shard.status();
     }
@@ -299,7 +324,14 @@ Status GroupCommitter::apply_claim(const ClaimOp& claim) {
         upsert->bind_int(1, claim.shard.value);
         upsert->bind_int(2, to_column(claim.token.value));
     }
-    return run_statement(upsert, "store fencing token");
+    Status stored = run_statement(upsert, "store fencing token");
+    if (stored.ok()) {
+        change = ShardChange{claim.shard,
+                             {.fencing = claim.token,
+                              .last_offset = shard->last_offset,
+                              .last_offset_dirty = shard->last_offset_dirty}};
+    }
+    return stored;
 }
 
 Status GroupCommitter::apply_snapshot(const SnapshotOp& snapshot) {
@@ -310,6 +342,22 @@ Status GroupCommitter::apply_snapshot(const SnapshotOp& snapshot) {
         upsert->bind_blob_borrowed(3, snapshot.snapshot.payload);
     }
     return run_statement(upsert, "store snapshot");
+}
+
+// The shard's state as the open transaction sees it: from shards_, or read from shard_state on
+// the group's first use of the shard and remembered. A read inside a savepoint that is later
+// undone is still right: it ran before that savepoint's own writes.
+Result<GroupCommitter::ShardState> GroupCommitter::shard_state(ShardId shard) {
+    if (auto known = shards_.find(shard); known != shards_.end()) {
+        return known->second;
+    }
+    Result<ShardRow> row = read_shard_row(db_, shard);
+    if (!row.ok()) {
+        return row.status();
+    }
+    ShardState state{.fencing = row->fencing, .last_offset = row->last_offset};
+    shards_.emplace(shard, state);
+    return state;
 }
 
 // Rolls back whatever is open. The writer cannot go on with a transaction it cannot end.

@@ -216,6 +216,44 @@ TEST_F(SqliteJournalTest, RefusedWriteDoesNotFailItsGroup) {
     EXPECT_EQ(*fenced, SequenceNr(0));
 }
 
+// The writer keeps each shard's last offset in memory during a group and stores it once at the
+// end: refused appends must not move it, and the next group must continue from it.
+TEST_F(SqliteJournalTest, OffsetsStayGapFreeAcrossRefusalsAndGroups) {
+    std::unique_ptr<Journal> journal = open_or_fail(options());
+    ASSERT_NE(journal, nullptr);
+    WriterGate gate;
+    journal->set_commit_listener(gate.listener());
+    OutcomeLog blocker(1);
+    hold_writer(*journal, gate, blocker);  // offset 1 of shard 1
+
+    OutcomeLog outcomes(4);
+    journal->append(make_append("gapless|a", SequenceNr(0), 2), outcomes.callback(0));
+    journal->append(make_append("gapless|a", SequenceNr(0), 1), outcomes.callback(1));
+    journal->append(make_append("gapless|b", SequenceNr(0), 3, ShardId(1), FencingToken(7)),
+                    outcomes.callback(2));
+    journal->append(make_append("gapless|b", SequenceNr(0), 3), outcomes.callback(3));
+    gate.open();
+    ASSERT_TRUE(outcomes.wait_all());
+    std::vector<Status> statuses = outcomes.statuses();
+    EXPECT_TRUE(statuses[0].ok()) << statuses[0].to_string();
+    EXPECT_EQ(statuses[1].code(), Errc::sequence_conflict);
+    EXPECT_EQ(statuses[2].code(), Errc::fenced);
+    EXPECT_TRUE(statuses[3].ok()) << statuses[3].to_string();
+    ASSERT_TRUE(journal->claim_shard(ShardId(1), FencingToken(2)).ok());
+    ASSERT_TRUE(journal
+                    ->append_and_wait(
+                        make_append("gapless|c", SequenceNr(0), 1, ShardId(1), FencingToken(2)))
+                    .ok());
+
+    Result<std::vector<ShardEvent>> shard = journal->read_shard(ShardId(1), ShardOffset(1), 100);
+    ASSERT_TRUE(shard.ok()) << shard.status().to_string();
+    ASSERT_EQ(shard->size(), 7U) << "blocker 1, a 2, b 3, c 1";
+    for (std::size_t i = 0; i < shard->size(); ++i) {
+        EXPECT_EQ((*shard)[i].offset, ShardOffset(i + 1));
+    }
+    EXPECT_EQ(shard->back().persistence_id, "gapless|c");
+}
+
 TEST_F(SqliteJournalTest, FullQueueAnswersUnavailableOnTheCallingThread) {
     SqliteJournalOptions small = options();
     small.queued_writes_max = 3;
