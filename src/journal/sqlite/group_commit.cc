@@ -5,6 +5,7 @@
 
 #include "base/assert.h"
 #include "base/log.h"
+#include "journal/sqlite/sqlite_schema.h"
 #include "sqlite/connection.h"
 #include "sqlite/transaction.h"
 
@@ -21,10 +22,6 @@ using qrpay::sqlite::to_column;
 constexpr const char* sql_savepoint = "SAVEPOINT write";
 constexpr const char* sql_release = "RELEASE write";
 constexpr const char* sql_rollback_to = "ROLLBACK TO write";
-constexpr const char* sql_shard_state =
-    "SELECT fencing_token, last_offset FROM shard_state WHERE shard = ?1";
-constexpr const char* sql_highest_seq =
-    "SELECT seq FROM events WHERE persistence_id = ?1 ORDER BY seq DESC LIMIT 1";
 constexpr const char* sql_insert_event =
     "INSERT INTO events (persistence_id, seq, shard, shard_offset, type, payload, "
     "written_at_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -43,42 +40,6 @@ constexpr const char* sql_store_snapshot =
     "INSERT INTO snapshots (persistence_id, seq, payload) VALUES (?1, ?2, ?3) "
     "ON CONFLICT (persistence_id) DO UPDATE SET seq = excluded.seq, payload = excluded.payload "
     "WHERE excluded.seq > snapshots.seq";
-
-struct ShardRow {
-    FencingToken fencing;
-    ShardOffset last_offset;
-};
-
-// The shard's row, or zeros for a shard never claimed nor appended to.
-Result<ShardRow> read_shard_row(Connection& db, ShardId shard) {
-    Result<Statement> query = db.prepare(sql_shard_state);
-    if (!query.ok()) {
-        return query.status();
-    }
-    query->bind_int(1, shard.value);
-    Step step = query->step();
-    if (step == Step::error) {
-        return query->error("read shard_state");
-    }
-    if (step == Step::done) {
-        return ShardRow{};
-    }
-    return ShardRow{FencingToken(from_column(query->column_int(0))),
-                    ShardOffset(from_column(query->column_int(1)))};
-}
-
-Result<SequenceNr> read_highest_seq(Connection& db, const std::string& persistence_id) {
-    Result<Statement> query = db.prepare(sql_highest_seq);
-    if (!query.ok()) {
-        return query.status();
-    }
-    query->bind_text_borrowed(1, persistence_id);
-    Step step = query->step();
-    if (step == Step::error) {
-        return query->error("read highest seq");
-    }
-    return SequenceNr(step == Step::row ? from_column(query->column_int(0)) : 0);
-}
 
 Status run_statement(Result<Statement>& statement, const char* what) {
     if (!statement.ok()) {

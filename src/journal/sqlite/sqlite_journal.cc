@@ -39,15 +39,11 @@ using sqlite::WriteOp;
 constexpr const char* sql_read_events =
     "SELECT seq, type, payload, written_at_unix_ms FROM events "
     "WHERE persistence_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3";
-constexpr const char* sql_highest_seq =
-    "SELECT seq FROM events WHERE persistence_id = ?1 ORDER BY seq DESC LIMIT 1";
 constexpr const char* sql_read_shard =
     "SELECT shard_offset, persistence_id, seq, type, payload, written_at_unix_ms FROM events "
     "WHERE shard = ?1 AND shard_offset >= ?2 ORDER BY shard_offset LIMIT ?3";
 constexpr const char* sql_load_snapshot =
     "SELECT seq, payload FROM snapshots WHERE persistence_id = ?1";
-constexpr const char* sql_current_fencing =
-    "SELECT fencing_token FROM shard_state WHERE shard = ?1";
 constexpr const char* sql_pending_wakeups =
     "SELECT persistence_id, wake_at_unix_ms FROM wakeups WHERE shard = ?1 "
     "ORDER BY wake_at_unix_ms, persistence_id";
@@ -285,16 +281,7 @@ Result<SequenceNr> SqliteJournal::highest_seq(const std::string& persistence_id)
     if (!lease.ok()) {
         return lease.status();
     }
-    Result<Statement> query = lease.value()->prepare(sql_highest_seq);
-    if (!query.ok()) {
-        return query.status();
-    }
-    query->bind_text_borrowed(1, persistence_id);
-    Step step = query->step();
-    if (step == Step::error) {
-        return query->error("read highest seq");
-    }
-    return SequenceNr(step == Step::row ? from_column(query->column_int(0)) : 0);
+    return sqlite::read_highest_seq(*lease.value(), persistence_id);
 }
 
 Result<std::vector<ShardEvent>> SqliteJournal::read_shard(ShardId shard,
@@ -358,16 +345,11 @@ Result<FencingToken> SqliteJournal::current_fencing(ShardId shard) {
     if (!lease.ok()) {
         return lease.status();
     }
-    Result<Statement> query = lease.value()->prepare(sql_current_fencing);
-    if (!query.ok()) {
-        return query.status();
+    Result<sqlite::ShardRow> row = sqlite::read_shard_row(*lease.value(), shard);
+    if (!row.ok()) {
+        return row.status();
     }
-    query->bind_int(1, shard.value);
-    Step step = query->step();
-    if (step == Step::error) {
-        return query->error("read fencing token");
-    }
-    return FencingToken(step == Step::row ? from_column(query->column_int(0)) : 0);
+    return row->fencing;
 }
 
 Result<std::vector<WakeEntry>> SqliteJournal::pending_wakeups(ShardId shard) {

@@ -28,8 +28,14 @@ namespace qrpay::journal::sqlite {
 namespace {
 
 using qrpay::sqlite::Connection;
+using qrpay::sqlite::from_column;
 using qrpay::sqlite::Statement;
 using qrpay::sqlite::Step;
+
+constexpr const char* sql_shard_row =
+    "SELECT fencing_token, last_offset FROM shard_state WHERE shard = ?1";
+constexpr const char* sql_highest_seq =
+    "SELECT seq FROM events WHERE persistence_id = ?1 ORDER BY seq DESC LIMIT 1";
 
 constexpr const char* schema_v1 = R"sql(
 CREATE TABLE events (
@@ -103,6 +109,36 @@ Status ensure_schema(Connection& connection) {
     QRPAY_ASSERT(!connection.in_transaction(), "ensure_schema inside a transaction");
     return qrpay::sqlite::in_transaction(connection, qrpay::sqlite::Begin::immediate,
                                          [&] { return check_or_create(connection); });
+}
+
+Result<ShardRow> read_shard_row(Connection& db, ShardId shard) {
+    Result<Statement> query = db.prepare(sql_shard_row);
+    if (!query.ok()) {
+        return query.status();
+    }
+    query->bind_int(1, shard.value);
+    Step step = query->step();
+    if (step == Step::error) {
+        return query->error("read shard_state");
+    }
+    if (step == Step::done) {
+        return ShardRow{};
+    }
+    return ShardRow{FencingToken(from_column(query->column_int(0))),
+                    ShardOffset(from_column(query->column_int(1)))};
+}
+
+Result<SequenceNr> read_highest_seq(Connection& db, const std::string& persistence_id) {
+    Result<Statement> query = db.prepare(sql_highest_seq);
+    if (!query.ok()) {
+        return query.status();
+    }
+    query->bind_text_borrowed(1, persistence_id);
+    Step step = query->step();
+    if (step == Step::error) {
+        return query->error("read highest seq");
+    }
+    return SequenceNr(step == Step::row ? from_column(query->column_int(0)) : 0);
 }
 
 }  // namespace qrpay::journal::sqlite

@@ -2,8 +2,10 @@
 // The SQLite journal's on-disk schema (its grammar is at the top of sqlite_schema.cc).
 
 #include <cstdint>
+#include <string>
 
 #include "base/status.h"
+#include "base/strong_types.h"
 
 namespace qrpay::sqlite {
 class Connection;
@@ -18,5 +20,17 @@ inline constexpr std::int64_t schema_version = 1;
 // corruption: the file holds a newer version, or tables of something else than a journal.
 // io_error: SQLite failed. REQUIRES: a writer connection with no transaction open.
 Status ensure_schema(qrpay::sqlite::Connection& connection);
+
+// The point queries both the writer (inside its transaction) and the readers run, written
+// once. Errors: io_error when SQLite fails.
+struct ShardRow {
+    FencingToken fencing;
+    ShardOffset last_offset;
+};
+// The shard's row, or zeros for a shard never claimed nor appended to.
+Result<ShardRow> read_shard_row(qrpay::sqlite::Connection& db, ShardId shard);
+// The entity's highest stored sequence, 0 when it has none.
+Result<SequenceNr> read_highest_seq(qrpay::sqlite::Connection& db,
+                                    const std::string& persistence_id);
 
 }  // namespace qrpay::journal::sqlite

@@ -66,7 +66,7 @@ public:
     void close();
 
 private:
-    [[nodiscard]] bool group_full() const;                // REQUIRES: mutex_ held
+    [[nodiscard]] bool group_full() const;  // REQUIRES: mutex_ held
     std::vector<PendingWrite> pop_group();  // REQUIRES: mutex_ held
 
     const WriteQueueLimits limits_;

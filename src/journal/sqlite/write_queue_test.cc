@@ -25,7 +25,8 @@ TEST(WriteQueue, MeasuresWrites) {
     PendingWrite write = append_write(3, 100);
     EXPECT_EQ(write.events, 3U);
     EXPECT_EQ(write.bytes, append_bytes(std::get<AppendRequest>(write.op)));
-    PendingWrite claim = make_pending_write(ClaimOp{ShardId(1), FencingToken(2)}, [](const Status&) {});
+    PendingWrite claim =
+        make_pending_write(ClaimOp{ShardId(1), FencingToken(2)}, [](const Status&) {});
     EXPECT_EQ(claim.events, 1U);
     EXPECT_EQ(claim.bytes, 0U);
 }
