@@ -28,6 +28,7 @@
 #include "base/status.h"
 #include "journal/journal.h"
 #include "journal/sqlite/sqlite_journal.h"
+#include "journal/sqlite/sqlite_schema.h"
 
 namespace {
 
@@ -185,22 +186,11 @@ void BM_JournalAppend(benchmark::State& state) {
 
 // ---- raw SQLite --------------------------------------------------------------------------
 
-// The journal's events table and its shard-order index (journal/sqlite/sqlite_schema.cc).
-constexpr const char* raw_schema = R"sql(
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = FULL;
-CREATE TABLE events (
-    persistence_id     TEXT    NOT NULL,
-    seq                INTEGER NOT NULL CHECK (seq >= 1),
-    shard              INTEGER NOT NULL CHECK (shard >= 0),
-    shard_offset       INTEGER NOT NULL CHECK (shard_offset >= 1),
-    type               TEXT    NOT NULL,
-    payload            BLOB    NOT NULL,
-    written_at_unix_ms INTEGER NOT NULL,
-    PRIMARY KEY (persistence_id, seq)
-);
-CREATE UNIQUE INDEX events_by_shard_offset ON events (shard, shard_offset);
-)sql";
+// The journal's own events table and shard-order index, with the journal's durability.
+std::string raw_schema() {
+    return std::string("PRAGMA journal_mode = WAL;\nPRAGMA synchronous = FULL;\n") +
+           qrpay::journal::sqlite::events_table_sql;
+}
 
 Status check(int result, sqlite3* db, const char* what) {
     if (result != SQLITE_OK && result != SQLITE_DONE && result != SQLITE_ROW) {
@@ -265,7 +255,8 @@ Result<double> run_raw(const TempDir& dir, std::uint64_t events, std::uint64_t b
     sqlite3_stmt* insert = nullptr;
     Status opened = check(sqlite3_open(dir.file("raw.sqlite3").c_str(), &db), db, "open");
     if (opened.ok()) {
-        opened = check(sqlite3_exec(db, raw_schema, nullptr, nullptr, nullptr), db, "schema");
+        opened =
+            check(sqlite3_exec(db, raw_schema().c_str(), nullptr, nullptr, nullptr), db, "schema");
     }
     if (opened.ok()) {
         opened = check(sqlite3_prepare_v2(db,

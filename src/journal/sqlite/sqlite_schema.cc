@@ -37,18 +37,8 @@ constexpr const char* sql_shard_row =
 constexpr const char* sql_highest_seq =
     "SELECT seq FROM events WHERE persistence_id = ?1 ORDER BY seq DESC LIMIT 1";
 
-constexpr const char* schema_v1 = R"sql(
-CREATE TABLE events (
-    persistence_id     TEXT    NOT NULL,
-    seq                INTEGER NOT NULL CHECK (seq >= 1),
-    shard              INTEGER NOT NULL CHECK (shard >= 0),
-    shard_offset       INTEGER NOT NULL CHECK (shard_offset >= 1),
-    type               TEXT    NOT NULL,
-    payload            BLOB    NOT NULL,
-    written_at_unix_ms INTEGER NOT NULL,
-    PRIMARY KEY (persistence_id, seq)
-);
-CREATE UNIQUE INDEX events_by_shard_offset ON events (shard, shard_offset);
+// schema_v1 without the events table (events_table_sql in the header), which it creates first.
+constexpr const char* schema_v1_rest = R"sql(
 CREATE TABLE shard_state (
     shard         INTEGER PRIMARY KEY CHECK (shard >= 0),
     fencing_token INTEGER NOT NULL CHECK (fencing_token >= 0),
@@ -100,7 +90,7 @@ Status check_or_create(Connection& connection) {
     if (*tables != 0) {
         return {Errc::corruption, "the database holds tables but no journal schema version"};
     }
-    return connection.run_script(schema_v1);
+    return connection.run_script(std::string(events_table_sql) + schema_v1_rest);
 }
 
 }  // namespace

@@ -16,6 +16,22 @@ namespace qrpay::journal::sqlite {
 // The version this build writes into PRAGMA user_version.
 inline constexpr std::int64_t schema_version = 1;
 
+// The events table and its shard-order index, as version 1 creates them. Public so that the
+// storage benchmark's raw-SQLite side inserts into exactly the journal's table (bench/).
+inline constexpr const char* events_table_sql = R"sql(
+CREATE TABLE events (
+    persistence_id     TEXT    NOT NULL,
+    seq                INTEGER NOT NULL CHECK (seq >= 1),
+    shard              INTEGER NOT NULL CHECK (shard >= 0),
+    shard_offset       INTEGER NOT NULL CHECK (shard_offset >= 1),
+    type               TEXT    NOT NULL,
+    payload            BLOB    NOT NULL,
+    written_at_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (persistence_id, seq)
+);
+CREATE UNIQUE INDEX events_by_shard_offset ON events (shard, shard_offset);
+)sql";
+
 // Creates the schema in an empty database and accepts one at schema_version.
 // corruption: the file holds a newer version, or tables of something else than a journal.
 // io_error: SQLite failed. REQUIRES: a writer connection with no transaction open.
