@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <future>
 
+#include "agency/agency_test_support.h"
 #include "agency/sim/simulator.h"
 #include "agency/sim/simulator_http.h"
 #include "base/random.h"
@@ -23,19 +24,8 @@ using domain::AgencyVerdict;
 using sim::LedgerBalance;
 using sim::SimulatorOptions;
 
-constexpr auto wait_max = 20s;
-
-template <class Call>
-AgencyOutcome wait_outcome(Call call) {
-    auto promise = std::make_shared<std::promise<AgencyOutcome>>();
-    auto future = promise->get_future();
-    call([promise](AgencyOutcome outcome) { promise->set_value(std::move(outcome)); });
-    if (future.wait_for(wait_max) != std::future_status::ready) {
-        ADD_FAILURE() << "no outcome within the test's bound";
-        return {};
-    }
-    return future.get();
-}
+using test_support::wait_max;
+using test_support::wait_outcome;
 
 AgencyPayment payment(std::string key, std::int64_t amount_minor = 1200) {
     return {.idempotency_key = std::move(key),

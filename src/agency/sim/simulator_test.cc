@@ -10,6 +10,7 @@
 #include <future>
 #include <thread>
 
+#include "agency/agency_test_support.h"
 #include "agency/sim/in_process_agency.h"
 #include "agency/sim/run.h"
 #include "agency/sim/simulator_http.h"
@@ -24,19 +25,8 @@ using namespace std::chrono_literals;
 using domain::AgencyOutcome;
 using domain::AgencyVerdict;
 
-constexpr auto wait_max = 20s;
-
-template <class Call>
-AgencyOutcome wait_outcome(Call call) {
-    auto promise = std::make_shared<std::promise<AgencyOutcome>>();
-    auto future = promise->get_future();
-    call([promise](AgencyOutcome outcome) { promise->set_value(std::move(outcome)); });
-    if (future.wait_for(wait_max) != std::future_status::ready) {
-        ADD_FAILURE() << "no outcome within the test's bound";
-        return {};
-    }
-    return future.get();
-}
+using test_support::wait_max;
+using test_support::wait_outcome;
 
 domain::AgencyPayment payment(std::string key) {
     return {.idempotency_key = std::move(key),
