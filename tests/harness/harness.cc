@@ -97,7 +97,16 @@ int Process::terminate() {
         return -1;
     }
     ::kill(pid_, SIGTERM);
-    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    return reap_within(std::chrono::seconds(10));
+}
+
+int Process::wait_exit() { return reap_within(std::chrono::seconds(30)); }
+
+int Process::reap_within(std::chrono::seconds limit) {
+    if (pid_ <= 0) {
+        return -1;
+    }
+    auto give_up = std::chrono::steady_clock::now() + limit;
     int status = 0;
     while (std::chrono::steady_clock::now() < give_up) {
         if (::waitpid(pid_, &status, WNOHANG) == pid_) {

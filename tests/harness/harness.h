@@ -43,11 +43,14 @@ public:
 
     void kill_hard();  // SIGKILL and reap
     int terminate();   // SIGTERM, wait (10 s at most, then SIGKILL); the exit status
+    int wait_exit();   // waits (30 s at most, then SIGKILL) for it to exit by itself
     bool running();
     const std::string& log_path() const { return log_path_; }
     std::string log_tail(std::size_t bytes = 4000) const;
 
 private:
+    int reap_within(std::chrono::seconds limit);  // the exit status; SIGKILL after `limit`
+
     pid_t pid_ = -1;
     std::string log_path_;
 };
