@@ -299,33 +299,33 @@ void PaymentApi::run_idempotent(Call call,
     }
     std::string key_id = call.principal.subject + "|" + key;
     std::string hash = request_hash(call.request.method + " " + call.request.path, canonical_body);
-    keys_.ask(key_id, BeginRequest{hash},
-              [this, key_id, call, start = std::move(start), not_found_code,
-               conflict_code](Result<KeyReply> reply) mutable {
-                  if (!reply.ok()) {
-                      Problem problem =
-                          reply.status().code() == Errc::invalid_argument
-                              ? make_problem(422, "idempotency_key_reused",
-                                             reply.status().message())
-                              : problem_from(reply.status(), "idempotency_key_in_flight");
-                      respond_problem(call.responder, problem);
-                      return;
-                  }
-                  if (auto* replay = std::get_if<Replay>(&reply.value())) {
-                      const KeyOutcome& outcome = replay->outcome;
-                      if (outcome.transaction_id.empty()) {
-                          respond_problem(call.responder,
-                                          make_problem(outcome.problem_status, outcome.problem_code,
-                                                       outcome.problem_detail));
-                      } else {
-                          answer_when_final(call.responder, outcome.transaction_id);
-                      }
-                      return;
-                  }
-                  start([this, key_id, call, not_found_code, conflict_code](ViewResult result) {
-                      finish_key(key_id, call, std::move(result), not_found_code, conflict_code);
-                  });
-              });
+    keys_.ask_new(
+        key_id, BeginRequest{hash},
+        [this, key_id, call, start = std::move(start), not_found_code,
+         conflict_code](Result<KeyReply> reply) mutable {
+            if (!reply.ok()) {
+                Problem problem =
+                    reply.status().code() == Errc::invalid_argument
+                        ? make_problem(422, "idempotency_key_reused", reply.status().message())
+                        : problem_from(reply.status(), "idempotency_key_in_flight");
+                respond_problem(call.responder, problem);
+                return;
+            }
+            if (auto* replay = std::get_if<Replay>(&reply.value())) {
+                const KeyOutcome& outcome = replay->outcome;
+                if (outcome.transaction_id.empty()) {
+                    respond_problem(call.responder,
+                                    make_problem(outcome.problem_status, outcome.problem_code,
+                                                 outcome.problem_detail));
+                } else {
+                    answer_when_final(call.responder, outcome.transaction_id);
+                }
+                return;
+            }
+            start([this, key_id, call, not_found_code, conflict_code](ViewResult result) {
+                finish_key(key_id, call, std::move(result), not_found_code, conflict_code);
+            });
+        });
 }
 
 // Records the outcome under the key, then answers: a retry after the answer replays it, a

@@ -261,7 +261,7 @@ public:
                 return {Errc::timeout, "no activation finished within a minute"};
             }
             domain::StartUse command{domain::TransactionId{"tx_" + random.hex(16)}, expires_at};
-            tokens_.ask(
+            tokens_.ask_new(
                 random.decimal_digits(static_cast<int>(domain::code_digits)), std::move(command),
                 [this](const Result<domain::TokenReply>& reply) { on_reply(reply.status()); });
             if (SteadyClock::now() >= next_report) {

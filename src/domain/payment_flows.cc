@@ -50,23 +50,23 @@ void PaymentFlows::draw_code(const ConsumerId& consumer,
                              ViewCallback done) {
     std::string code = random_.decimal_digits(static_cast<int>(code_digits));
     UnixMs expires_at{clock_.wall_now().value + options_.code_ttl.count()};
-    tokens_.ask(code, StartUse{transaction, expires_at},
-                [this, consumer, transaction, code, expires_at, draws_left,
-                 done = std::move(done)](Result<TokenReply> reply) mutable {
-                    if (!reply.ok() && reply.status().code() == Errc::conflict && draws_left > 1) {
-                        draw_code(consumer, transaction, draws_left - 1, std::move(done));
-                        return;
-                    }
-                    if (!reply.ok()) {
-                        done(reply.status());
-                        return;
-                    }
-                    transactions_.ask(transaction.value,
-                                      Generate{consumer, Secret(code), expires_at},
-                                      [done = std::move(done)](Result<TransactionReply> view) {
-                                          done(as_view(std::move(view)));
-                                      });
-                });
+    tokens_.ask_new(
+        code, StartUse{transaction, expires_at},
+        [this, consumer, transaction, code, expires_at, draws_left,
+         done = std::move(done)](Result<TokenReply> reply) mutable {
+            if (!reply.ok() && reply.status().code() == Errc::conflict && draws_left > 1) {
+                draw_code(consumer, transaction, draws_left - 1, std::move(done));
+                return;
+            }
+            if (!reply.ok()) {
+                done(reply.status());
+                return;
+            }
+            transactions_.ask_new(transaction.value, Generate{consumer, Secret(code), expires_at},
+                                  [done = std::move(done)](Result<TransactionReply> view) {
+                                      done(as_view(std::move(view)));
+                                  });
+        });
 }
 
 void PaymentFlows::pay(const MerchantId& merchant,

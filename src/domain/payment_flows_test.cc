@@ -27,8 +27,10 @@ public:
 // (16 bytes at a time), so that a second issue_code finds its code held by another transaction.
 class FixedCodeRandom final : public RandomSource {
 public:
+    // A code's digits are drawn in one fill of at least code_digits bytes, a transaction id
+    // from 16 bytes: every code comes out "777...", every id differs.
     void fill(void* out, std::size_t size) override {
-        std::memset(out, size == 1 ? 7 : ++id_byte_, size);
+        std::memset(out, size >= code_digits ? 7 : ++id_byte_, size);
     }
 
 private:

@@ -8,6 +8,15 @@
 //                           unknown_outcome: the journal failed, the entity is dropped from
 //                           memory and recovers from the journal on its next command).
 //                           `done` runs on the entity's executor and must not block.
+//   ask_new(id, command, done)
+//                           ask() for an id the caller just drew at random and expects to be
+//                           new: when the entity is not in memory the host starts it from the
+//                           empty state without reading the journal. The hint never changes an
+//                           answer, it only saves the read: if the id exists after all, the
+//                           first append is refused (sequence_conflict, the journal checks the
+//                           expected seq) and the host recovers the entity and runs the command
+//                           again; a command that persists nothing on the empty state is
+//                           answered only after a real recovery.
 //   tell(id, command)       the same without a reply.
 //   wake_pending()          at start-up: wakes every entity whose last append left a deadline.
 //
@@ -26,6 +35,8 @@ struct EntityHostStats {
     std::uint64_t commands = 0;
     std::uint64_t events_persisted = 0;
     std::uint64_t recoveries = 0;
+    std::uint64_t presumed_new = 0;        // ask_new() starts that skipped the journal read
+    std::uint64_t presumed_new_wrong = 0;  // of those, ids that existed after all
     std::uint64_t passivations = 0;
 };
 

@@ -35,10 +35,13 @@ public:
     // REQUIRES: `done` does not block. It runs on the entity's executor, or on the calling
     // thread when the command is refused at the door (unavailable).
     void ask(const std::string& entity_id, Command command, ReplyCallback done) {
-        deliver(entity_id, Message{std::move(command)}, std::move(done));
+        deliver(entity_id, Message{std::move(command)}, std::move(done), Presume::nothing);
+    }
+    void ask_new(const std::string& entity_id, Command command, ReplyCallback done) {
+        deliver(entity_id, Message{std::move(command)}, std::move(done), Presume::new_entity);
     }
     void tell(const std::string& entity_id, Command command) {
-        deliver(entity_id, Message{std::move(command)}, nullptr);
+        deliver(entity_id, Message{std::move(command)}, nullptr, Presume::nothing);
     }
 
     // Wakes every entity of this type whose last append left a deadline. Call once, after
@@ -56,8 +59,9 @@ public:
                     continue;
                 }
                 std::string id(pid.substr(prefix().size()));
-                runtime_.post_admitted(entry.persistence_id,
-                                       [this, id] { handle(id, Message{Wake{}}, nullptr); });
+                runtime_.post_admitted(entry.persistence_id, [this, id] {
+                    handle(id, Message{Wake{}}, nullptr, Presume::nothing);
+                });
                 ++woken;
             }
         }
@@ -78,6 +82,8 @@ public:
                                .commands = commands_.load(),
                                .events_persisted = events_persisted_.load(),
                                .recoveries = recoveries_.load(),
+                               .presumed_new = presumed_new_.load(),
+                               .presumed_new_wrong = presumed_new_wrong_.load(),
                                .passivations = passivations_.load()};
     }
 
@@ -86,6 +92,8 @@ public:
 private:
     struct Wake {};
     using Message = std::variant<Command, Wake>;
+    // What the caller knows of an entity that is not in memory.
+    enum class Presume { nothing, new_entity };
     using Clock = std::chrono::steady_clock;
 
     struct Pending {
@@ -125,6 +133,9 @@ private:
         SequenceNr seq;
         SequenceNr snapshot_seq;
         bool persisting = false;
+        // Started empty on ask_new() without reading the journal; cleared by the first
+        // successful append or by a real recovery.
+        bool presumed_new = false;
         Stash stash;
         std::optional<Clock::time_point> wake_at;  // the one armed timer, if any
         std::uint64_t timer_generation = 0;
@@ -147,21 +158,27 @@ private:
         return tables_[runtime_.executor_of(persistence_id(entity_id))];
     }
 
-    void deliver(const std::string& entity_id, Message message, ReplyCallback done) {
+    void deliver(const std::string& entity_id,
+                 Message message,
+                 ReplyCallback done,
+                 Presume presume) {
         auto shared_done = std::make_shared<ReplyCallback>(std::move(done));
-        Status posted =
-            runtime_.post(persistence_id(entity_id),
-                          [this, entity_id, message = std::move(message), shared_done]() mutable {
-                              handle(entity_id, std::move(message), std::move(*shared_done));
-                          });
+        Status posted = runtime_.post(
+            persistence_id(entity_id),
+            [this, entity_id, message = std::move(message), shared_done, presume]() mutable {
+                handle(entity_id, std::move(message), std::move(*shared_done), presume);
+            });
         if (!posted.ok() && *shared_done) {
             (*shared_done)(posted);
         }
     }
 
-    void handle(const std::string& entity_id, Message message, ReplyCallback done) {
+    void handle(const std::string& entity_id,
+                Message message,
+                ReplyCallback done,
+                Presume presume) {
         ++commands_;
-        auto found = load(entity_id);
+        auto found = load(entity_id, presume);
         if (!found.ok()) {
             if (done) {
                 done(found.status());
@@ -187,8 +204,9 @@ private:
         entity.stash.push_back(std::move(pending));
     }
 
-    // The entity in memory, recovered from its snapshot and events when absent.
-    Result<Entity*> load(const std::string& entity_id) {
+    // The entity in memory; when absent, recovered from its snapshot and events, or started
+    // empty when presumed new.
+    Result<Entity*> load(const std::string& entity_id, Presume presume) {
         Table& table = table_of(entity_id);
         auto it = table.find(entity_id);
         if (it != table.end()) {
@@ -201,20 +219,32 @@ private:
             }
         }
         auto entity = std::make_unique<Entity>();
-        Status recovered = recover(persistence_id(entity_id), *entity);
-        if (!recovered.ok()) {
-            QRPAY_LOG_ERROR("recovery of %s failed: %s", persistence_id(entity_id).c_str(),
-                            recovered.to_string().c_str());
+        if (presume == Presume::new_entity) {
+            entity->presumed_new = true;
+            ++presumed_new_;
+        } else if (Status recovered = recover(entity_id, *entity); !recovered.ok()) {
             return recovered;
         }
-        ++recoveries_;
         ++active_;
         Entity* raw = entity.get();
         table.emplace(entity_id, std::move(entity));
         return raw;
     }
 
-    Status recover(const std::string& pid, Entity& entity) {
+    // Replays the journal into `entity`. REQUIRES: `entity` holds nothing yet.
+    Status recover(const std::string& entity_id, Entity& entity) {
+        Status recovered = replay(persistence_id(entity_id), entity);
+        if (!recovered.ok()) {
+            QRPAY_LOG_ERROR("recovery of %s failed: %s", persistence_id(entity_id).c_str(),
+                            recovered.to_string().c_str());
+            return recovered;
+        }
+        entity.presumed_new = false;
+        ++recoveries_;
+        return {};
+    }
+
+    Status replay(const std::string& pid, Entity& entity) {
         journal::Journal& journal = runtime_.journal();
         auto snapshot = journal.load_snapshot(pid);
         if (!snapshot.ok()) {
@@ -262,6 +292,11 @@ private:
             std::holds_alternative<Command>(message)
                 ? behavior_.on_command(entity.state, std::get<Command>(message), context)
                 : behavior_.on_wake(entity.state, context);
+        if (entity.presumed_new && effect.events().empty()) {
+            // Nothing to append means nothing checks the guess: answer from the journal.
+            process_recovered(entity_id, entity, std::move(message), std::move(done));
+            return;
+        }
         if (effect.is_rejected()) {
             finish_without_events(entity_id, entity);  // before the reply: callers may look
             if (done) {
@@ -276,7 +311,23 @@ private:
             answer(done, effect);
             return;
         }
-        start_persist(entity_id, entity, std::move(effect), std::move(done), context.now);
+        start_persist(entity_id, entity, std::move(message), std::move(effect), std::move(done),
+                      context.now);
+    }
+
+    void process_recovered(const std::string& entity_id,
+                           Entity& entity,
+                           Message message,
+                           ReplyCallback done) {
+        QRPAY_ASSERT(entity.seq.value == 0 && !entity.persisting, "a presumed entity is empty");
+        if (Status recovered = recover(entity_id, entity); !recovered.ok()) {
+            evict(entity_id);
+            if (done) {
+                done(recovered);
+            }
+            return;
+        }
+        process(entity_id, entity, std::move(message), std::move(done));
     }
 
     static void answer(const ReplyCallback& done, EffectType& effect) {
@@ -311,10 +362,14 @@ private:
         std::size_t event_count;
         EffectType effect;
         ReplyCallback done;
+        // The message itself while the entity is only presumed new: if the append shows that
+        // it existed after all, the message runs again on the recovered entity.
+        std::optional<Message> retry;
     };
 
     void start_persist(const std::string& entity_id,
                        Entity& entity,
+                       Message message,
                        EffectType effect,
                        ReplyCallback done,
                        UnixMs now) {
@@ -332,9 +387,13 @@ private:
         }
         request.wake_at = behavior_.deadline(next);
         std::size_t count = effect.events().size();
+        std::optional<Message> retry;
+        if (entity.presumed_new) {
+            retry = std::move(message);
+        }
         auto in_flight = std::make_shared<InFlight>(
             InFlight{std::move(next), SequenceNr(entity.seq.value + count), count,
-                     std::move(effect), std::move(done)});
+                     std::move(effect), std::move(done), std::move(retry)});
         entity.persisting = true;
         runtime_.append(std::move(request), [this, entity_id, in_flight](const Status& status) {
             on_persisted(entity_id, std::move(*in_flight), status);
@@ -348,10 +407,16 @@ private:
         Entity& entity = *it->second;
         QRPAY_ASSERT(entity.persisting, "one persist at a time per entity");
         entity.persisting = false;
+        if (!status.ok() && entity.presumed_new && status.code() == Errc::sequence_conflict) {
+            ++presumed_new_wrong_;
+            retry_recovered(entity_id, std::move(in_flight));
+            return;
+        }
         if (!status.ok()) {
             fail_persist(entity_id, std::move(in_flight), status);
             return;
         }
+        entity.presumed_new = false;
         entity.state = std::move(in_flight.next_state);
         entity.seq = in_flight.next_seq;
         events_persisted_ += in_flight.event_count;
@@ -374,9 +439,24 @@ private:
         if (in_flight.done) {
             in_flight.done(status);
         }
+        replay_stash(entity_id, std::move(stashed));
+    }
+
+    // The entity presumed new existed after all: nothing of the refused append happened, so
+    // the message runs again on the recovered entity, ahead of anything stashed behind it.
+    void retry_recovered(const std::string& entity_id, InFlight in_flight) {
+        QRPAY_ASSERT(in_flight.retry.has_value(), "a presumed-new append keeps its message");
+        Stash stashed = std::move(table_of(entity_id).at(entity_id)->stash);
+        evict(entity_id);
+        handle(entity_id, std::move(*in_flight.retry), std::move(in_flight.done), Presume::nothing);
+        replay_stash(entity_id, std::move(stashed));
+    }
+
+    void replay_stash(const std::string& entity_id, Stash stashed) {
         while (!stashed.empty()) {
             Pending pending = stashed.pop_front();
-            handle(entity_id, std::move(pending.message), std::move(pending.done));
+            handle(entity_id, std::move(pending.message), std::move(pending.done),
+                   Presume::nothing);
         }
     }
 
@@ -442,7 +522,7 @@ private:
             return;  // replaced by a newer timer, or the entity left memory
         }
         it->second->wake_at.reset();
-        handle(entity_id, Message{Wake{}}, nullptr);
+        handle(entity_id, Message{Wake{}}, nullptr, Presume::nothing);
     }
 
     void evict(const std::string& entity_id) {
@@ -490,6 +570,8 @@ private:
     std::atomic<std::uint64_t> commands_{0};
     std::atomic<std::uint64_t> events_persisted_{0};
     std::atomic<std::uint64_t> recoveries_{0};
+    std::atomic<std::uint64_t> presumed_new_{0};
+    std::atomic<std::uint64_t> presumed_new_wrong_{0};
     std::atomic<std::uint64_t> passivations_{0};
 };
 

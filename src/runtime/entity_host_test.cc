@@ -138,6 +138,15 @@ Result<CounterReply> ask_and_wait(EntityHost<Counter>& host,
     return promise.get_future().get();
 }
 
+Result<CounterReply> ask_new_and_wait(EntityHost<Counter>& host,
+                                      const std::string& id,
+                                      CounterCommand command) {
+    std::promise<Result<CounterReply>> promise;
+    host.ask_new(id, std::move(command),
+                 [&promise](Result<CounterReply> reply) { promise.set_value(std::move(reply)); });
+    return promise.get_future().get();
+}
+
 // Polls `condition` until it holds or five seconds pass; the test then asserts the condition,
 // so a slow machine can only make the test slower, never flaky on timing.
 template <class Condition>
@@ -249,6 +258,70 @@ TEST_F(EntityHostTest, RecoversStateFromTheJournalAfterRestart) {
     EXPECT_EQ(reply->total, 21);
     EXPECT_EQ(reply->seq, SequenceNr(7));
     EXPECT_EQ(host_->stats().recoveries, 1U);
+}
+
+TEST_F(EntityHostTest, AskNewOnANewIdPersistsWithoutReadingTheJournal) {
+    start();
+    auto reply = ask_new_and_wait(*host_, "fresh", Add{4});
+    ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+    EXPECT_EQ(reply->total, 4);
+    EXPECT_EQ(reply->seq, SequenceNr(1));
+    EXPECT_EQ(host_->stats().recoveries, 0U);
+    EXPECT_EQ(host_->stats().presumed_new, 1U);
+    EXPECT_EQ(host_->stats().presumed_new_wrong, 0U);
+    EXPECT_EQ(journal_->highest_seq("counter|fresh").value(), SequenceNr(1));
+    // The entity is an ordinary one afterwards.
+    EXPECT_EQ(ask_and_wait(*host_, "fresh", Add{1})->total, 5);
+}
+
+TEST_F(EntityHostTest, AskNewOnAnExistingIdRecoversAndRunsTheCommandAgain) {
+    start();
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(ask_and_wait(*host_, "old", Add{10}).ok());
+    }
+    restart();  // "old" is now only in the journal
+    auto reply = ask_new_and_wait(*host_, "old", Add{1});
+    ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+    EXPECT_EQ(reply->total, 31);  // the answer of the recovered entity, not of an empty one
+    EXPECT_EQ(reply->seq, SequenceNr(4));
+    EXPECT_EQ(host_->stats().presumed_new_wrong, 1U);
+    EXPECT_EQ(host_->stats().recoveries, 1U);
+    EXPECT_EQ(journal_->highest_seq("counter|old").value(), SequenceNr(4));
+}
+
+TEST_F(EntityHostTest, AskNewKeepsTheOrderOfCommandsStashedBehindAWrongGuess) {
+    start();
+    ASSERT_TRUE(ask_and_wait(*host_, "old", Add{100}).ok());
+    restart();
+    constexpr int commands = 20;
+    std::vector<std::promise<Result<CounterReply>>> promises(commands);
+    host_->ask_new("old", Add{1}, [&promises](Result<CounterReply> reply) {
+        promises[0].set_value(std::move(reply));
+    });
+    for (int i = 1; i < commands; ++i) {
+        host_->ask("old", Add{1}, [&promises, i](Result<CounterReply> reply) {
+            promises[static_cast<std::size_t>(i)].set_value(std::move(reply));
+        });
+    }
+    for (int i = 0; i < commands; ++i) {
+        auto reply = promises[static_cast<std::size_t>(i)].get_future().get();
+        ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+        EXPECT_EQ(reply->seq, SequenceNr(static_cast<std::uint64_t>(i + 2)));
+        EXPECT_EQ(reply->total, 100 + i + 1);
+    }
+}
+
+TEST_F(EntityHostTest, AskNewAnswersACommandThatPersistsNothingFromTheJournal) {
+    start();
+    ASSERT_TRUE(ask_and_wait(*host_, "old", Add{7}).ok());
+    restart();
+    auto got = ask_new_and_wait(*host_, "old", Get{});
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(got->total, 7);  // not the empty state's 0
+    EXPECT_EQ(got->seq, SequenceNr(1));
+    auto rejected = ask_new_and_wait(*host_, "unknown", Add{-1});
+    EXPECT_EQ(rejected.status().code(), Errc::invalid_argument);
+    EXPECT_EQ(host_->stats().active_entities, 1U);  // the unknown probe left memory
 }
 
 TEST_F(EntityHostTest, SnapshotsEveryNEventsAndRecoversFromThem) {
