@@ -27,6 +27,20 @@
 
 namespace qrpay::journal {
 
+Result<std::vector<std::vector<ShardEvent>>> Journal::read_shards(
+    const std::vector<ShardRead>& reads) {
+    std::vector<std::vector<ShardEvent>> answers;
+    answers.reserve(reads.size());
+    for (const ShardRead& read : reads) {
+        Result<std::vector<ShardEvent>> events = read_shard(read.shard, read.from, read.max_count);
+        if (!events.ok()) {
+            return events.status();
+        }
+        answers.push_back(std::move(events).value());
+    }
+    return answers;
+}
+
 Status Journal::append_and_wait(AppendRequest request) {
     // Shared so that the promise outlives a callback that is still returning from set_value.
     auto outcome = std::make_shared<std::promise<Status>>();

@@ -52,6 +52,13 @@ struct StoredEvent {
     UnixMs written_at;
 };
 
+// One read of read_shards(): the events of `shard` with offset >= from, at most max_count.
+struct ShardRead {
+    ShardId shard;
+    ShardOffset from;
+    std::size_t max_count = 0;
+};
+
 // One event as read back in a shard's order (for projections).
 struct ShardEvent {
     ShardOffset offset;
@@ -109,6 +116,13 @@ public:
     virtual Result<std::vector<ShardEvent>> read_shard(ShardId shard,
                                                        ShardOffset from,
                                                        std::size_t max_count) = 0;
+
+    // Several read_shard() at once: answer[i] answers reads[i]. A backend may answer them
+    // from one read transaction (the SQLite journal does: one lock and one page-cache check
+    // instead of one per shard), which is what a projection round over many shards wants.
+    // The default calls read_shard() for each. Fails whole when any read fails.
+    virtual Result<std::vector<std::vector<ShardEvent>>> read_shards(
+        const std::vector<ShardRead>& reads);
 
     // Replaces the entity's snapshot when `snapshot.seq` is newer than the stored one.
     virtual Status save_snapshot(const std::string& persistence_id, const Snapshot& snapshot) = 0;

@@ -8,6 +8,7 @@
 
 #include "base/assert.h"
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "sqlite/transaction.h"
 
 namespace qrpay::projection {
@@ -102,7 +103,10 @@ Status Engine::open() {
 void Engine::start() {
     QRPAY_ASSERT(db_ != nullptr, "Engine::start() before a successful open()");
     QRPAY_ASSERT(!worker_.joinable(), "Engine started twice");
-    worker_ = std::thread([this] { run_worker(); });
+    worker_ = std::thread([this] {
+        set_current_thread_name("proj-" + name_);
+        run_worker();
+    });
     QRPAY_LOG_INFO("projection %s: started over %u shards", name_.c_str(), options_.shard_count);
 }
 
@@ -135,9 +139,18 @@ void Engine::on_commit(ShardId shard, ShardOffset durable) {
 
 void Engine::run_worker() {
     auto next_poll = SteadyClock::now() + options_.poll_interval;
-    while (wait_for_work(next_poll)) {
+    SteadyClock::time_point last_round{};
+    while (wait_for_work(next_poll) &&
+           wait_until_or_stop(last_round + options_.round_interval_min)) {
+        last_round = SteadyClock::now();
         (void)run_round(false);
     }
+}
+
+// false on stop.
+bool Engine::wait_until_or_stop(SteadyClock::time_point until) {
+    std::unique_lock lock(mutex_);
+    return !work_ready_.wait_until(lock, until, [this] { return stopping_; });
 }
 
 // Waits until a shard is wanted and not backing off, or stop; false on stop. Every
@@ -200,12 +213,7 @@ Status Engine::catch_up(std::size_t rounds_max) {
 
 Engine::RoundResult Engine::run_round(bool ignore_backoff) {
     std::vector<Batch> batches = plan_round(ignore_backoff);
-    std::size_t budget = options_.round_events_max;
-    std::size_t read_total = 0;
-    for (Batch& batch : batches) {
-        read_batch(batch, std::min(options_.shard_batch_events_max, budget - read_total));
-        read_total += batch.events.size();
-    }
+    std::size_t read_total = read_batches(batches);
     Status written;
     if (read_total > 0) {
         written = write_batches(batches);
@@ -235,23 +243,43 @@ std::vector<Engine::Batch> Engine::plan_round(bool ignore_backoff) {
     return plan;
 }
 
-// Reads up to count_max events after the batch's cursor and keeps the contiguous run that
-// starts right after it: a later offset without the next one is a hole, never skipped.
-void Engine::read_batch(Batch& batch, std::size_t count_max) {
-    if (count_max == 0) {
-        batch.more = true;  // the round is full: this shard goes first in a later round
-        return;
+// Reads every batch's events after its cursor in one journal read. Each shard may read an
+// equal share of round_events_max (at most shard_batch_events_max); a shard with more left
+// stays wanted for the next round. Returns the events read.
+std::size_t Engine::read_batches(std::vector<Batch>& batches) {
+    if (batches.empty()) {
+        return 0;
     }
-    auto read = journal_.read_shard(batch.shard, batch.from.next(), count_max);
-    if (!read.ok()) {
-        batch.failure = ShardFailure{.offset = batch.from.next(),
-                                     .persistence_id = {},
-                                     .seq = {},
-                                     .message = "journal read: " + read.status().to_string(),
-                                     .attempts = 0};
-        return;
+    const std::size_t share = std::clamp<std::size_t>(options_.round_events_max / batches.size(), 1,
+                                                      options_.shard_batch_events_max);
+    std::vector<journal::ShardRead> reads;
+    reads.reserve(batches.size());
+    for (const Batch& batch : batches) {
+        reads.push_back({.shard = batch.shard, .from = batch.from.next(), .max_count = share});
     }
-    std::vector<journal::ShardEvent>& events = read.value();
+    auto answers = journal_.read_shards(reads);
+    std::size_t read_total = 0;
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+        if (!answers.ok()) {
+            batches[i].failure =
+                ShardFailure{.offset = batches[i].from.next(),
+                             .persistence_id = {},
+                             .seq = {},
+                             .message = "journal read: " + answers.status().to_string(),
+                             .attempts = 0};
+            continue;
+        }
+        take_events(batches[i], std::move((*answers)[i]), share);
+        read_total += batches[i].events.size();
+    }
+    return read_total;
+}
+
+// Keeps of `events` (up to count_max after the batch's cursor) the contiguous run that starts
+// right after the cursor: a later offset without the next one is a hole, never skipped.
+void Engine::take_events(Batch& batch,
+                         std::vector<journal::ShardEvent> events,
+                         std::size_t count_max) {
     batch.more = events.size() >= count_max;
     batch.caught_up = !batch.more;
     std::size_t contiguous = 0;

@@ -54,6 +54,10 @@ struct EngineOptions {
     std::size_t shard_batch_events_max = 512;  // events read from one shard per round
     std::size_t round_events_max = 4'096;      // events applied in one transaction, all shards
     std::chrono::milliseconds poll_interval{1'000};
+    // Rounds start at least this far apart: under load one round (one read per shard, one
+    // transaction) then carries every event committed meanwhile instead of one journal
+    // commit's worth. Bounds the lag it adds; 0 runs a round per wake-up.
+    std::chrono::milliseconds round_interval_min{5};
     std::chrono::milliseconds retry_backoff_first{100};
     std::chrono::milliseconds retry_backoff_max{10'000};
     FaultPoints faults{};  // off unless a test turns them on
@@ -146,10 +150,14 @@ private:
 
     void run_worker();
     bool wait_for_work(std::chrono::steady_clock::time_point& next_poll);
+    bool wait_until_or_stop(std::chrono::steady_clock::time_point until);
     bool has_ready_work(std::chrono::steady_clock::time_point now) const;  // REQUIRES: mutex_
     RoundResult run_round(bool ignore_backoff);
     std::vector<Batch> plan_round(bool ignore_backoff);
-    void read_batch(Batch& batch, std::size_t count_max);
+    std::size_t read_batches(std::vector<Batch>& batches);
+    static void take_events(Batch& batch,
+                            std::vector<journal::ShardEvent> events,
+                            std::size_t count_max);
     Status write_batches(std::vector<Batch>& batches);
     Status write_batch(Batch& batch);
     std::size_t apply_events(Batch& batch, std::size_t count);

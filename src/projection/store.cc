@@ -40,8 +40,8 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
         options.lock_wait_max.count() < 0 || options.read_wait_max.count() < 0) {
         return Status(Errc::invalid_argument, "bad read-model store options");
     }
-    auto writer =
-        sqlite::Connection::open(options.path, sqlite::OpenMode::writer, options.lock_wait_max);
+    auto writer = sqlite::Connection::open(options.path, sqlite::OpenMode::rebuildable_writer,
+                                           options.lock_wait_max);
     if (!writer.ok()) {
         return writer.status();
     }
@@ -55,7 +55,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
 }
 
 Result<std::unique_ptr<sqlite::Connection>> Store::open_writer() const {
-    return sqlite::Connection::open(options_.path, sqlite::OpenMode::writer,
+    return sqlite::Connection::open(options_.path, sqlite::OpenMode::rebuildable_writer,
                                     options_.lock_wait_max);
 }
 

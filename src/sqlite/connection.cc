@@ -156,7 +156,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path,
                                                      std::chrono::milliseconds lock_wait_max) {
     sqlite3* db = nullptr;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    if (mode == OpenMode::writer) {
+    if (mode != OpenMode::reader) {
         flags |= SQLITE_OPEN_CREATE;
     }
     int opened = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
@@ -175,8 +175,9 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path,
         }
         return connection;
     }
-    Status pragmas =
-        connection->run_script("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
+    Status pragmas = connection->run_script(
+        mode == OpenMode::writer ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                                 : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
     if (!pragmas.ok()) {
         return pragmas;
     }

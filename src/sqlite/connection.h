@@ -71,7 +71,12 @@ private:
 };
 
 enum class OpenMode {
-    writer,  // read-write, creates the file, WAL and synchronous=FULL
+    writer,  // read-write, creates the file, WAL and synchronous=FULL: a commit is on disk
+    // Read-write like `writer`, but synchronous=NORMAL: a commit survives the process crashing
+    // and the file stays consistent, yet the last commits may be lost when the machine itself
+    // fails (no fsync per commit). Only for stores rebuilt from a durable source, such as read
+    // models that commit their source offset with their rows.
+    rebuildable_writer,
     reader,  // query_only
 };
 

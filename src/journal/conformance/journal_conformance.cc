@@ -235,6 +235,21 @@ void check_read_range_edges(Journal& journal) {
     ASSERT_EQ(second->size(), 1U);
     EXPECT_EQ((*second)[0].offset, ShardOffset(2));
     EXPECT_EQ((*second)[0].seq, SequenceNr(2));
+
+    // read_shards answers each read as read_shard would, in the order asked.
+    std::vector<ShardRead> reads{{ShardId(1), ShardOffset(2), 1},
+                                 {ShardId(99), ShardOffset(1), 10},
+                                 {ShardId(1), ShardOffset(1), 10},
+                                 {ShardId(1), ShardOffset(1), 0}};
+    Result<std::vector<std::vector<ShardEvent>>> many = journal.read_shards(reads);
+    ASSERT_TRUE(many.ok()) << many.status().to_string();
+    ASSERT_EQ(many->size(), reads.size());
+    ASSERT_EQ((*many)[0].size(), 1U);
+    EXPECT_EQ((*many)[0][0].offset, ShardOffset(2));
+    EXPECT_TRUE((*many)[1].empty());
+    EXPECT_EQ((*many)[2].size(), 3U);
+    EXPECT_TRUE((*many)[3].empty());
+    EXPECT_TRUE(journal.read_shards({}).value().empty());
 }
 
 void check_highest_seq_kept_across_snapshot(Journal& journal) {
