@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 
 namespace qrpay::http {
 
@@ -421,6 +422,7 @@ Status Client::Impl::resolve() {
 void Client::Impl::start_thread() {
     work_.emplace(context_.get_executor());
     thread_ = std::thread([this] {
+        set_current_thread_name("http-client");
         for (;;) {
             try {
                 context_.run();

@@ -3,9 +3,11 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "base/thread_name.h"
 #include "http/timer_set.h"
 
 namespace qrpay::http {
@@ -24,7 +26,10 @@ Scheduler::Scheduler(const SchedulerOptions& options) : threads_(std::make_uniqu
                                                  options.tasks_pending_max);
     threads_->work.emplace(threads_->context.get_executor());
     for (std::size_t i = 0; i < options.threads; ++i) {
-        threads_->threads.emplace_back([context = &threads_->context] { context->run(); });
+        threads_->threads.emplace_back([context = &threads_->context] {
+            set_current_thread_name("scheduler");
+            context->run();
+        });
     }
 }
 

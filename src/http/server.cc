@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "http/timer_set.h"
 
 namespace qrpay::http {
@@ -792,7 +793,10 @@ void Server::Impl::start_threads() {
     work_.emplace(context_.get_executor());
     net::post(accept_strand_, [this] { do_accept(); });
     for (std::size_t i = 0; i < options_.threads; ++i) {
-        threads_.emplace_back([this] { run_context_logged(context_); });
+        threads_.emplace_back([this, i] {
+            set_current_thread_name("http-server-" + std::to_string(i));
+            run_context_logged(context_);
+        });
     }
 }
 

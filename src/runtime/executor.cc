@@ -1,6 +1,7 @@
 #include "runtime/executor.h"
 
 #include "base/assert.h"
+#include "base/thread_name.h"
 
 namespace qrpay::runtime {
 
@@ -10,9 +11,12 @@ Executor::Executor(std::size_t mailbox_depth_max) : mailbox_depth_max_(mailbox_d
 
 Executor::~Executor() { stop(); }
 
-void Executor::start() {
+void Executor::start(const std::string& thread_name) {
     QRPAY_ASSERT(!thread_.joinable(), "executor started twice");
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this, thread_name] {
+        set_current_thread_name(thread_name);
+        run();
+    });
 }
 
 void Executor::stop() {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <mutex>
 #include <queue>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -26,7 +27,8 @@ public:
     Executor(const Executor&) = delete;
     Executor& operator=(const Executor&) = delete;
 
-    void start();
+    // `thread_name` shows in top -H and perf (base/thread_name.h).
+    void start(const std::string& thread_name = "qrpay-executor");
     // Runs the tasks already queued, drops pending timers, joins the thread.
     void stop();
 

@@ -38,8 +38,8 @@ Status Runtime::start() {
         }
         fencing_[shard] = next;
     }
-    for (auto& executor : executors_) {
-        executor->start();
+    for (std::size_t i = 0; i < executors_.size(); ++i) {
+        executors_[i]->start("executor-" + std::to_string(i));
     }
     QRPAY_LOG_INFO("runtime started: %u executors, %u shards claimed", options_.executor_count,
                    options_.shard_count);
@@ -60,8 +60,8 @@ void Runtime::stop() {
 void Runtime::wait_for_appends() {
     constexpr auto appends_wait_max = std::chrono::seconds(30);
     std::unique_lock lock(appends_mutex_);
-    bool drained = appends_done_.wait_for(lock, appends_wait_max,
-                                          [this] { return appends_in_flight_ == 0; });
+    bool drained =
+        appends_done_.wait_for(lock, appends_wait_max, [this] { return appends_in_flight_ == 0; });
     QRPAY_ASSERT(drained, "the journal answers every append it accepted");
 }
 
