@@ -71,14 +71,35 @@ void fail_all(GroupOutcome& outcome, const Status& status) {
     outcome.appends_stored = 0;
 }
 
+Status check_fencing(const AppendRequest& request, FencingToken current) {
+    if (current != request.fencing) {
+        return {Errc::fenced, "shard " + std::to_string(request.shard.value) + " has token " +
+                                  std::to_string(current.value)};
+    }
+    return {};
+}
+
 }  // namespace
 
 GroupOutcome GroupCommitter::commit(const std::vector<PendingWrite>& group) {
     QRPAY_ASSERT(!group.empty(), "commit of an empty group");
     QRPAY_ASSERT(!db_.in_transaction(), "commit with a transaction already open");
+    std::optional<GroupOutcome> outcome = run_pass(group, Pass::direct);
+    if (!outcome) {
+        outcome = run_pass(group, Pass::isolated);
+        QRPAY_ASSERT(outcome.has_value(), "the isolated pass gave up on a group");
+        outcome->retried_isolated = true;
+    }
+    QRPAY_ASSERT(!db_.in_transaction(), "a group left its transaction open");
+    return std::move(*outcome);
+}
+
+std::optional<GroupOutcome> GroupCommitter::run_pass(const std::vector<PendingWrite>& group,
+                                                     Pass pass) {
     GroupOutcome outcome;
     outcome.statuses.resize(group.size());
     shards_.clear();
+    look_up_slots(group);
     if (Status begun = qrpay::sqlite::begin(db_, qrpay::sqlite::Begin::immediate); !begun.ok()) {
         abandon_transaction();
         fail_all(outcome, begun);
@@ -86,7 +107,16 @@ GroupOutcome GroupCommitter::commit(const std::vector<PendingWrite>& group) {
     }
     for (std::size_t i = 0; i < group.size(); ++i) {
         std::optional<ShardTip> tip;
-        Status applied = apply_in_savepoint(group[i].op, tip);
+        Status applied = apply_write(group[i].op, pass, slots_[i], tip);
+        // A direct append that failed, other than refused, may be partly in place, and no
+        // savepoint can take it out alone.
+        const bool partly_in_place = pass == Pass::direct && !applied.ok() &&
+                                     !is_refusal(applied) &&
+                                     std::holds_alternative<AppendRequest>(group[i].op);
+        if (partly_in_place || (pass == Pass::direct && !db_.in_transaction())) {
+            abandon_transaction();
+            return std::nullopt;
+        }
         if (!db_.in_transaction()) {  // SQLite rolled the whole transaction back
             fail_all(outcome, {Errc::io_error, "group rolled back: " + applied.message()});
             return outcome;
@@ -97,10 +127,17 @@ GroupOutcome GroupCommitter::commit(const std::vector<PendingWrite>& group) {
         }
         outcome.statuses[i] = std::move(applied);
     }
+    finish_pass(outcome);
+    return outcome;
+}
+
+// Stores the shards' last offsets and commits; then the cache learns what became durable, or
+// forgets every entity the group appended to when COMMIT failed (unknown_outcome: maybe stored).
+void GroupCommitter::finish_pass(GroupOutcome& outcome) {
     if (Status stored = store_last_offsets(); !stored.ok()) {
         abandon_transaction();
         fail_all(outcome, {Errc::io_error, "group rolled back: " + stored.message()});
-        return outcome;
+        return;
     }
     if (Status committed = qrpay::sqlite::commit(db_); !committed.ok()) {
         // io_error: surely rolled back; unknown_outcome: may or may not have reached the disk.
@@ -112,28 +149,61 @@ GroupOutcome GroupCommitter::commit(const std::vector<PendingWrite>& group) {
         }
         outcome.durable.clear();
         outcome.appends_stored = 0;
-        return outcome;
+        cache_.forget_staged();
+        return;
     }
     outcome.committed = true;
-    return outcome;
+    cache_.publish_staged();
+}
+
+// Starts the cache's pass and finds each append's slot, all before the first write: lookups
+// in one loop overlap their cache misses, where lookups between SQLite statements each wait
+// for theirs (this halves what the cache costs the writer).
+void GroupCommitter::look_up_slots(const std::vector<PendingWrite>& group) {
+    cache_.begin_pass();
+    slots_.clear();
+    for (const PendingWrite& write : group) {
+        const auto* append = std::get_if<AppendRequest>(&write.op);
+        slots_.push_back(append == nullptr ? nullptr : cache_.slot(append->persistence_id));
+    }
+}
+
+Status GroupCommitter::apply_write(const WriteOp& op,
+                                   Pass pass,
+                                   EntitySlot* slot,
+                                   std::optional<ShardTip>& tip) {
+    const auto* append = std::get_if<AppendRequest>(&op);
+    if (pass == Pass::isolated || append == nullptr) {
+        return apply_in_savepoint(op, slot, tip);
+    }
+    WriteEffect effect;
+    effect.slot = slot;
+    Status applied = append_direct(*append, tip, effect);
+    if (applied.ok()) {
+        take_effect(effect);
+    } else {
+        tip.reset();
+    }
+    return applied;
 }
 
 // Runs one write inside a savepoint. On any failure the write is undone alone; when even that
 // fails the whole transaction is rolled back, so nothing half-applied can ever commit. The
-// write's change to its shard's cached state reaches shards_ only once the savepoint is released.
-Status GroupCommitter::apply_in_savepoint(const WriteOp& op, std::optional<ShardTip>& tip) {
+// write's effect reaches shards_ and cache_ only once the savepoint is released.
+Status GroupCommitter::apply_in_savepoint(const WriteOp& op,
+                                          EntitySlot* slot,
+                                          std::optional<ShardTip>& tip) {
     if (Status opened = db_.run(sql_savepoint); !opened.ok()) {
         abandon_transaction();
         return opened;
     }
-    std::optional<ShardChange> change;
-    Status applied = apply(op, tip, change);
+    WriteEffect effect;
+    effect.slot = slot;
+    Status applied = apply(op, tip, effect);
     if (applied.ok()) {
         Status released = db_.run(sql_release);
         if (released.ok()) {
-            if (change) {
-                shards_.insert_or_assign(change->shard, change->state);
-            }
+            take_effect(effect);
             return applied;
         }
         applied = std::move(released);
@@ -151,66 +221,147 @@ Status GroupCommitter::apply_in_savepoint(const WriteOp& op, std::optional<Shard
     return applied;
 }
 
-Status GroupCommitter::apply(const WriteOp& op,
-                             std::optional<ShardTip>& tip,
-                             std::optional<ShardChange>& change) {
+Status GroupCommitter::apply(const WriteOp& op, std::optional<ShardTip>& tip, WriteEffect& effect) {
     if (const auto* append = std::get_if<AppendRequest>(&op)) {
-        return apply_append(*append, tip, change);
+        return append_isolated(*append, tip, effect);
     }
     if (const auto* claim = std::get_if<ClaimOp>(&op)) {
-        return apply_claim(*claim, change);
+        return apply_claim(*claim, effect);
     }
     return apply_snapshot(std::get<SnapshotOp>(op));
 }
 
-// The shard's new last offset goes to `change` (and to shard_state at the end of the group).
-Status GroupCommitter::apply_append(const AppendRequest& request,
-                                    std::optional<ShardTip>& tip,
-                                    std::optional<ShardChange>& change) {
-    ShardState shard;
-    if (Status checked = check_append(request, shard); !checked.ok()) {
+// The isolated pass's append, inside its savepoint: SQL decides every refusal and the wakeups
+// row is always written or deleted. It trusts nothing the direct pass may have got wrong.
+Status GroupCommitter::append_isolated(const AppendRequest& request,
+                                       std::optional<ShardTip>& tip,
+                                       WriteEffect& effect) {
+    Result<ShardState> shard = shard_state(request.shard);
+    if (!shard.ok()) {
+        return shard.status();
+    }
+    if (Status fenced = check_fencing(request, shard->fencing); !fenced.ok()) {
+        return fenced;
+    }
+    if (Status checked = check_highest_seq(request); !checked.ok()) {
         return checked;
     }
-    if (Status inserted = insert_events(request, shard.last_offset); !inserted.ok()) {
-        return inserted;
+    std::size_t inserted = 0;
+    if (Status stored = insert_events(request, shard->last_offset, inserted); !stored.ok()) {
+        return stored;
     }
-    if (Status woken = store_wakeup(request); !woken.ok()) {
+    return finish_append(request, *shard, WakeupRow::unknown, tip, effect);
+}
+
+// The direct pass's append, without a savepoint. Memory may say yes, never no: a refusal is
+// always SQL's word (a SELECT, run only when no tip vouches for expected_seq). An entity's first
+// append needs no SELECT either: inserting seq 1 fails on the primary key exactly when the
+// entity exists, and that failing INSERT undoes itself (SQLite's default ABORT). Any other
+// failure returns io_error with the transaction possibly holding part of the write; the caller
+// then abandons the pass.
+Status GroupCommitter::append_direct(const AppendRequest& request,
+                                     std::optional<ShardTip>& tip,
+                                     WriteEffect& effect) {
+    Result<ShardState> shard = shard_state(request.shard);
+    if (!shard.ok()) {
+        return shard.status();
+    }
+    if (Status fenced = check_fencing(request, shard->fencing); !fenced.ok()) {
+        return fenced;
+    }
+    const std::optional<EntityTip> known = known_tip(effect.slot, request, *shard);
+    const bool vouched = known && known->highest_seq == request.expected_seq;
+    const bool first_append = request.expected_seq == SequenceNr(0);
+    if (!vouched && !(first_append && !known)) {
+        if (Status checked = check_highest_seq(request); !checked.ok()) {
+            return checked;
+        }
+    }
+    std::size_t inserted = 0;
+    Status stored = insert_events(request, shard->last_offset, inserted);
+    if (!stored.ok() && inserted == 0 && db_.in_transaction()) {
+        // Nothing of the request is in place. Most likely the entity is further on than
+        // memory said (another writer, or an existing entity's "first" append): SQL decides.
+        Status checked = check_highest_seq(request);
+        return checked.ok() ? stored : checked;
+    }
+    if (!stored.ok()) {
+        return stored;
+    }
+    // An entity without events has no wakeups row: that row is only ever written together
+    // with events, and events are never deleted.
+    WakeupRow wakeup = first_append ? WakeupRow::absent
+                       : vouched    ? known->wakeup
+                                    : WakeupRow::unknown;
+    return finish_append(request, *shard, wakeup, tip, effect);
+}
+
+// After the events are inserted: the wakeups row, then what the append changes in memory.
+// `wakeup` is what is known of the entity's wakeups row before this append.
+Status GroupCommitter::finish_append(const AppendRequest& request,
+                                     const ShardState& shard,
+                                     WakeupRow wakeup,
+                                     std::optional<ShardTip>& tip,
+                                     WriteEffect& effect) {
+    if (Status woken = store_wakeup(request, wakeup); !woken.ok()) {
         return woken;
     }
-    ShardOffset new_last(shard.last_offset.value + request.events.size());
-    change =
+    const std::uint64_t event_count = request.events.size();
+    ShardOffset new_last(shard.last_offset.value + event_count);
+    effect.shard =
         ShardChange{request.shard,
                     {.fencing = shard.fencing, .last_offset = new_last, .last_offset_dirty = true}};
+    effect.entity = EntityTip{
+        .highest_seq = SequenceNr(request.expected_seq.value + event_count),
+        .fencing = shard.fencing,
+        .shard = request.shard,
+        .wakeup = request.wake_at ? WakeupRow::present : WakeupRow::absent,
+    };
     tip = ShardTip{request.shard, new_last};
     return {};
 }
 
-// ok when the request carries the shard's token and the entity's highest seq; then `shard`
-// holds the shard's state before this append.
-Status GroupCommitter::check_append(const AppendRequest& request, ShardState& shard) {
-    Result<ShardState> state = shard_state(request.shard);
-    if (!state.ok()) {
-        return state.status();
-    }
-    if (state->fencing != request.fencing) {
-        return {Errc::fenced, "shard " + std::to_string(request.shard.value) + " has token " +
-                                  std::to_string(state->fencing.value)};
-    }
+// ok when the entity's highest stored seq, as the open transaction sees it, is expected_seq.
+// A refused entity is forgotten by the cache, which may have been behind another writer.
+Status GroupCommitter::check_highest_seq(const AppendRequest& request) {
     Result<SequenceNr> highest = read_highest_seq(db_, request.persistence_id);
     if (!highest.ok()) {
         return highest.status();
     }
     if (*highest != request.expected_seq) {
+        cache_.forget(request.persistence_id);
         return {Errc::sequence_conflict, "expected " + std::to_string(request.expected_seq.value) +
                                              ", highest " + std::to_string(highest->value)};
     }
-    shard = *state;
     return {};
 }
 
-Status GroupCommitter::insert_events(const AppendRequest& request, ShardOffset last_offset) {
+// What memory holds of the entity: its tip after this pass's own appends (exact), or else the
+// cache's tip when it was written under the shard's current token. REQUIRES: `shard` is the
+// request's shard and its token is the request's.
+std::optional<EntityTip> GroupCommitter::known_tip(const EntitySlot* slot,
+                                                   const AppendRequest& request,
+                                                   const ShardState& shard) {
+    if (slot == nullptr) {
+        return std::nullopt;
+    }
+    if (slot->staged) {
+        return slot->staged;
+    }
+    const std::optional<EntityTip>& committed = slot->committed;
+    if (committed && (committed->shard != request.shard || committed->fencing != shard.fencing)) {
+        return std::nullopt;  // the shard was claimed since, maybe by another writer
+    }
+    return committed;
+}
+
+// Inserts the events one by one; `inserted` counts those in place when a later one failed.
+Status GroupCommitter::insert_events(const AppendRequest& request,
+                                     ShardOffset last_offset,
+                                     std::size_t& inserted) {
     SequenceNr seq = request.expected_seq;
     ShardOffset offset = last_offset;
+    inserted = 0;
     for (const EventData& event : request.events) {
         seq = seq.next();
         offset = offset.next();
@@ -227,6 +378,7 @@ Status GroupCommitter::insert_events(const AppendRequest& request, ShardOffset l
         if (Status ran = run_statement(insert, "insert event"); !ran.ok()) {
             return ran;
         }
+        ++inserted;
     }
     QRPAY_ASSERT(seq.value == request.expected_seq.value + request.events.size(),
                  "inserted events do not continue the sequence");
@@ -253,8 +405,12 @@ Status GroupCommitter::store_last_offsets() {
     return {};
 }
 
-Status GroupCommitter::store_wakeup(const AppendRequest& request) {
+// Without a wake_at the entity's row goes, unless it is known that there is none.
+Status GroupCommitter::store_wakeup(const AppendRequest& request, WakeupRow wakeup) {
     if (!request.wake_at) {
+        if (wakeup == WakeupRow::absent) {
+            return {};
+        }
         Result<Statement> erase = db_.prepare(sql_delete_wakeup);
         if (erase.ok()) {
             erase->bind_text_borrowed(1, request.persistence_id);
@@ -270,8 +426,9 @@ Status GroupCommitter::store_wakeup(const AppendRequest& request) {
     return run_statement(upsert, "store wakeup");
 }
 
-// The new token goes to shard_state now and to `change`; the cached last offset is kept.
-Status GroupCommitter::apply_claim(const ClaimOp& claim, std::optional<ShardChange>& change) {
+// The new token goes to shard_state now and to `effect`; the cached last offset is kept. The
+// cache's tips of the shard's entities stop counting, as they carry the old token.
+Status GroupCommitter::apply_claim(const ClaimOp& claim, WriteEffect& effect) {
     Result<ShardState> shard = shard_state(claim.shard);
     if (!shard.ok()) {
         return shard.status();
@@ -287,10 +444,10 @@ Status GroupCommitter::apply_claim(const ClaimOp& claim, std::optional<ShardChan
     }
     Status stored = run_statement(upsert, "store fencing token");
     if (stored.ok()) {
-        change = ShardChange{claim.shard,
-                             {.fencing = claim.token,
-                              .last_offset = shard->last_offset,
-                              .last_offset_dirty = shard->last_offset_dirty}};
+        effect.shard = ShardChange{claim.shard,
+                                   {.fencing = claim.token,
+                                    .last_offset = shard->last_offset,
+                                    .last_offset_dirty = shard->last_offset_dirty}};
     }
     return stored;
 }
@@ -319,6 +476,15 @@ Result<GroupCommitter::ShardState> GroupCommitter::shard_state(ShardId shard) {
     ShardState state{.fencing = row->fencing, .last_offset = row->last_offset};
     shards_.emplace(shard, state);
     return state;
+}
+
+void GroupCommitter::take_effect(const WriteEffect& effect) {
+    if (effect.shard) {
+        shards_.insert_or_assign(effect.shard->shard, effect.shard->state);
+    }
+    if (effect.entity && effect.slot != nullptr) {
+        cache_.stage(*effect.slot, *effect.entity);
+    }
 }
 
 // Rolls back whatever is open. The writer cannot go on with a transaction it cannot end.

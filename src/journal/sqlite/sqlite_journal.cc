@@ -111,6 +111,7 @@ private:
     std::atomic<std::uint64_t> appends_committed_{0};
     std::atomic<std::uint64_t> writes_refused_{0};
     std::atomic<std::uint64_t> groups_failed_{0};
+    std::atomic<std::uint64_t> groups_retried_isolated_{0};
 
     std::thread writer_;  // started by start(), joined by the destructor
 };
@@ -118,7 +119,7 @@ private:
 SqliteJournal::SqliteJournal(const SqliteJournalOptions& options,
                              std::unique_ptr<Connection> writer)
     : writer_connection_(std::move(writer)),
-      committer_(*writer_connection_),
+      committer_(*writer_connection_, options.seq_cache_entries_max),
       queue_({.queued_writes_max = options.queued_writes_max,
               .queued_bytes_max = options.queued_bytes_max,
               .group_events_max = options.group_events_max,
@@ -150,7 +151,8 @@ SqliteJournalStats SqliteJournal::stats() const {
     return {.commits = commits_.load(),
             .appends_committed = appends_committed_.load(),
             .writes_refused = writes_refused_.load(),
-            .groups_failed = groups_failed_.load()};
+            .groups_failed = groups_failed_.load(),
+            .groups_retried_isolated = groups_retried_isolated_.load()};
 }
 
 void SqliteJournal::run_writer() {
@@ -177,6 +179,9 @@ void SqliteJournal::report(std::vector<PendingWrite>& group, GroupOutcome& outco
         ++groups_failed_;
     }
     appends_committed_ += outcome.appends_stored;
+    if (outcome.retried_isolated) {
+        ++groups_retried_isolated_;
+    }
     CommitListener listener;
     {
         std::lock_guard lock(listener_mutex_);

@@ -42,6 +42,10 @@ struct SqliteJournalOptions {
     // How long a connection waits for a lock held by another process (or a checkpoint)
     // before its operation fails with io_error. Readers never wait for this journal's writer.
     std::chrono::milliseconds lock_wait_max{5'000};
+    // Entities whose highest seq the writer remembers, so that their next append needs no
+    // SELECT (those appended least recently are forgotten first). About 140 bytes plus the
+    // id's length each: ~12 MiB at the default with 30-byte ids, at most ~23 MiB. 0 or 1: none.
+    std::size_t seq_cache_entries_max = 65'536;
 };
 
 // Opens (or creates) the journal at options.path and starts its writer thread.
@@ -56,6 +60,9 @@ struct SqliteJournalStats {
     std::uint64_t appends_committed = 0;  // appends made durable by those commits
     std::uint64_t writes_refused = 0;     // sequence_conflict or fenced
     std::uint64_t groups_failed = 0;      // groups answered with io_error or unknown_outcome
+    // Groups in which a write failed unexpectedly without a savepoint, so that the group ran
+    // again with one savepoint per write (group_commit.h).
+    std::uint64_t groups_retried_isolated = 0;
 };
 
 // REQUIRES: `journal` was made by open_sqlite_journal(). Thread-safe.

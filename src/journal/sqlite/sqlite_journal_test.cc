@@ -437,6 +437,302 @@ TEST_F(SqliteJournalTest, GroupFailsWithIoErrorAndTheWriterRecovers) {
     EXPECT_EQ(stats.appends_committed, 1U);
 }
 
+// ---- The writer's direct pass and its HighestSeqCache (group_commit.h) ----
+
+Status append_with_wake(Journal& journal,
+                        const std::string& persistence_id,
+                        SequenceNr expected_seq,
+                        std::optional<UnixMs> wake_at) {
+    AppendRequest request = make_append(persistence_id, expected_seq, 1);
+    request.wake_at = wake_at;
+    return journal.append_and_wait(std::move(request));
+}
+
+SequenceNr highest_or_fail(Journal& journal, const std::string& persistence_id) {
+    Result<SequenceNr> highest = journal.highest_seq(persistence_id);
+    EXPECT_TRUE(highest.ok()) << highest.status().to_string();
+    return highest.ok() ? *highest : SequenceNr(0);
+}
+
+// The cache's tip of an entity is written under its shard's token. Once another journal has
+// claimed the shard and appended, that tip must neither refuse nor accept anything.
+TEST_F(SqliteJournalTest, CachedTipIsStaleOnceAnotherWriterClaimedTheShard) {
+    std::unique_ptr<Journal> first = open_or_fail(options());
+    ASSERT_NE(first, nullptr);
+    ASSERT_TRUE(first->claim_shard(ShardId(1), FencingToken(1)).ok());
+    AppendRequest opening = make_append("stale|e", SequenceNr(0), 2, ShardId(1), FencingToken(1));
+    ASSERT_TRUE(first->append_and_wait(std::move(opening)).ok());  // first's cache: e at 2
+
+    std::unique_ptr<Journal> second = open_or_fail(options());
+    ASSERT_NE(second, nullptr);
+    ASSERT_TRUE(second->claim_shard(ShardId(1), FencingToken(2)).ok());
+    ASSERT_TRUE(
+        second
+            ->append_and_wait(make_append("stale|e", SequenceNr(2), 1, ShardId(1), FencingToken(2)))
+            .ok());  // e at 3
+    second.reset();
+
+    EXPECT_EQ(
+        first
+            ->append_and_wait(make_append("stale|e", SequenceNr(2), 1, ShardId(1), FencingToken(1)))
+            .code(),
+        Errc::fenced)
+        << "the shard row is read again at each group";
+    Status current = first->append_and_wait(
+        make_append("stale|e", SequenceNr(3), 1, ShardId(1), FencingToken(2)));
+    EXPECT_TRUE(current.ok()) << "the cached tip (2) was written under token 1: "
+                              << current.to_string();
+    EXPECT_EQ(
+        first
+            ->append_and_wait(make_append("stale|e", SequenceNr(3), 1, ShardId(1), FencingToken(2)))
+            .code(),
+        Errc::sequence_conflict);
+    EXPECT_EQ(highest_or_fail(*first, "stale|e"), SequenceNr(4));
+    EXPECT_EQ(sqlite_journal_stats(*first).groups_retried_isolated, 0U);
+}
+
+// Two journals appending under the same token (a shard never claimed) defeat the token rule.
+// The cache may then say yes wrongly, which the primary key catches, and it never says no.
+TEST_F(SqliteJournalTest, CachedTipBehindAnotherWriterWithTheSameToken) {
+    std::unique_ptr<Journal> first = open_or_fail(options());
+    ASSERT_NE(first, nullptr);
+    ASSERT_TRUE(first->append_and_wait(make_append("same|e", SequenceNr(0), 1)).ok());
+    ASSERT_TRUE(first->append_and_wait(make_append("same|f", SequenceNr(0), 1)).ok());
+    {
+        std::unique_ptr<Journal> second = open_or_fail(options());
+        ASSERT_NE(second, nullptr);
+        ASSERT_TRUE(second->append_and_wait(make_append("same|e", SequenceNr(1), 1)).ok());
+        ASSERT_TRUE(second->append_and_wait(make_append("same|f", SequenceNr(1), 1)).ok());
+    }
+    EXPECT_EQ(first->append_and_wait(make_append("same|e", SequenceNr(1), 1)).code(),
+              Errc::sequence_conflict)
+        << "the cache vouched for 1; the INSERT of seq 2 found it taken";
+    Status current = first->append_and_wait(make_append("same|f", SequenceNr(2), 1));
+    EXPECT_TRUE(current.ok()) << "the cache said 1, SQL said 2: " << current.to_string();
+    EXPECT_EQ(highest_or_fail(*first, "same|e"), SequenceNr(2));
+    EXPECT_EQ(highest_or_fail(*first, "same|f"), SequenceNr(3));
+    Result<std::vector<ShardEvent>> shard = first->read_shard(ShardId(1), ShardOffset(1), 10);
+    ASSERT_TRUE(shard.ok());
+    ASSERT_EQ(shard->size(), 5U);
+    EXPECT_EQ(shard->back().offset, ShardOffset(5));
+    EXPECT_EQ(shard->back().persistence_id, "same|f");
+}
+
+// Without a cached tip a first append (expected_seq 0) runs no SELECT: the INSERT of seq 1
+// fails on the primary key when the entity exists. That must refuse it alone, on the direct
+// pass, while the appends around it in the group land.
+TEST_F(SqliteJournalTest, FirstAppendOfAnExistingEntityIsRefusedAlone) {
+    {
+        std::unique_ptr<Journal> earlier = open_or_fail(options());
+        ASSERT_NE(earlier, nullptr);
+        ASSERT_TRUE(earlier->append_and_wait(make_append("exists|e", SequenceNr(0), 2)).ok());
+    }
+    std::unique_ptr<Journal> journal = open_or_fail(options());  // an empty cache
+    ASSERT_NE(journal, nullptr);
+    WriterGate gate;
+    journal->set_commit_listener(gate.listener());
+    OutcomeLog blocker(1);
+    hold_writer(*journal, gate, blocker);
+
+    OutcomeLog outcomes(4);
+    journal->append(make_append("exists|n1", SequenceNr(0), 1), outcomes.callback(0));
+    journal->append(make_append("exists|e", SequenceNr(0), 1), outcomes.callback(1));
+    journal->append(make_append("exists|n2", SequenceNr(0), 2), outcomes.callback(2));
+    journal->append(make_append("exists|e", SequenceNr(2), 1), outcomes.callback(3));
+    gate.open();
+    ASSERT_TRUE(outcomes.wait_all());
+    std::vector<Status> statuses = outcomes.statuses();
+    EXPECT_TRUE(statuses[0].ok()) << statuses[0].to_string();
+    EXPECT_EQ(statuses[1].code(), Errc::sequence_conflict) << statuses[1].to_string();
+    EXPECT_TRUE(statuses[2].ok()) << statuses[2].to_string();
+    EXPECT_TRUE(statuses[3].ok()) << statuses[3].to_string();
+    EXPECT_EQ(highest_or_fail(*journal, "exists|e"), SequenceNr(3));
+    EXPECT_EQ(highest_or_fail(*journal, "exists|n2"), SequenceNr(2));
+    SqliteJournalStats stats = sqlite_journal_stats(*journal);
+    EXPECT_EQ(stats.writes_refused, 1U);
+    EXPECT_EQ(stats.groups_retried_isolated, 0U) << "a refusal needs no isolated pass";
+    Result<std::vector<ShardEvent>> shard = journal->read_shard(ShardId(1), ShardOffset(1), 20);
+    ASSERT_TRUE(shard.ok());
+    ASSERT_EQ(shard->size(), 2U + 1U + 1U + 2U + 1U) << "earlier e, blocker, n1, n2, e";
+    EXPECT_EQ(shard->back().offset, ShardOffset(7));
+}
+
+// An expected_seq beyond the highest would leave a gap: refused, whether the writer knows the
+// entity (a cached tip) or not (after a reopen).
+TEST_F(SqliteJournalTest, FutureExpectedSeqIsRefused) {
+    for (int reopen = 0; reopen < 2; ++reopen) {
+        const std::string id = "future|" + std::to_string(reopen);
+        std::unique_ptr<Journal> journal = open_or_fail(options());
+        ASSERT_NE(journal, nullptr);
+        ASSERT_TRUE(journal->append_and_wait(make_append(id, SequenceNr(0), 2)).ok());
+        if (reopen == 1) {
+            journal = open_or_fail(options());
+            ASSERT_NE(journal, nullptr);
+        }
+        EXPECT_EQ(journal->append_and_wait(make_append(id, SequenceNr(3), 1)).code(),
+                  Errc::sequence_conflict);
+        EXPECT_EQ(journal->append_and_wait(make_append(id, SequenceNr(5), 1)).code(),
+                  Errc::sequence_conflict);
+        EXPECT_EQ(highest_or_fail(*journal, id), SequenceNr(2));
+        ASSERT_TRUE(journal->append_and_wait(make_append(id, SequenceNr(2), 1)).ok());
+        EXPECT_EQ(highest_or_fail(*journal, id), SequenceNr(3));
+    }
+}
+
+// Appends `requests` as one group (the writer held meanwhile) and returns their statuses.
+std::vector<Status> append_as_one_group(Journal& journal,
+                                        WriterGate& gate,
+                                        std::vector<AppendRequest> requests) {
+    OutcomeLog blocker(1);
+    gate.arm();
+    journal.append(make_append("gate|blocker", highest_or_fail(journal, "gate|blocker"), 1),
+                   blocker.callback(0));
+    EXPECT_TRUE(gate.wait_held());
+    OutcomeLog outcomes(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        journal.append(std::move(requests[i]), outcomes.callback(i));
+    }
+    gate.open();
+    EXPECT_TRUE(outcomes.wait_all());
+    EXPECT_TRUE(blocker.wait_all());
+    return outcomes.statuses();
+}
+
+AppendRequest poisoned(const std::string& persistence_id, std::size_t events, std::size_t at) {
+    AppendRequest request = make_append(persistence_id, SequenceNr(0), events);
+    request.events[at].type = "Poison";
+    return request;
+}
+
+// A write that fails without being refused (here a trigger, as an I/O error would) cannot be
+// taken out of a transaction without a savepoint, so the group runs again isolated: the
+// failing append answers io_error alone and every other one lands, offsets without a gap.
+// Once when the failing event is an append's first (the direct pass asks SQL whether it was a
+// conflict: no), once when part of the append is already in.
+TEST_F(SqliteJournalTest, FailingWriteMidGroupFallsBackAndNeighboursLand) {
+    std::unique_ptr<Journal> journal = open_or_fail(options());
+    ASSERT_NE(journal, nullptr);
+    WriterGate gate;
+    journal->set_commit_listener(gate.listener());
+    ASSERT_TRUE(journal->append_and_wait(make_append("poison|a", SequenceNr(0), 1)).ok());
+    RawDb(db_path()).exec(
+        "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.type = 'Poison' "
+        "BEGIN SELECT RAISE(ABORT, 'poisoned event'); END;");
+
+    std::vector<AppendRequest> first_group;
+    first_group.push_back(make_append("poison|a", SequenceNr(1), 1));
+    first_group.push_back(poisoned("poison|b", 1, 0));
+    first_group.push_back(make_append("poison|c", SequenceNr(0), 1));
+    std::vector<Status> statuses = append_as_one_group(*journal, gate, std::move(first_group));
+    EXPECT_TRUE(statuses[0].ok()) << statuses[0].to_string();
+    EXPECT_EQ(statuses[1].code(), Errc::io_error) << statuses[1].to_string();
+    EXPECT_TRUE(statuses[2].ok()) << statuses[2].to_string();
+    EXPECT_EQ(sqlite_journal_stats(*journal).groups_retried_isolated, 1U);
+
+    std::vector<AppendRequest> second_group;
+    second_group.push_back(make_append("poison|a", SequenceNr(2), 1));
+    second_group.push_back(poisoned("poison|d", 2, 1));
+    second_group.push_back(make_append("poison|a", SequenceNr(3), 1));
+    statuses = append_as_one_group(*journal, gate, std::move(second_group));
+    EXPECT_TRUE(statuses[0].ok()) << statuses[0].to_string();
+    EXPECT_EQ(statuses[1].code(), Errc::io_error) << statuses[1].to_string();
+    EXPECT_TRUE(statuses[2].ok()) << statuses[2].to_string();
+    SqliteJournalStats stats = sqlite_journal_stats(*journal);
+    EXPECT_EQ(stats.groups_retried_isolated, 2U);
+    EXPECT_EQ(stats.groups_failed, 0U);
+
+    EXPECT_EQ(highest_or_fail(*journal, "poison|a"), SequenceNr(4));
+    EXPECT_EQ(highest_or_fail(*journal, "poison|b"), SequenceNr(0));
+    EXPECT_EQ(highest_or_fail(*journal, "poison|d"), SequenceNr(0)) << "all or none";
+    Result<std::vector<ShardEvent>> shard = journal->read_shard(ShardId(1), ShardOffset(1), 20);
+    ASSERT_TRUE(shard.ok());
+    ASSERT_EQ(shard->size(), 7U) << "a, then blocker a c, then blocker a a";
+    for (std::size_t i = 0; i < shard->size(); ++i) {
+        EXPECT_EQ((*shard)[i].offset, ShardOffset(i + 1));
+    }
+    // The next group takes the direct pass again.
+    ASSERT_TRUE(journal->append_and_wait(make_append("poison|a", SequenceNr(4), 1)).ok());
+    EXPECT_EQ(sqlite_journal_stats(*journal).groups_retried_isolated, 2U);
+}
+
+// A cache far smaller than the entities in play forgets most of them; every decision must stay
+// right, only slower.
+TEST_F(SqliteJournalTest, TinySeqCacheStillDecidesRight) {
+    SqliteJournalOptions tiny = options();
+    tiny.seq_cache_entries_max = 4;
+    std::unique_ptr<Journal> journal = open_or_fail(tiny);
+    ASSERT_NE(journal, nullptr);
+    constexpr std::size_t entities = 20;
+    for (std::uint64_t round = 0; round < 3; ++round) {
+        OutcomeLog outcomes(2 * entities);
+        for (std::size_t entity = 0; entity < entities; ++entity) {
+            const std::string id = "tiny|" + std::to_string(entity);
+            journal->append(make_append(id, SequenceNr(round), 1), outcomes.callback(2 * entity));
+            journal->append(make_append(id, SequenceNr(round), 1),
+                            outcomes.callback(2 * entity + 1));
+        }
+        ASSERT_TRUE(outcomes.wait_all());
+        std::vector<Status> statuses = outcomes.statuses();
+        for (std::size_t entity = 0; entity < entities; ++entity) {
+            EXPECT_TRUE(statuses[2 * entity].ok()) << statuses[2 * entity].to_string();
+            EXPECT_EQ(statuses[2 * entity + 1].code(), Errc::sequence_conflict)
+                << "round " << round << " entity " << entity;
+        }
+    }
+    for (std::size_t entity = 0; entity < entities; ++entity) {
+        EXPECT_EQ(highest_or_fail(*journal, "tiny|" + std::to_string(entity)), SequenceNr(3));
+    }
+}
+
+// The direct pass skips the wakeup DELETE when it knows the entity has no row. Set, clear and
+// set again, within one group, across groups, and across a reopen (when nothing is known).
+TEST_F(SqliteJournalTest, WakeupRowFollowsSetClearSet) {
+    using Listed = std::vector<std::pair<std::string, std::int64_t>>;
+    auto listed = [](Journal& journal) {
+        Listed out;
+        Result<std::vector<WakeEntry>> wakeups = journal.pending_wakeups(ShardId(1));
+        EXPECT_TRUE(wakeups.ok()) << wakeups.status().to_string();
+        for (const WakeEntry& entry : wakeups.ok() ? *wakeups : std::vector<WakeEntry>()) {
+            out.emplace_back(entry.persistence_id, entry.wake_at.value);
+        }
+        return out;
+    };
+    {
+        std::unique_ptr<Journal> journal = open_or_fail(options());
+        ASSERT_NE(journal, nullptr);
+        WriterGate gate;
+        journal->set_commit_listener(gate.listener());
+        ASSERT_TRUE(append_with_wake(*journal, "wake|e", SequenceNr(0), UnixMs{100}).ok());
+        EXPECT_EQ(listed(*journal), (Listed{{"wake|e", 100}}));
+        ASSERT_TRUE(append_with_wake(*journal, "wake|e", SequenceNr(1), std::nullopt).ok());
+        EXPECT_EQ(listed(*journal), Listed{});
+        ASSERT_TRUE(append_with_wake(*journal, "wake|e", SequenceNr(2), UnixMs{200}).ok());
+        EXPECT_EQ(listed(*journal), (Listed{{"wake|e", 200}}));
+
+        OutcomeLog blocker(1);  // one group: clear, set, clear, set
+        hold_writer(*journal, gate, blocker);
+        OutcomeLog outcomes(4);
+        for (std::uint64_t i = 0; i < 4; ++i) {
+            AppendRequest request = make_append("wake|e", SequenceNr(3 + i), 1);
+            request.wake_at = i % 2 == 0 ? std::nullopt : std::optional<UnixMs>(UnixMs{300});
+            journal->append(std::move(request), outcomes.callback(i));
+        }
+        gate.open();
+        ASSERT_TRUE(outcomes.wait_all());
+        for (const Status& status : outcomes.statuses()) {
+            EXPECT_TRUE(status.ok()) << status.to_string();
+        }
+        EXPECT_EQ(listed(*journal), (Listed{{"wake|e", 300}}));
+    }
+    std::unique_ptr<Journal> reopened = open_or_fail(options());
+    ASSERT_NE(reopened, nullptr);
+    ASSERT_TRUE(append_with_wake(*reopened, "wake|e", SequenceNr(7), std::nullopt).ok());
+    EXPECT_EQ(listed(*reopened), Listed{}) << "nothing known after a reopen: the row is deleted";
+    ASSERT_TRUE(append_with_wake(*reopened, "wake|e", SequenceNr(8), UnixMs{400}).ok());
+    ASSERT_TRUE(append_with_wake(*reopened, "wake|e", SequenceNr(9), std::nullopt).ok());
+    EXPECT_EQ(listed(*reopened), Listed{});
+}
+
 // Child processes below return an exit code instead of using GoogleTest's assertions.
 constexpr int child_failed = 3;
 

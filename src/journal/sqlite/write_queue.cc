@@ -1,5 +1,6 @@
 #include "journal/sqlite/write_queue.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "base/assert.h"
@@ -63,6 +64,8 @@ bool WriteQueue::group_full() const {
 std::vector<PendingWrite> WriteQueue::pop_group() {
     QRPAY_ASSERT(!writes_.empty(), "pop_group on an empty queue");
     std::vector<PendingWrite> group;
+    // Sized once: this runs under the lock every appending thread waits for.
+    group.reserve(std::min(writes_.size(), limits_.group_events_max));
     std::size_t events = 0;
     std::size_t bytes = 0;
     while (!writes_.empty()) {
