@@ -14,12 +14,14 @@
 #include <vector>
 
 #include "base/assert.h"
+#include "base/thread_name.h"
 #include "journal/sqlite/group_commit.h"
 #include "journal/sqlite/sqlite_schema.h"
 #include "journal/sqlite/write_queue.h"
 #include "journal/validation.h"
 #include "sqlite/connection.h"
 #include "sqlite/read_pool.h"
+#include "sqlite/transaction.h"
 
 namespace qrpay::journal {
 
@@ -82,6 +84,9 @@ public:
     Result<std::vector<ShardEvent>> read_shard(ShardId shard,
                                                ShardOffset from,
                                                std::size_t max_count) override;
+    // One read transaction for all: one lock and one page-cache check for the whole round.
+    Result<std::vector<std::vector<ShardEvent>>> read_shards(
+        const std::vector<ShardRead>& reads) override;
     Status save_snapshot(const std::string& persistence_id, const Snapshot& snapshot) override;
     Result<std::optional<Snapshot>> load_snapshot(const std::string& persistence_id) override;
     Status claim_shard(ShardId shard, FencingToken token) override;
@@ -90,6 +95,10 @@ public:
     void set_commit_listener(CommitListener listener) override;
 
 private:
+    static Result<std::vector<ShardEvent>> query_shard(Connection& connection,
+                                                       ShardId shard,
+                                                       ShardOffset from,
+                                                       std::size_t max_count);
     void run_writer();
     void report(std::vector<PendingWrite>& group, GroupOutcome& outcome);
     Status write_and_wait(WriteOp op);
@@ -140,7 +149,10 @@ SqliteJournal::~SqliteJournal() {
 Status SqliteJournal::start() {
     QRPAY_ASSERT(!writer_.joinable(), "journal writer started twice");
     try {
-        writer_ = std::thread([this] { run_writer(); });
+        writer_ = std::thread([this] {
+            set_current_thread_name("journal-writer");
+            run_writer();
+        });
     } catch (const std::system_error& error) {
         return {Errc::unavailable, std::string("cannot start the journal writer: ") + error.what()};
     }
@@ -292,15 +304,52 @@ Result<SequenceNr> SqliteJournal::highest_seq(const std::string& persistence_id)
 Result<std::vector<ShardEvent>> SqliteJournal::read_shard(ShardId shard,
                                                           ShardOffset from,
                                                           std::size_t max_count) {
-    std::vector<ShardEvent> events;
-    if (max_count == 0 || from.value > stored_number_max) {
-        return events;
+    Result<ReadPool::Lease> lease = readers_.acquire();
+    if (!lease.ok()) {
+        return lease.status();
+    }
+    return query_shard(*lease.value(), shard, from, max_count);
+}
+
+Result<std::vector<std::vector<ShardEvent>>> SqliteJournal::read_shards(
+    const std::vector<ShardRead>& reads) {
+    std::vector<std::vector<ShardEvent>> answers;
+    if (reads.empty()) {
+        return answers;
     }
     Result<ReadPool::Lease> lease = readers_.acquire();
     if (!lease.ok()) {
         return lease.status();
     }
-    Result<Statement> query = lease.value()->prepare(sql_read_shard);
+    Connection& connection = *lease.value();
+    answers.reserve(reads.size());
+    Status read = qrpay::sqlite::in_transaction(connection, qrpay::sqlite::Begin::deferred, [&] {
+        for (const ShardRead& each : reads) {
+            Result<std::vector<ShardEvent>> events =
+                query_shard(connection, each.shard, each.from, each.max_count);
+            if (!events.ok()) {
+                return events.status();
+            }
+            answers.push_back(std::move(events).value());
+        }
+        return Status();
+    });
+    if (!read.ok()) {
+        return read;
+    }
+    return answers;
+}
+
+// The shard's events from `from` on, through `connection` (in its transaction, if open).
+Result<std::vector<ShardEvent>> SqliteJournal::query_shard(Connection& connection,
+                                                           ShardId shard,
+                                                           ShardOffset from,
+                                                           std::size_t max_count) {
+    std::vector<ShardEvent> events;
+    if (max_count == 0 || from.value > stored_number_max) {
+        return events;
+    }
+    Result<Statement> query = connection.prepare(sql_read_shard);
     if (!query.ok()) {
         return query.status();
     }
