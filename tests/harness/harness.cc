@@ -26,6 +26,10 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+    if (std::getenv("QRPAY_TEST_KEEP_DIRS") != nullptr) {  // to read a failed test's logs
+        std::fprintf(stderr, "kept %s\n", path_.c_str());
+        return;
+    }
     std::error_code ignored;
     std::filesystem::remove_all(path_, ignored);
 }
