@@ -22,6 +22,12 @@ constexpr Family families[] = {
      [](const runtime::EntityHostStats& s) { return s.events_persisted; }},
     {"qrpay_recoveries_total", "counter", "Entities recovered from the journal.",
      [](const runtime::EntityHostStats& s) { return s.recoveries; }},
+    {"qrpay_presumed_new_total", "counter",
+     "Entities started empty without a journal read (ids just drawn at random).",
+     [](const runtime::EntityHostStats& s) { return s.presumed_new; }},
+    {"qrpay_presumed_new_wrong_total", "counter",
+     "Of those, ids that existed after all (recovered, the command ran again).",
+     [](const runtime::EntityHostStats& s) { return s.presumed_new_wrong; }},
     {"qrpay_passivations_total", "counter", "Idle entities unloaded.",
      [](const runtime::EntityHostStats& s) { return s.passivations; }},
 };
@@ -33,6 +39,9 @@ void append_journal_metrics(std::string& out, const journal::SqliteJournalStats&
         {"qrpay_journal_appends_committed_total", stats.appends_committed},
         {"qrpay_journal_writes_refused_total", stats.writes_refused},
         {"qrpay_journal_groups_failed_total", stats.groups_failed},
+        {"qrpay_journal_groups_retried_isolated_total", stats.groups_retried_isolated},
+        {"qrpay_journal_checkpoints_total", stats.checkpoints},
+        {"qrpay_journal_checkpoint_failures_total", stats.checkpoint_failures},
     };
     for (const auto& [name, value] : counters) {
         out += std::string("# TYPE ") + name + " counter\n" + name + " " + std::to_string(value) +

@@ -70,6 +70,12 @@ private:
     int bind_result_ = 0;  // SQLITE_OK until a bind fails
 };
 
+// The WAL after a checkpoint: frames in it, and how many of those are in the database file.
+struct WalProgress {
+    std::int64_t frames = 0;
+    std::int64_t frames_checkpointed = 0;
+};
+
 enum class OpenMode {
     writer,  // read-write, creates the file, WAL and synchronous=FULL: a commit is on disk
     // Read-write like `writer`, but synchronous=NORMAL: a commit survives the process crashing
@@ -106,6 +112,10 @@ public:
     [[nodiscard]] std::int64_t changes() const;
     // True while a transaction is open; false after SQLite rolled one back on its own.
     [[nodiscard]] bool in_transaction() const;
+    // A PASSIVE checkpoint: copies into the database file the WAL frames no reader needs,
+    // without waiting for readers or the writer. unavailable when another connection is
+    // checkpointing already (nothing done); io_error when it failed.
+    Result<WalProgress> checkpoint_passive();
 
     static constexpr std::size_t statements_cached_max = 256;
 

@@ -15,6 +15,7 @@
 
 #include "base/assert.h"
 #include "base/thread_name.h"
+#include "journal/sqlite/checkpointer.h"
 #include "journal/sqlite/group_commit.h"
 #include "journal/sqlite/sqlite_schema.h"
 #include "journal/sqlite/write_queue.h"
@@ -65,7 +66,9 @@ Status wait_for_outcome(std::future<Status>& future) {
 
 class SqliteJournal final : public Journal {
 public:
-    SqliteJournal(const SqliteJournalOptions& options, std::unique_ptr<Connection> writer);
+    SqliteJournal(const SqliteJournalOptions& options,
+                  std::unique_ptr<Connection> writer,
+                  std::unique_ptr<Connection> checkpoint_connection);
     // Commits every write already queued and answers it, then joins the writer thread.
     ~SqliteJournal() override;
     SqliteJournal(const SqliteJournal&) = delete;
@@ -109,6 +112,8 @@ private:
 
     sqlite::WriteQueue queue_;  // thread-safe
     ReadPool readers_;          // thread-safe
+    // Woken by the writer after each commit; outlives the writer thread (joined first).
+    sqlite::Checkpointer checkpointer_;
 
     // Guards listener_: any thread may set it, the writer copies it once per group.
     std::mutex listener_mutex_;
@@ -126,7 +131,8 @@ private:
 };
 
 SqliteJournal::SqliteJournal(const SqliteJournalOptions& options,
-                             std::unique_ptr<Connection> writer)
+                             std::unique_ptr<Connection> writer,
+                             std::unique_ptr<Connection> checkpoint_connection)
     : writer_connection_(std::move(writer)),
       committer_(*writer_connection_, options.seq_cache_entries_max),
       queue_({.queued_writes_max = options.queued_writes_max,
@@ -137,7 +143,8 @@ SqliteJournal::SqliteJournal(const SqliteJournalOptions& options,
       readers_({.path = options.path,
                 .connections_max = options.read_connections_max,
                 .wait_max = options.read_wait_max,
-                .lock_wait_max = options.lock_wait_max}) {}
+                .lock_wait_max = options.lock_wait_max}),
+      checkpointer_(std::move(checkpoint_connection), options.checkpoint_interval_min) {}
 
 SqliteJournal::~SqliteJournal() {
     queue_.close();
@@ -148,6 +155,9 @@ SqliteJournal::~SqliteJournal() {
 
 Status SqliteJournal::start() {
     QRPAY_ASSERT(!writer_.joinable(), "journal writer started twice");
+    if (Status started = checkpointer_.start(); !started.ok()) {
+        return started;
+    }
     try {
         writer_ = std::thread([this] {
             set_current_thread_name("journal-writer");
@@ -160,11 +170,16 @@ Status SqliteJournal::start() {
 }
 
 SqliteJournalStats SqliteJournal::stats() const {
+    sqlite::CheckpointerStats checkpoints = checkpointer_.stats();
     return {.commits = commits_.load(),
             .appends_committed = appends_committed_.load(),
             .writes_refused = writes_refused_.load(),
             .groups_failed = groups_failed_.load(),
-            .groups_retried_isolated = groups_retried_isolated_.load()};
+            .groups_retried_isolated = groups_retried_isolated_.load(),
+            .checkpoints = checkpoints.checkpoints,
+            .checkpoint_failures = checkpoints.failures,
+            .wal_frames = checkpoints.wal_frames,
+            .wal_frames_checkpointed = checkpoints.wal_frames_checkpointed};
 }
 
 void SqliteJournal::run_writer() {
@@ -206,6 +221,9 @@ void SqliteJournal::report(std::vector<PendingWrite>& group, GroupOutcome& outco
     }
     for (std::size_t i = 0; i < group.size(); ++i) {
         group[i].done(std::move(outcome.statuses[i]));
+    }
+    if (outcome.committed) {
+        checkpointer_.wake();
     }
 }
 
@@ -432,6 +450,7 @@ Status validate_options(const SqliteJournalOptions& options) {
                  options.queued_writes_max > 0 && options.queued_bytes_max > 0 &&
                  options.read_connections_max > 0 && options.read_wait_max.count() >= 0 &&
                  options.lock_wait_max.count() >= 0 &&
+                 options.checkpoint_interval_min.count() >= 0 &&
                  options.lock_wait_max <= std::chrono::hours(24);
     if (!valid) {
         return {Errc::invalid_argument, "SqliteJournalOptions: empty path or a zero bound"};
@@ -453,7 +472,13 @@ Result<std::unique_ptr<Journal>> open_sqlite_journal(const SqliteJournalOptions&
     if (Status schema = sqlite::ensure_schema(**writer); !schema.ok()) {
         return schema;
     }
-    auto journal = std::make_unique<SqliteJournal>(options, std::move(writer).value());
+    Result<std::unique_ptr<Connection>> checkpoint_connection =
+        Connection::open(options.path, qrpay::sqlite::OpenMode::writer, options.lock_wait_max);
+    if (!checkpoint_connection.ok()) {
+        return checkpoint_connection.status();
+    }
+    auto journal = std::make_unique<SqliteJournal>(options, std::move(writer).value(),
+                                                   std::move(checkpoint_connection).value());
     if (Status started = journal->start(); !started.ok()) {
         return started;
     }

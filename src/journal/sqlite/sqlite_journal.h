@@ -46,6 +46,9 @@ struct SqliteJournalOptions {
     // SELECT (those appended least recently are forgotten first). About 140 bytes plus the
     // id's length each: ~12 MiB at the default with 30-byte ids, at most ~23 MiB. 0 or 1: none.
     std::size_t seq_cache_entries_max = 65'536;
+    // The WAL is copied into the database file by a thread of its own (checkpointer.h), at
+    // most once per this interval, so that the writer seldom pauses for it.
+    std::chrono::milliseconds checkpoint_interval_min{10};
 };
 
 // Opens (or creates) the journal at options.path and starts its writer thread.
@@ -63,6 +66,11 @@ struct SqliteJournalStats {
     // Groups in which a write failed unexpectedly without a savepoint, so that the group ran
     // again with one savepoint per write (group_commit.h).
     std::uint64_t groups_retried_isolated = 0;
+    std::uint64_t checkpoints = 0;          // by the checkpointer's thread
+    std::uint64_t checkpoint_failures = 0;  // logged
+    // After the checkpointer's last checkpoint: WAL frames, and those in the database file.
+    std::int64_t wal_frames = 0;
+    std::int64_t wal_frames_checkpointed = 0;
 };
 
 // REQUIRES: `journal` was made by open_sqlite_journal(). Thread-safe.
