@@ -231,17 +231,26 @@ Status GroupCommitter::apply(const WriteOp& op, std::optional<ShardTip>& tip, Wr
     return apply_snapshot(std::get<SnapshotOp>(op));
 }
 
-// The isolated pass's append, inside its savepoint: SQL decides every refusal and the wakeups
-// row is always written or deleted. It trusts nothing the direct pass may have got wrong.
-Status GroupCommitter::append_isolated(const AppendRequest& request,
-                                       std::optional<ShardTip>& tip,
-                                       WriteEffect& effect) {
+// The state of the request's shard, or fenced when the request carries another token.
+Result<GroupCommitter::ShardState> GroupCommitter::fenced_shard(const AppendRequest& request) {
     Result<ShardState> shard = shard_state(request.shard);
     if (!shard.ok()) {
         return shard.status();
     }
     if (Status fenced = check_fencing(request, shard->fencing); !fenced.ok()) {
         return fenced;
+    }
+    return shard;
+}
+
+// The isolated pass's append, inside its savepoint: SQL decides every refusal and the wakeups
+// row is always written or deleted. It trusts nothing the direct pass may have got wrong.
+Status GroupCommitter::append_isolated(const AppendRequest& request,
+                                       std::optional<ShardTip>& tip,
+                                       WriteEffect& effect) {
+    Result<ShardState> shard = fenced_shard(request);
+    if (!shard.ok()) {
+        return shard.status();
     }
     if (Status checked = check_highest_seq(request); !checked.ok()) {
         return checked;
@@ -262,12 +271,9 @@ Status GroupCommitter::append_isolated(const AppendRequest& request,
 Status GroupCommitter::append_direct(const AppendRequest& request,
                                      std::optional<ShardTip>& tip,
                                      WriteEffect& effect) {
-    Result<ShardState> shard = shard_state(request.shard);
+    Result<ShardState> shard = fenced_shard(request);
     if (!shard.ok()) {
         return shard.status();
-    }
-    if (Status fenced = check_fencing(request, shard->fencing); !fenced.ok()) {
-        return fenced;
     }
     const std::optional<EntityTip> known = known_tip(effect.slot, request, *shard);
     const bool vouched = known && known->highest_seq == request.expected_seq;

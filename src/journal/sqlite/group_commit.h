@@ -115,6 +115,7 @@ private:
     Status apply_claim(const ClaimOp& claim, WriteEffect& effect);
     Status apply_snapshot(const SnapshotOp& snapshot);
     Result<ShardState> shard_state(ShardId shard);
+    Result<ShardState> fenced_shard(const AppendRequest& request);
     void take_effect(const WriteEffect& effect);
     void abandon_transaction();
 
