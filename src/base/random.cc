@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <span>
 
 #include "base/assert.h"
 
@@ -24,11 +25,12 @@ std::string RandomSource::decimal_digits(int digits) {
     // One fill for all the digits and their expected rejections (2.3 %); rarely a second.
     std::array<unsigned char, 80> bytes{};
     while (out.size() < wanted) {
-        std::size_t batch = std::min(bytes.size(), wanted - out.size() + 8);
-        fill(bytes.data(), batch);
-        for (std::size_t i = 0; i < batch && out.size() < wanted; ++i) {
-            if (bytes[i] < 250) {  // 250 = 25 * 10: values above would bias the digit
-                out.push_back(static_cast<char>('0' + bytes[i] % 10));
+        std::span<unsigned char> batch(bytes.data(),
+                                       std::min(bytes.size(), wanted - out.size() + 8));
+        fill(batch.data(), batch.size());
+        for (unsigned char byte : batch) {
+            if (byte < 250 && out.size() < wanted) {  // 250 = 25 * 10: above would bias a digit
+                out.push_back(static_cast<char>('0' + byte % 10));
             }
         }
     }

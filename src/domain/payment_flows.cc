@@ -53,7 +53,7 @@ void PaymentFlows::draw_code(const ConsumerId& consumer,
     tokens_.ask_new(
         code, StartUse{transaction, expires_at},
         [this, consumer, transaction, code, expires_at, draws_left,
-         done = std::move(done)](Result<TokenReply> reply) mutable {
+         done = std::move(done)](const Result<TokenReply>& reply) mutable {
             if (!reply.ok() && reply.status().code() == Errc::conflict && draws_left > 1) {
                 draw_code(consumer, transaction, draws_left - 1, std::move(done));
                 return;

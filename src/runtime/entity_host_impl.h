@@ -288,14 +288,14 @@ private:
                  Message message,
                  ReplyCallback done) {
         auto context = context_for(entity_id, entity);
-        EffectType effect =
-            std::holds_alternative<Command>(message)
-                ? behavior_.on_command(entity.state, std::get<Command>(message), context)
-                : behavior_.on_wake(entity.state, context);
+        EffectType effect = decide(entity, message, context);
         if (entity.presumed_new && effect.events().empty()) {
             // Nothing to append means nothing checks the guess: answer from the journal.
-            process_recovered(entity_id, entity, std::move(message), std::move(done));
-            return;
+            if (!recover_presumed(entity_id, entity, done)) {
+                return;
+            }
+            context = context_for(entity_id, entity);
+            effect = decide(entity, message, context);
         }
         if (effect.is_rejected()) {
             finish_without_events(entity_id, entity);  // before the reply: callers may look
@@ -315,19 +315,27 @@ private:
                       context.now);
     }
 
-    void process_recovered(const std::string& entity_id,
-                           Entity& entity,
-                           Message message,
-                           ReplyCallback done) {
+    EffectType decide(const Entity& entity,
+                      const Message& message,
+                      const CommandContext<Command>& context) const {
+        return std::holds_alternative<Command>(message)
+                   ? behavior_.on_command(entity.state, std::get<Command>(message), context)
+                   : behavior_.on_wake(entity.state, context);
+    }
+
+    // Recovers an entity that was only presumed new. On failure it leaves memory and `done`
+    // gets the error; false then.
+    bool recover_presumed(const std::string& entity_id, Entity& entity, const ReplyCallback& done) {
         QRPAY_ASSERT(entity.seq.value == 0 && !entity.persisting, "a presumed entity is empty");
-        if (Status recovered = recover(entity_id, entity); !recovered.ok()) {
-            evict(entity_id);
-            if (done) {
-                done(recovered);
-            }
-            return;
+        Status recovered = recover(entity_id, entity);
+        if (recovered.ok()) {
+            return true;
         }
-        process(entity_id, entity, std::move(message), std::move(done));
+        evict(entity_id);
+        if (done) {
+            done(recovered);
+        }
+        return false;
     }
 
     static void answer(const ReplyCallback& done, EffectType& effect) {

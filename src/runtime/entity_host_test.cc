@@ -129,22 +129,26 @@ struct Counter {
 };
 static_assert(Behavior<Counter>);
 
+enum class Ask { plain, presuming_new };
+
 Result<CounterReply> ask_and_wait(EntityHost<Counter>& host,
                                   const std::string& id,
-                                  CounterCommand command) {
+                                  const CounterCommand& command,
+                                  Ask how = Ask::plain) {
     std::promise<Result<CounterReply>> promise;
-    host.ask(id, std::move(command),
-             [&promise](Result<CounterReply> reply) { promise.set_value(std::move(reply)); });
+    auto done = [&promise](Result<CounterReply> reply) { promise.set_value(std::move(reply)); };
+    if (how == Ask::presuming_new) {
+        host.ask_new(id, command, done);
+    } else {
+        host.ask(id, command, done);
+    }
     return promise.get_future().get();
 }
 
 Result<CounterReply> ask_new_and_wait(EntityHost<Counter>& host,
                                       const std::string& id,
-                                      CounterCommand command) {
-    std::promise<Result<CounterReply>> promise;
-    host.ask_new(id, std::move(command),
-                 [&promise](Result<CounterReply> reply) { promise.set_value(std::move(reply)); });
-    return promise.get_future().get();
+                                      const CounterCommand& command) {
+    return ask_and_wait(host, id, command, Ask::presuming_new);
 }
 
 // Polls `condition` until it holds or five seconds pass; the test then asserts the condition,

@@ -44,6 +44,8 @@ public:
     ~Checkpointer();  // stops and joins the thread
     Checkpointer(const Checkpointer&) = delete;
     Checkpointer& operator=(const Checkpointer&) = delete;
+    Checkpointer(Checkpointer&&) = delete;
+    Checkpointer& operator=(Checkpointer&&) = delete;
 
     Status start();
     void wake();

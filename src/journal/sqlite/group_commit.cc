@@ -13,10 +13,7 @@ namespace qrpay::journal::sqlite {
 
 namespace {
 
-using qrpay::sqlite::Connection;
-using qrpay::sqlite::from_column;
 using qrpay::sqlite::Statement;
-using qrpay::sqlite::Step;
 using qrpay::sqlite::to_column;
 
 constexpr const char* sql_savepoint = "SAVEPOINT write";
