@@ -23,11 +23,11 @@ class TokenSigner {
 public:
     explicit TokenSigner(std::string key) : key_(std::move(key)) {}
 
-    std::string issue(const Principal& principal, UnixMs expires_at) const;
+    [[nodiscard]] std::string issue(const Principal& principal, UnixMs expires_at) const;
     // invalid_argument for anything but a well-formed, correctly signed, unexpired HS256 token.
-    Result<Principal> verify(std::string_view token, UnixMs now) const;
+    [[nodiscard]] Result<Principal> verify(std::string_view token, UnixMs now) const;
     // The same for an Authorization header's value, "Bearer <token>".
-    Result<Principal> verify_bearer(std::string_view authorization, UnixMs now) const;
+    [[nodiscard]] Result<Principal> verify_bearer(std::string_view authorization, UnixMs now) const;
 
 private:
     std::string key_;

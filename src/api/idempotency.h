@@ -79,17 +79,17 @@ public:
     explicit IdempotencyKey(std::int64_t in_flight_ms_max = 60'000)
         : in_flight_ms_max_(in_flight_ms_max) {}
 
-    State on_event(State state, const Event& event) const;
+    [[nodiscard]] State on_event(State state, const Event& event) const;
     runtime::Effect<Event, Reply> on_command(const State& state,
                                              const Command& command,
                                              const runtime::CommandContext<Command>& context) const;
     runtime::Effect<Event, Reply> on_wake(const State& state,
                                           const runtime::CommandContext<Command>& context) const;
-    std::optional<UnixMs> deadline(const State& state) const;
-    runtime::EventData encode_event(const Event& event) const;
-    Event decode_event(const runtime::StoredEvent& stored) const;
-    std::string encode_state(const State& state) const;
-    State decode_state(std::string_view bytes) const;
+    [[nodiscard]] std::optional<UnixMs> deadline(const State& state) const;
+    [[nodiscard]] runtime::EventData encode_event(const Event& event) const;
+    [[nodiscard]] Event decode_event(const runtime::StoredEvent& stored) const;
+    [[nodiscard]] std::string encode_state(const State& state) const;
+    [[nodiscard]] State decode_state(std::string_view bytes) const;
 
 private:
     std::int64_t in_flight_ms_max_;

@@ -14,7 +14,7 @@ struct Problem {
     std::string title;   // short, human
     std::string detail;  // this occurrence
 
-    std::string to_json() const;
+    [[nodiscard]] std::string to_json() const;
 };
 
 Problem make_problem(int status, std::string code, std::string detail);

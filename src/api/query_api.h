@@ -83,7 +83,7 @@ public:
     // Runs pending reads now and joins the read threads. Idempotent.
     void stop();
 
-    std::size_t subscribers() const { return subscribers_->load(); }
+    [[nodiscard]] std::size_t subscribers() const { return subscribers_->load(); }
 
 private:
     class Subscription;

@@ -17,16 +17,16 @@ struct UnixMs {
 class Clock {
 public:
     virtual ~Clock() = default;
-    virtual std::chrono::steady_clock::time_point monotonic_now() const = 0;
-    virtual UnixMs wall_now() const = 0;
+    [[nodiscard]] virtual std::chrono::steady_clock::time_point monotonic_now() const = 0;
+    [[nodiscard]] virtual UnixMs wall_now() const = 0;
 };
 
 class SystemClock final : public Clock {
 public:
-    std::chrono::steady_clock::time_point monotonic_now() const override {
+    [[nodiscard]] std::chrono::steady_clock::time_point monotonic_now() const override {
         return std::chrono::steady_clock::now();
     }
-    UnixMs wall_now() const override {
+    [[nodiscard]] UnixMs wall_now() const override {
         auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
         return {std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count()};
     }
@@ -37,10 +37,10 @@ class ManualClock final : public Clock {
 public:
     explicit ManualClock(UnixMs start = {1'700'000'000'000}) : wall_ms_(start.value) {}
 
-    std::chrono::steady_clock::time_point monotonic_now() const override {
+    [[nodiscard]] std::chrono::steady_clock::time_point monotonic_now() const override {
         return std::chrono::steady_clock::time_point(std::chrono::milliseconds(mono_ms_.load()));
     }
-    UnixMs wall_now() const override { return {wall_ms_.load()}; }
+    [[nodiscard]] UnixMs wall_now() const override { return {wall_ms_.load()}; }
     void advance(std::chrono::milliseconds by) {
         mono_ms_ += by.count();
         wall_ms_ += by.count();

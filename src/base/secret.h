@@ -11,9 +11,9 @@ public:
     Secret() = default;
     explicit Secret(std::string value) : value_(std::move(value)) {}
 
-    const std::string& reveal() const { return value_; }
+    [[nodiscard]] const std::string& reveal() const { return value_; }
     // At most four leading characters then an ellipsis: safe for logs.
-    std::string redacted() const { return value_.substr(0, 4) + "…"; }
+    [[nodiscard]] std::string redacted() const { return value_.substr(0, 4) + "…"; }
     bool operator==(const Secret&) const = default;
 
 private:

@@ -37,10 +37,10 @@ public:
 
     static Status ok_status() { return {}; }
 
-    bool ok() const { return code_ == Errc::ok; }
-    Errc code() const { return code_; }
-    const std::string& message() const { return message_; }
-    std::string to_string() const;
+    [[nodiscard]] bool ok() const { return code_ == Errc::ok; }
+    [[nodiscard]] Errc code() const { return code_; }
+    [[nodiscard]] const std::string& message() const { return message_; }
+    [[nodiscard]] std::string to_string() const;
 
 private:
     Errc code_ = Errc::ok;
@@ -56,8 +56,8 @@ public:
         QRPAY_ASSERT(!std::get<Status>(value_).ok(), "Result built from an ok Status");
     }
 
-    bool ok() const { return std::holds_alternative<T>(value_); }
-    const Status& status() const {
+    [[nodiscard]] bool ok() const { return std::holds_alternative<T>(value_); }
+    [[nodiscard]] const Status& status() const {
         static const Status ok_status;
         return ok() ? ok_status : std::get<Status>(value_);
     }
@@ -65,7 +65,7 @@ public:
         QRPAY_ASSERT(ok(), "value() of a failed Result");
         return std::get<T>(value_);
     }
-    const T& value() const& {
+    [[nodiscard]] const T& value() const& {
         QRPAY_ASSERT(ok(), "value() of a failed Result");
         return std::get<T>(value_);
     }

@@ -15,7 +15,7 @@ struct StrongInt {
     constexpr StrongInt() = default;
     constexpr explicit StrongInt(Rep v) : value(v) {}
     constexpr auto operator<=>(const StrongInt&) const = default;
-    constexpr StrongInt next() const { return StrongInt(value + 1); }
+    [[nodiscard]] constexpr StrongInt next() const { return StrongInt(value + 1); }
 };
 
 // Position of an event in one entity's stream: 1 for the first event, 0 for "none yet".

@@ -36,13 +36,13 @@ public:
     void merge(const LatencyHistogram& other);
     void reset();
 
-    std::uint64_t count() const { return count_; }
-    std::uint64_t saturated() const { return saturated_; }  // values above value_max
-    std::uint64_t min() const { return count_ == 0 ? 0 : min_; }
-    std::uint64_t max() const { return max_; }
-    double mean() const;
+    [[nodiscard]] std::uint64_t count() const { return count_; }
+    [[nodiscard]] std::uint64_t saturated() const { return saturated_; }  // values above value_max
+    [[nodiscard]] std::uint64_t min() const { return count_ == 0 ? 0 : min_; }
+    [[nodiscard]] std::uint64_t max() const { return max_; }
+    [[nodiscard]] double mean() const;
     // The value at `quantile` (0 to 1; 0.999 is p99.9). 0 when empty.
-    std::uint64_t value_at_quantile(double quantile) const;
+    [[nodiscard]] std::uint64_t value_at_quantile(double quantile) const;
 
     // The counter index of `value`, and the lowest and highest values it holds (for tests).
     static std::size_t index_of(std::uint64_t value);

@@ -161,7 +161,7 @@ private:
     void record_error(Lane& lane, RequestKind kind, const std::string& what);
     void record_outcome(const FlowPtr& flow, const std::string& what);
     void report_progress(TimePoint now);
-    LoadReport collect() const;
+    [[nodiscard]] LoadReport collect() const;
 
     const LoadOptions& options_;
     std::string run_id_;  // makes idempotency keys unique across runs against one server

@@ -139,7 +139,7 @@ struct MaxSearchOptions {
 struct MaxSearchReport {
     std::vector<LoadReport> steps;
     std::size_t best_step = 0;  // index into steps
-    const LoadReport& best() const { return steps.at(best_step); }
+    [[nodiscard]] const LoadReport& best() const { return steps.at(best_step); }
 };
 Result<MaxSearchReport> find_max(const MaxSearchOptions& options);
 

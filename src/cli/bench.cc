@@ -482,7 +482,7 @@ public:
         return pid_ > 0;
     }
 
-    std::uint64_t rss_bytes_now() const {
+    [[nodiscard]] std::uint64_t rss_bytes_now() const {
         return pid_ > 0 ? rss_bytes("/proc/" + std::to_string(pid_) + "/statm") : 0;
     }
 

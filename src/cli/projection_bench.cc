@@ -116,7 +116,7 @@ public:
     void start_payment(std::uint64_t n, InFlight& in_flight);
     // Waits until the projection has applied everything the journal reported durable.
     bool wait_projection_idle(SteadyClock::time_point deadline);
-    const projection::Engine& engine() const { return *engine_; }
+    [[nodiscard]] const projection::Engine& engine() const { return *engine_; }
 
 private:
     Status open_service();

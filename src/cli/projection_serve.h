@@ -41,14 +41,16 @@ public:
 
     projection::Engine& engine() { return *engine_; }
     projection::Store& store() { return *store_; }
-    const projection::TimeZone& business_zone() const { return projection_->business_zone(); }
+    [[nodiscard]] const projection::TimeZone& business_zone() const {
+        return projection_->business_zone();
+    }
 
     // Prometheus text of the engine: lag histogram, events, failures, stopped shards.
-    std::string metrics() const;
+    [[nodiscard]] std::string metrics() const;
     // Answers GET /readyz with 503 and the reason while a shard's projection is stopped, and
     // returns true; false (nothing answered) when it is healthy or the request is another.
-    bool answer_readyz_if_stopped(const http::Request& request,
-                                  const http::Responder& responder) const;
+    [[nodiscard]] bool answer_readyz_if_stopped(const http::Request& request,
+                                                const http::Responder& responder) const;
 
 private:
     QuerySide() = default;

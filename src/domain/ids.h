@@ -14,7 +14,7 @@ template <class Tag>
 struct StringId {
     std::string value;
 
-    bool empty() const { return value.empty(); }
+    [[nodiscard]] bool empty() const { return value.empty(); }
     auto operator<=>(const StringId&) const = default;
 };
 

@@ -36,9 +36,9 @@ struct Request {
     std::string remote_address{};  // "ip:port" of the peer, for logs
 
     // The header's value, or "" when absent.
-    std::string_view header(std::string_view name) const;
+    [[nodiscard]] std::string_view header(std::string_view name) const;
     // The query parameter's value, or "" when absent.
-    std::string_view query_param(std::string_view name) const;
+    [[nodiscard]] std::string_view query_param(std::string_view name) const;
 };
 
 struct Response {
@@ -47,7 +47,7 @@ struct Response {
     std::string body{};
 
     // The header's value, or "" when absent.
-    std::string_view header(std::string_view name) const;
+    [[nodiscard]] std::string_view header(std::string_view name) const;
 
     // A response with Content-Type application/json.
     static Response json(int status, std::string body);

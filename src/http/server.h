@@ -71,11 +71,11 @@ public:
     // Queues `bytes` as the next piece of the body. False when the stream has ended, the peer
     // went away, the server is stopping, or the bytes would take the unsent total above
     // stream_buffered_bytes_max (the connection is then cut). Empty bytes send nothing.
-    bool write(std::string bytes) const;
+    [[nodiscard]] bool write(std::string bytes) const;
     // Ends the body; the connection closes once everything queued is sent. Idempotent.
     void end() const;
     // True until the stream ended or its connection is gone.
-    bool open() const;
+    [[nodiscard]] bool open() const;
 
     // Made by Responder::stream(); applications only copy or move StreamWriters.
     explicit StreamWriter(std::shared_ptr<detail::StreamState> state);
@@ -93,12 +93,12 @@ public:
     // the server stopped. A "Connection: close" header closes the connection after sending.
     bool operator()(Response response) const;
     // True once the request has been answered by anyone.
-    bool answered() const;
+    [[nodiscard]] bool answered() const;
     // Answers with `status` and `headers` now, and leaves the body to the returned writer
     // (sent with chunked transfer coding; Content-Length and Transfer-Encoding are the
     // transport's). nullopt when the request had been answered already or its connection is
     // gone. An invalid status or header answers 500 instead and the writer is closed.
-    std::optional<StreamWriter> stream(int status, Headers headers) const;
+    [[nodiscard]] std::optional<StreamWriter> stream(int status, Headers headers) const;
 
     // Made by the server for each request; applications only copy or move Responders.
     explicit Responder(std::shared_ptr<detail::ResponderState> state);
@@ -119,7 +119,7 @@ public:
     Server& operator=(const Server&) = delete;
 
     // The bound port (the kernel's pick when options.port was 0).
-    std::uint16_t port() const;
+    [[nodiscard]] std::uint16_t port() const;
 
     // Runs `task` on an I/O thread after `delay`; same contract as Scheduler::run_after (a
     // pending task runs early, on the thread calling stop(), when the server stops).

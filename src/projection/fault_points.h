@@ -21,7 +21,9 @@ struct FaultPoints {
     std::uint64_t crash_before_commit_at_event = 0;  // 0: off
     std::string fail_apply_type{};                   // empty: off
 
-    bool any() const { return crash_before_commit_at_event != 0 || !fail_apply_type.empty(); }
+    [[nodiscard]] bool any() const {
+        return crash_before_commit_at_event != 0 || !fail_apply_type.empty();
+    }
 };
 
 // invalid_argument for an unknown point or a bad argument. An empty spec is all off.

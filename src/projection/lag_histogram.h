@@ -29,7 +29,7 @@ public:
 
     // A negative lag (clocks of different hosts) counts as 0.
     void observe(std::chrono::milliseconds lag);
-    Snapshot snapshot() const;
+    [[nodiscard]] Snapshot snapshot() const;
 
 private:
     std::array<std::atomic<std::uint64_t>, bucket_bounds_ms.size() + 1> counts_{};

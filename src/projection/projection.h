@@ -26,8 +26,12 @@ struct TableSet {
     std::string index_suffix;  // "_g<generation>": index names stay unique across renames
 
     // `base` + table_suffix.
-    std::string table(std::string_view base) const { return std::string(base) + table_suffix; }
-    std::string index(std::string_view base) const { return std::string(base) + index_suffix; }
+    [[nodiscard]] std::string table(std::string_view base) const {
+        return std::string(base) + table_suffix;
+    }
+    [[nodiscard]] std::string index(std::string_view base) const {
+        return std::string(base) + index_suffix;
+    }
 };
 
 inline constexpr std::string_view rebuild_table_suffix = "_rebuild";
@@ -38,9 +42,9 @@ public:
 
     // Stable, snake_case: keys the stored offsets and names the projection on the command line
     // and in metrics.
-    virtual std::string_view name() const = 0;
+    [[nodiscard]] virtual std::string_view name() const = 0;
     // Base names of every table it owns (a rebuild drops and renames exactly these).
-    virtual std::vector<std::string> table_names() const = 0;
+    [[nodiscard]] virtual std::vector<std::string> table_names() const = 0;
     // Creates the tables and indexes of `tables` when missing. Runs inside a transaction.
     virtual Status create_tables(sqlite::Connection& db, const TableSet& tables) const = 0;
     // Applies one event inside the engine's open transaction. Events come in shard-offset

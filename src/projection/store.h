@@ -46,10 +46,10 @@ public:
     static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
 
     // A new read-write connection (an engine's or a rebuild's own).
-    Result<std::unique_ptr<sqlite::Connection>> open_writer() const;
+    [[nodiscard]] Result<std::unique_ptr<sqlite::Connection>> open_writer() const;
     // A read connection from the pool; unavailable when none is free within read_wait_max.
     Result<sqlite::ReadPool::Lease> read();
-    const std::string& path() const { return options_.path; }
+    [[nodiscard]] const std::string& path() const { return options_.path; }
 
 private:
     explicit Store(const StoreOptions& options);

@@ -33,14 +33,14 @@ public:
     // A zone with one offset forever.
     static TimeZone fixed(std::string name, std::chrono::seconds utc_offset);
 
-    const std::string& name() const { return name_; }
+    [[nodiscard]] const std::string& name() const { return name_; }
     // Local time minus UTC at the instant `at`.
-    std::chrono::seconds utc_offset(UnixMs at) const;
+    [[nodiscard]] std::chrono::seconds utc_offset(UnixMs at) const;
     // The local calendar day of `at`.
-    std::chrono::year_month_day local_day(UnixMs at) const;
+    [[nodiscard]] std::chrono::year_month_day local_day(UnixMs at) const;
     // The first instant whose local day is `day` (local midnight, or the first local time of
     // that day when midnight falls into a gap).
-    UnixMs start_of_day(std::chrono::year_month_day day) const;
+    [[nodiscard]] UnixMs start_of_day(std::chrono::year_month_day day) const;
 
     // A rule of a POSIX TZ string: month, week (1..5, 5 = last) and weekday (0 = Sunday), at
     // local time seconds_of_day (may be negative or above a day).
@@ -64,7 +64,7 @@ private:
     };
 
     TimeZone() = default;
-    std::int64_t offset_at_s(std::int64_t utc_s) const;
+    [[nodiscard]] std::int64_t offset_at_s(std::int64_t utc_s) const;
 
     std::string name_;
     std::int64_t initial_offset_s_ = 0;  // before the first transition

@@ -78,14 +78,18 @@ public:
         return std::move(*this);
     }
 
-    const std::vector<Event>& events() const { return events_; }
+    [[nodiscard]] const std::vector<Event>& events() const { return events_; }
     std::vector<Event>& events() { return events_; }
-    bool is_rejected() const { return std::holds_alternative<Rejected>(outcome_); }
-    const Status& rejection() const { return std::get<Rejected>(outcome_).status; }
+    [[nodiscard]] bool is_rejected() const { return std::holds_alternative<Rejected>(outcome_); }
+    [[nodiscard]] const Status& rejection() const { return std::get<Rejected>(outcome_).status; }
     std::optional<Reply>& reply() { return std::get<std::optional<Reply>>(outcome_); }
-    const std::optional<Reply>& reply() const { return std::get<std::optional<Reply>>(outcome_); }
+    [[nodiscard]] const std::optional<Reply>& reply() const {
+        return std::get<std::optional<Reply>>(outcome_);
+    }
     std::vector<SideEffect>& side_effects() { return side_effects_; }
-    std::optional<std::chrono::milliseconds> wake_delay() const { return wake_after_; }
+    [[nodiscard]] std::optional<std::chrono::milliseconds> wake_delay() const {
+        return wake_after_;
+    }
 
 private:
     template <class, class>

@@ -77,7 +77,7 @@ public:
         }
     }
 
-    EntityHostStats stats() const {
+    [[nodiscard]] EntityHostStats stats() const {
         return EntityHostStats{.active_entities = active_.load(),
                                .commands = commands_.load(),
                                .events_persisted = events_persisted_.load(),
@@ -87,7 +87,9 @@ public:
                                .passivations = passivations_.load()};
     }
 
-    std::string persistence_id(const std::string& entity_id) const { return prefix() + entity_id; }
+    [[nodiscard]] std::string persistence_id(const std::string& entity_id) const {
+        return prefix() + entity_id;
+    }
 
 private:
     struct Wake {};
@@ -106,8 +108,8 @@ private:
     // first use and dropped once empty: an idle entity pays one pointer.
     class Stash {
     public:
-        bool empty() const { return !queue_ || queue_->empty(); }
-        std::size_t size() const { return queue_ ? queue_->size() : 0; }
+        [[nodiscard]] bool empty() const { return !queue_ || queue_->empty(); }
+        [[nodiscard]] std::size_t size() const { return queue_ ? queue_->size() : 0; }
         void push_back(Pending pending) {
             if (!queue_) {
                 queue_ = std::make_unique<std::deque<Pending>>();
@@ -150,7 +152,7 @@ private:
         return text;
     }
 
-    std::size_t table_capacity() const {
+    [[nodiscard]] std::size_t table_capacity() const {
         return std::max<std::size_t>(1, runtime_.options().active_entities_max / tables_.size());
     }
 

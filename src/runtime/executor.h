@@ -39,7 +39,9 @@ public:
     void post_admitted(Task task);
     void post_at(TimePoint when, Task task);
 
-    bool on_this_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+    [[nodiscard]] bool on_this_thread() const {
+        return std::this_thread::get_id() == thread_.get_id();
+    }
 
 private:
     struct Timed {

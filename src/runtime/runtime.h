@@ -11,10 +11,10 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -50,12 +50,12 @@ public:
     // Stops the executors after the tasks already queued; waits for them.
     void stop();
 
-    const RuntimeOptions& options() const { return options_; }
+    [[nodiscard]] const RuntimeOptions& options() const { return options_; }
     journal::Journal& journal() { return journal_; }
-    const Clock& clock() const { return clock_; }
+    [[nodiscard]] const Clock& clock() const { return clock_; }
 
-    ShardId shard_of(const std::string& persistence_id) const;
-    FencingToken fencing_of(ShardId shard) const;
+    [[nodiscard]] ShardId shard_of(const std::string& persistence_id) const;
+    [[nodiscard]] FencingToken fencing_of(ShardId shard) const;
 
     // Runs `task` on the executor that owns `persistence_id`. Returns unavailable when the
     // executor's mailbox is full or the runtime is stopped; the task then never runs.
@@ -68,8 +68,8 @@ public:
                  std::chrono::steady_clock::time_point when,
                  std::function<void()> task);
     // The executor index owning the id; stable while the runtime lives.
-    std::size_t executor_of(const std::string& persistence_id) const;
-    std::size_t executor_count() const { return executors_.size(); }
+    [[nodiscard]] std::size_t executor_of(const std::string& persistence_id) const;
+    [[nodiscard]] std::size_t executor_count() const { return executors_.size(); }
     // Runs `task` on executor number `executor` at `when` (housekeeping such as passivation).
     void post_to_executor(std::size_t executor,
                           std::chrono::steady_clock::time_point when,

@@ -84,7 +84,7 @@ public:
     // Idempotent. REQUIRES: not called from a `done` callback.
     void stop();
 
-    const SimulatorOptions& options() const { return options_; }
+    [[nodiscard]] const SimulatorOptions& options() const { return options_; }
 
 private:
     Simulator(const SimulatorOptions& options, std::unique_ptr<Ledger> ledger);

@@ -83,17 +83,19 @@ public:
 
     static constexpr std::string_view type_name = "token";
 
-    State on_event(State state, const Event& event) const;
-    Effect on_command(const State& state, const Command& command, const Context& context) const;
-    Effect on_wake(const State& state, const Context& context) const;
+    [[nodiscard]] State on_event(State state, const Event& event) const;
+    [[nodiscard]] Effect on_command(const State& state,
+                                    const Command& command,
+                                    const Context& context) const;
+    [[nodiscard]] Effect on_wake(const State& state, const Context& context) const;
     // expires_at while in use (the durable expiry timer); nullopt when unused.
-    std::optional<UnixMs> deadline(const State& state) const;
+    [[nodiscard]] std::optional<UnixMs> deadline(const State& state) const;
 
     // Codec (token_codec.cc): versioned JSON, see the grammar there.
-    journal::EventData encode_event(const Event& event) const;
-    Event decode_event(const journal::StoredEvent& stored) const;
-    std::string encode_state(const State& state) const;
-    State decode_state(std::string_view bytes) const;
+    [[nodiscard]] journal::EventData encode_event(const Event& event) const;
+    [[nodiscard]] Event decode_event(const journal::StoredEvent& stored) const;
+    [[nodiscard]] std::string encode_state(const State& state) const;
+    [[nodiscard]] State decode_state(std::string_view bytes) const;
 };
 
 static_assert(runtime::Behavior<Token>);

@@ -217,26 +217,28 @@ public:
     // called from any thread. Asserts 0 < backoff_first <= backoff_max and a positive timeout.
     explicit Transaction(AgencyPort& agency, TransactionOptions options = {});
 
-    State on_event(State state, const Event& event) const;
-    Effect on_command(const State& state, const Command& command, const Context& context) const;
-    Effect on_wake(const State& state, const Context& context) const;
-    std::optional<UnixMs> deadline(const State& state) const;
+    [[nodiscard]] State on_event(State state, const Event& event) const;
+    [[nodiscard]] Effect on_command(const State& state,
+                                    const Command& command,
+                                    const Context& context) const;
+    [[nodiscard]] Effect on_wake(const State& state, const Context& context) const;
+    [[nodiscard]] std::optional<UnixMs> deadline(const State& state) const;
 
     // The wait before the next agency try, `now` being this long after the call started:
     // the smallest backoff_first * 2^k above the elapsed time, at most backoff_max. Derived
     // from stored time rather than a counter, so it needs no event and survives a restart.
-    std::chrono::milliseconds agency_backoff(const State& state, UnixMs now) const;
+    [[nodiscard]] std::chrono::milliseconds agency_backoff(const State& state, UnixMs now) const;
 
     // Codec (transaction_codec.cc): versioned JSON, see the grammar there.
-    journal::EventData encode_event(const Event& event) const;
-    Event decode_event(const journal::StoredEvent& stored) const;
-    std::string encode_state(const State& state) const;
-    State decode_state(std::string_view bytes) const;
+    [[nodiscard]] journal::EventData encode_event(const Event& event) const;
+    [[nodiscard]] Event decode_event(const journal::StoredEvent& stored) const;
+    [[nodiscard]] std::string encode_state(const State& state) const;
+    [[nodiscard]] State decode_state(std::string_view bytes) const;
 
 private:
-    Effect on_agency_answered(const State& state,
-                              const AgencyAnswered& answer,
-                              const Context& context) const;
+    [[nodiscard]] Effect on_agency_answered(const State& state,
+                                            const AgencyAnswered& answer,
+                                            const Context& context) const;
 
     AgencyPort& agency_;
     TransactionOptions options_;

@@ -56,14 +56,14 @@ public:
     PaymentsProjection(const PaymentsProjection&) = delete;
     PaymentsProjection& operator=(const PaymentsProjection&) = delete;
 
-    std::string_view name() const override { return projection_name; }
-    std::vector<std::string> table_names() const override;
+    [[nodiscard]] std::string_view name() const override { return projection_name; }
+    [[nodiscard]] std::vector<std::string> table_names() const override;
     Status create_tables(sqlite::Connection& db, const TableSet& tables) const override;
     Status apply(sqlite::Connection& db,
                  const TableSet& tables,
                  const journal::ShardEvent& event) const override;
 
-    const TimeZone& business_zone() const { return zone_; }
+    [[nodiscard]] const TimeZone& business_zone() const { return zone_; }
 
 private:
     TimeZone zone_;
