@@ -46,6 +46,8 @@ public:
     ~AgencyClient() override;
     AgencyClient(const AgencyClient&) = delete;
     AgencyClient& operator=(const AgencyClient&) = delete;
+    AgencyClient(AgencyClient&&) = delete;
+    AgencyClient& operator=(AgencyClient&&) = delete;
 
     void pay(const domain::AgencyPayment& payment, Done done) override;
     void inquire(const std::string& idempotency_key, Done done) override;

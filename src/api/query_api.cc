@@ -330,6 +330,8 @@ public:
     }
     Subscription(const Subscription&) = delete;
     Subscription& operator=(const Subscription&) = delete;
+    Subscription(Subscription&&) = delete;
+    Subscription& operator=(Subscription&&) = delete;
 
     void show(const domain::TransactionView& view) {
         std::string status(status_word(view.state));

@@ -76,6 +76,8 @@ public:
     ~QueryApi();  // stop()
     QueryApi(const QueryApi&) = delete;
     QueryApi& operator=(const QueryApi&) = delete;
+    QueryApi(QueryApi&&) = delete;
+    QueryApi& operator=(QueryApi&&) = delete;
 
     // Answers the request when its path is one of the routes above (or under /v1/me/) and
     // returns true; returns false, without touching the responder, for any other path.

@@ -115,6 +115,8 @@ public:
     explicit LoadRun(const LoadOptions& options) : options_(options) {}
     LoadRun(const LoadRun&) = delete;
     LoadRun& operator=(const LoadRun&) = delete;
+    LoadRun(LoadRun&&) = delete;
+    LoadRun& operator=(LoadRun&&) = delete;
 
     Status open();
     LoadReport run();

@@ -445,6 +445,8 @@ public:
     ServeProcess() = default;
     ServeProcess(const ServeProcess&) = delete;
     ServeProcess& operator=(const ServeProcess&) = delete;
+    ServeProcess(ServeProcess&&) = delete;
+    ServeProcess& operator=(ServeProcess&&) = delete;
     ~ServeProcess() { stop(std::chrono::seconds(0)); }
 
     Status spawn(std::vector<std::string> args, const std::string& log_path) {

@@ -109,6 +109,8 @@ public:
     ~Stack() { shutdown(); }
     Stack(const Stack&) = delete;
     Stack& operator=(const Stack&) = delete;
+    Stack(Stack&&) = delete;
+    Stack& operator=(Stack&&) = delete;
 
     Status open();
     void shutdown();

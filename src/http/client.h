@@ -60,6 +60,8 @@ public:
     ~Client();  // stop()
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
+    Client(Client&&) = delete;
+    Client& operator=(Client&&) = delete;
 
     // Sends and waits for the answer; bounded by connect_timeout plus the call's timeout.
     Result<Response> call(ClientRequest request);

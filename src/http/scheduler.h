@@ -42,6 +42,8 @@ public:
     ~Scheduler();  // stop()
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
+    Scheduler(Scheduler&&) = delete;
+    Scheduler& operator=(Scheduler&&) = delete;
 
     // Runs `task` after `delay` (zero: as soon as a thread is free).
     // Errors: unavailable when stopped or when tasks_pending_max tasks are pending.

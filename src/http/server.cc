@@ -129,6 +129,8 @@ struct ResponderState {
           gate(std::move(gate_in)) {}
     ResponderState(const ResponderState&) = delete;
     ResponderState& operator=(const ResponderState&) = delete;
+    ResponderState(ResponderState&&) = delete;
+    ResponderState& operator=(ResponderState&&) = delete;
     ~ResponderState();
 
     std::weak_ptr<Session> session;
@@ -155,6 +157,8 @@ struct StreamState {
           buffered_bytes_max(buffered_bytes_max_in) {}
     StreamState(const StreamState&) = delete;
     StreamState& operator=(const StreamState&) = delete;
+    StreamState(StreamState&&) = delete;
+    StreamState& operator=(StreamState&&) = delete;
     ~StreamState();  // ends the stream
 
     std::weak_ptr<Session> session;
@@ -178,6 +182,8 @@ public:
     ~Impl();
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
+    Impl(Impl&&) = delete;
+    Impl& operator=(Impl&&) = delete;
 
     Status listen();
     void start_threads();

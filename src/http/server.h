@@ -117,6 +117,8 @@ public:
     ~Server();  // stop()
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
+    Server(Server&&) = delete;
+    Server& operator=(Server&&) = delete;
 
     // The bound port (the kernel's pick when options.port was 0).
     [[nodiscard]] std::uint16_t port() const;

@@ -103,6 +103,8 @@ public:
     ~Engine();  // stop()
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
+    Engine(Engine&&) = delete;
+    Engine& operator=(Engine&&) = delete;
 
     // Opens the engine's write connection, creates the table set and the offset rows when
     // missing, and loads the cursors. io_error / corruption from the store.

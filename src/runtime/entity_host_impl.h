@@ -31,6 +31,8 @@ public:
         : runtime_(runtime), behavior_(behavior), tables_(runtime.executor_count()) {}
     EntityHost(const EntityHost&) = delete;
     EntityHost& operator=(const EntityHost&) = delete;
+    EntityHost(EntityHost&&) = delete;
+    EntityHost& operator=(EntityHost&&) = delete;
 
     // REQUIRES: `done` does not block. It runs on the entity's executor, or on the calling
     // thread when the command is refused at the door (unavailable).

@@ -26,6 +26,8 @@ public:
     ~Executor();
     Executor(const Executor&) = delete;
     Executor& operator=(const Executor&) = delete;
+    Executor(Executor&&) = delete;
+    Executor& operator=(Executor&&) = delete;
 
     // `thread_name` shows in top -H and perf (base/thread_name.h).
     void start(const std::string& thread_name = "qrpay-executor");

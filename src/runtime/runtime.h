@@ -43,6 +43,8 @@ public:
     ~Runtime();
     Runtime(const Runtime&) = delete;
     Runtime& operator=(const Runtime&) = delete;
+    Runtime(Runtime&&) = delete;
+    Runtime& operator=(Runtime&&) = delete;
 
     // Claims every shard with a fencing token above the stored one (this node owns them all)
     // and starts the executors. Returns the journal's error if a claim fails.

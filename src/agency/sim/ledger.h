@@ -55,6 +55,8 @@ public:
     ~Ledger();
     Ledger(const Ledger&) = delete;
     Ledger& operator=(const Ledger&) = delete;
+    Ledger(Ledger&&) = delete;
+    Ledger& operator=(Ledger&&) = delete;
 
     Result<std::optional<PaymentRecord>> find(const std::string& idempotency_key);
     // Durable when it returns ok. REQUIRES: no row with this key yet (a caller's bug

@@ -72,6 +72,8 @@ public:
     ~Simulator();  // stop()
     Simulator(const Simulator&) = delete;
     Simulator& operator=(const Simulator&) = delete;
+    Simulator(Simulator&&) = delete;
+    Simulator& operator=(Simulator&&) = delete;
 
     void pay(const domain::AgencyPayment& payment, Done done);
     void inquire(const std::string& idempotency_key, Done done);

@@ -55,6 +55,8 @@ public:
     ~PaymentsProjection() override;
     PaymentsProjection(const PaymentsProjection&) = delete;
     PaymentsProjection& operator=(const PaymentsProjection&) = delete;
+    PaymentsProjection(PaymentsProjection&&) = delete;
+    PaymentsProjection& operator=(PaymentsProjection&&) = delete;
 
     [[nodiscard]] std::string_view name() const override { return projection_name; }
     [[nodiscard]] std::vector<std::string> table_names() const override;
