@@ -91,6 +91,31 @@ void hold_writer(Journal& journal, WriterGate& gate, OutcomeLog& blocker_log) {
     ASSERT_TRUE(gate.wait_held());
 }
 
+SequenceNr highest_or_fail(Journal& journal, const std::string& persistence_id) {
+    Result<SequenceNr> highest = journal.highest_seq(persistence_id);
+    EXPECT_TRUE(highest.ok()) << highest.status().to_string();
+    return highest.ok() ? *highest : SequenceNr(0);
+}
+
+// Appends `requests` as one group (the writer held meanwhile) and returns their statuses.
+std::vector<Status> append_as_one_group(Journal& journal,
+                                        WriterGate& gate,
+                                        std::vector<AppendRequest> requests) {
+    OutcomeLog blocker(1);
+    gate.arm();
+    journal.append(make_append("gate|blocker", highest_or_fail(journal, "gate|blocker"), 1),
+                   blocker.callback(0));
+    EXPECT_TRUE(gate.wait_held());
+    OutcomeLog outcomes(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        journal.append(std::move(requests[i]), outcomes.callback(i));
+    }
+    gate.open();
+    EXPECT_TRUE(outcomes.wait_all());
+    EXPECT_TRUE(blocker.wait_all());
+    return outcomes.statuses();
+}
+
 class SqliteJournalTest : public ::testing::Test {
 protected:
     std::string db_path() const { return dir_.path() + "/journal.db"; }
@@ -189,18 +214,14 @@ TEST_F(SqliteJournalTest, RefusedWriteDoesNotFailItsGroup) {
     ASSERT_TRUE(journal->claim_shard(ShardId(2), FencingToken(3)).ok());
     ASSERT_TRUE(journal->append_and_wait(make_append("mixed|a", SequenceNr(0), 1)).ok());
     std::uint64_t commits_before = sqlite_journal_stats(*journal).commits;
-    OutcomeLog blocker(1);
-    hold_writer(*journal, gate, blocker);
-
-    OutcomeLog outcomes(5);
-    journal->append(make_append("mixed|a", SequenceNr(1), 1), outcomes.callback(0));
-    journal->append(make_append("mixed|a", SequenceNr(0), 1), outcomes.callback(1));
-    journal->append(make_append("mixed|c", SequenceNr(0), 1, ShardId(2)), outcomes.callback(2));
-    journal->append(make_append("mixed|d", SequenceNr(0), 1), outcomes.callback(3));
-    journal->append(make_append("mixed|a", SequenceNr(2), 1), outcomes.callback(4));
-    gate.open();
-    ASSERT_TRUE(outcomes.wait_all());
-    std::vector<Status> statuses = outcomes.statuses();
+    std::vector<AppendRequest> group;
+    group.push_back(make_append("mixed|a", SequenceNr(1), 1));
+    group.push_back(make_append("mixed|a", SequenceNr(0), 1));
+    group.push_back(make_append("mixed|c", SequenceNr(0), 1, ShardId(2)));
+    group.push_back(make_append("mixed|d", SequenceNr(0), 1));
+    group.push_back(make_append("mixed|a", SequenceNr(2), 1));
+    std::vector<Status> statuses = append_as_one_group(*journal, gate, std::move(group));
+    ASSERT_EQ(statuses.size(), 5U);
     EXPECT_TRUE(statuses[0].ok()) << statuses[0].to_string();
     EXPECT_EQ(statuses[1].code(), Errc::sequence_conflict);
     EXPECT_EQ(statuses[2].code(), Errc::fenced);
@@ -224,18 +245,13 @@ TEST_F(SqliteJournalTest, OffsetsStayGapFreeAcrossRefusalsAndGroups) {
     ASSERT_NE(journal, nullptr);
     WriterGate gate;
     journal->set_commit_listener(gate.listener());
-    OutcomeLog blocker(1);
-    hold_writer(*journal, gate, blocker);  // offset 1 of shard 1
-
-    OutcomeLog outcomes(4);
-    journal->append(make_append("gapless|a", SequenceNr(0), 2), outcomes.callback(0));
-    journal->append(make_append("gapless|a", SequenceNr(0), 1), outcomes.callback(1));
-    journal->append(make_append("gapless|b", SequenceNr(0), 3, ShardId(1), FencingToken(7)),
-                    outcomes.callback(2));
-    journal->append(make_append("gapless|b", SequenceNr(0), 3), outcomes.callback(3));
-    gate.open();
-    ASSERT_TRUE(outcomes.wait_all());
-    std::vector<Status> statuses = outcomes.statuses();
+    std::vector<AppendRequest> group;  // after the gate's blocker, offset 1 of shard 1
+    group.push_back(make_append("gapless|a", SequenceNr(0), 2));
+    group.push_back(make_append("gapless|a", SequenceNr(0), 1));
+    group.push_back(make_append("gapless|b", SequenceNr(0), 3, ShardId(1), FencingToken(7)));
+    group.push_back(make_append("gapless|b", SequenceNr(0), 3));
+    std::vector<Status> statuses = append_as_one_group(*journal, gate, std::move(group));
+    ASSERT_EQ(statuses.size(), 4U);
     EXPECT_TRUE(statuses[0].ok()) << statuses[0].to_string();
     EXPECT_EQ(statuses[1].code(), Errc::sequence_conflict);
     EXPECT_EQ(statuses[2].code(), Errc::fenced);
@@ -449,12 +465,6 @@ Status append_with_wake(Journal& journal,
     return journal.append_and_wait(std::move(request));
 }
 
-SequenceNr highest_or_fail(Journal& journal, const std::string& persistence_id) {
-    Result<SequenceNr> highest = journal.highest_seq(persistence_id);
-    EXPECT_TRUE(highest.ok()) << highest.status().to_string();
-    return highest.ok() ? *highest : SequenceNr(0);
-}
-
 // The cache's tip of an entity is written under its shard's token. Once another journal has
 // claimed the shard and appended, that tip must neither refuse nor accept anything.
 TEST_F(SqliteJournalTest, CachedTipIsStaleOnceAnotherWriterClaimedTheShard) {
@@ -578,25 +588,6 @@ TEST_F(SqliteJournalTest, FutureExpectedSeqIsRefused) {
         ASSERT_TRUE(journal->append_and_wait(make_append(id, SequenceNr(2), 1)).ok());
         EXPECT_EQ(highest_or_fail(*journal, id), SequenceNr(3));
     }
-}
-
-// Appends `requests` as one group (the writer held meanwhile) and returns their statuses.
-std::vector<Status> append_as_one_group(Journal& journal,
-                                        WriterGate& gate,
-                                        std::vector<AppendRequest> requests) {
-    OutcomeLog blocker(1);
-    gate.arm();
-    journal.append(make_append("gate|blocker", highest_or_fail(journal, "gate|blocker"), 1),
-                   blocker.callback(0));
-    EXPECT_TRUE(gate.wait_held());
-    OutcomeLog outcomes(requests.size());
-    for (std::size_t i = 0; i < requests.size(); ++i) {
-        journal.append(std::move(requests[i]), outcomes.callback(i));
-    }
-    gate.open();
-    EXPECT_TRUE(outcomes.wait_all());
-    EXPECT_TRUE(blocker.wait_all());
-    return outcomes.statuses();
 }
 
 AppendRequest poisoned(const std::string& persistence_id, std::size_t events, std::size_t at) {
