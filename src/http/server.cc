@@ -716,10 +716,10 @@ StreamState::~StreamState() {
     }
 }
 
-bool begin_stream(const ResponderState& state,
-                  Response head,
-                  const std::shared_ptr<StreamShared>& shared,
-                  std::size_t& buffered_bytes_max) {
+// Runs `use` on the request's session while the server is open and the session alive (the
+// gate's shared lock held throughout); false when either is gone.
+template <class Use>
+bool with_live_session(const ResponderState& state, Use use) {
     std::shared_lock lock(state.gate->mutex);
     if (!state.gate->open) {
         return false;
@@ -728,9 +728,18 @@ bool begin_stream(const ResponderState& state,
     if (!session) {
         return false;
     }
-    buffered_bytes_max = session->stream_buffered_bytes_max();
-    session->begin_stream(std::move(head), shared);
+    use(*session);
     return true;
+}
+
+bool begin_stream(const ResponderState& state,
+                  Response head,
+                  const std::shared_ptr<StreamShared>& shared,
+                  std::size_t& buffered_bytes_max) {
+    return with_live_session(state, [&](Session& session) {
+        buffered_bytes_max = session.stream_buffered_bytes_max();
+        session.begin_stream(std::move(head), shared);
+    });
 }
 
 ResponderState::~ResponderState() {
@@ -741,16 +750,8 @@ ResponderState::~ResponderState() {
 }
 
 bool deliver(const ResponderState& state, Response response) {
-    std::shared_lock lock(state.gate->mutex);
-    if (!state.gate->open) {
-        return false;
-    }
-    std::shared_ptr<Session> session = state.session.lock();
-    if (!session) {
-        return false;
-    }
-    session->deliver(std::move(response));
-    return true;
+    return with_live_session(state,
+                             [&](Session& session) { session.deliver(std::move(response)); });
 }
 
 }  // namespace qrpay::http::detail
