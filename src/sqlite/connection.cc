@@ -242,18 +242,16 @@ std::int64_t Connection::changes() const { return sqlite3_changes64(db_); }
 
 bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
-Result<WalProgress> Connection::checkpoint_passive() {
-    int frames = 0;
-    int checkpointed = 0;
+Status Connection::checkpoint_passive() {
     int result =
-        sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames, &checkpointed);
+        sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     if (result == SQLITE_BUSY) {
-        return Status(Errc::unavailable, "another checkpoint is running");
+        return {Errc::unavailable, "another checkpoint is running"};
     }
     if (result != SQLITE_OK) {
         return sqlite_error(db_, "checkpoint");
     }
-    return WalProgress{.frames = frames, .frames_checkpointed = checkpointed};
+    return {};
 }
 
 }  // namespace qrpay::sqlite

@@ -70,12 +70,6 @@ private:
     int bind_result_ = 0;  // SQLITE_OK until a bind fails
 };
 
-// The WAL after a checkpoint: frames in it, and how many of those are in the database file.
-struct WalProgress {
-    std::int64_t frames = 0;
-    std::int64_t frames_checkpointed = 0;
-};
-
 enum class OpenMode {
     writer,  // read-write, creates the file, WAL and synchronous=FULL: a commit is on disk
     // Read-write like `writer`, but synchronous=NORMAL: a commit survives the process crashing
@@ -115,7 +109,7 @@ public:
     // A PASSIVE checkpoint: copies into the database file the WAL frames no reader needs,
     // without waiting for readers or the writer. unavailable when another connection is
     // checkpointing already (nothing done); io_error when it failed.
-    Result<WalProgress> checkpoint_passive();
+    Status checkpoint_passive();
 
     static constexpr std::size_t statements_cached_max = 256;
 

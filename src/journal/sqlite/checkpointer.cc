@@ -54,10 +54,7 @@ void Checkpointer::wake() {
 }
 
 CheckpointerStats Checkpointer::stats() const {
-    return {.checkpoints = checkpoints_.load(),
-            .failures = failures_.load(),
-            .wal_frames = wal_frames_.load(),
-            .wal_frames_checkpointed = wal_frames_checkpointed_.load()};
+    return {.checkpoints = checkpoints_.load(), .failures = failures_.load()};
 }
 
 void Checkpointer::run() {
@@ -77,16 +74,14 @@ void Checkpointer::run() {
 }
 
 void Checkpointer::checkpoint_once() {
-    Result<qrpay::sqlite::WalProgress> progress = connection_->checkpoint_passive();
-    if (progress.ok()) {
-        wal_frames_ = progress->frames;
-        wal_frames_checkpointed_ = progress->frames_checkpointed;
+    Status checkpointed = connection_->checkpoint_passive();
+    if (checkpointed.ok()) {
         ++checkpoints_;
         return;
     }
-    if (progress.status().code() != Errc::unavailable) {  // unavailable: the writer's own runs
+    if (checkpointed.code() != Errc::unavailable) {  // unavailable: the writer's own runs
         ++failures_;
-        QRPAY_LOG_WARN("journal checkpoint: %s", progress.status().to_string().c_str());
+        QRPAY_LOG_WARN("journal checkpoint: %s", checkpointed.to_string().c_str());
     }
 }
 

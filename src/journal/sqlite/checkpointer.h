@@ -30,9 +30,6 @@ namespace qrpay::journal::sqlite {
 struct CheckpointerStats {
     std::uint64_t checkpoints = 0;  // PASSIVE checkpoints run
     std::uint64_t failures = 0;     // checkpoints that failed (logged)
-    // After the last checkpoint: frames in the WAL, and how many of them the database file has.
-    std::int64_t wal_frames = 0;
-    std::int64_t wal_frames_checkpointed = 0;
 };
 
 class Checkpointer {
@@ -65,8 +62,6 @@ private:
 
     std::atomic<std::uint64_t> checkpoints_{0};
     std::atomic<std::uint64_t> failures_{0};
-    std::atomic<std::int64_t> wal_frames_{0};
-    std::atomic<std::int64_t> wal_frames_checkpointed_{0};
     std::thread thread_;
 };
 

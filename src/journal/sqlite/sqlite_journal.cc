@@ -177,9 +177,7 @@ SqliteJournalStats SqliteJournal::stats() const {
             .groups_failed = groups_failed_.load(),
             .groups_retried_isolated = groups_retried_isolated_.load(),
             .checkpoints = checkpoints.checkpoints,
-            .checkpoint_failures = checkpoints.failures,
-            .wal_frames = checkpoints.wal_frames,
-            .wal_frames_checkpointed = checkpoints.wal_frames_checkpointed};
+            .checkpoint_failures = checkpoints.failures};
 }
 
 void SqliteJournal::run_writer() {

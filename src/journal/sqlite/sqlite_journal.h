@@ -68,9 +68,6 @@ struct SqliteJournalStats {
     std::uint64_t groups_retried_isolated = 0;
     std::uint64_t checkpoints = 0;          // by the checkpointer's thread
     std::uint64_t checkpoint_failures = 0;  // logged
-    // After the checkpointer's last checkpoint: WAL frames, and those in the database file.
-    std::int64_t wal_frames = 0;
-    std::int64_t wal_frames_checkpointed = 0;
 };
 
 // REQUIRES: `journal` was made by open_sqlite_journal(). Thread-safe.
