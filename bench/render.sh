@@ -256,9 +256,10 @@ EOF
   $flows_events events durable in six appends that wait one after another (Token UseStarted,
   Transaction TokenGenerated, the idempotency key's KeyClaimed, TokenRead with PaymentStarted,
   PaymentCompleted, KeyFinished). The table by thread shows where it goes. The largest share is
-  the journal writer: each commit costs it 0.2-0.4 ms of CPU here (one fdatasync, the WAL page
-  writes, the checkpoints; mostly kernel block I/O of this VM), and concurrent flows share
-  commits only as far as their appends meet in a group. Then the executors, the HTTP threads,
+  the journal writer: each commit cost it $writer_us_per_commit µs of CPU in this search (one
+  fdatasync, the WAL page writes, the SQL; mostly kernel block I/O of this VM), and concurrent
+  flows share commits only as far as their appends meet in a group ($flows_commits commits
+  per flow here). Then the executors, the HTTP threads,
   the projection (the same events applied to the read model, in the same process) and the
   agency call. 0.25 needs a whole flow at four /healthz requests, about
   $(awk -v h="$healthz_cpu_us" 'BEGIN {printf "%.0f", 4 * h}') µs, which is less than one durable commit costs on this machine, so it is out
