@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "base/testing/eventually.h"
 #include "http/client.h"
 #include "http/server.h"
 
@@ -94,18 +95,7 @@ std::string read_until_closed(int fd) {
     return received;
 }
 
-// Polls `condition` until it holds or wait_max passes.
-template <class Condition>
-bool eventually(Condition condition) {
-    auto give_up = std::chrono::steady_clock::now() + wait_max;
-    while (std::chrono::steady_clock::now() < give_up) {
-        if (condition()) {
-            return true;
-        }
-        std::this_thread::sleep_for(5ms);
-    }
-    return condition();
-}
+using qrpay::testing::eventually;
 
 TEST(Stream, PiecesWrittenFromAnotherThreadArriveInOrderAsOneChunkedBody) {
     Streams streams;

@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "base/testing/eventually.h"
 #include "journal/conformance/journal_test_support.h"
 #include "journal/sqlite/sqlite_journal.h"
 #include "projection/rebuild.h"
@@ -21,7 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using journal::conformance::TempDir;
 
-constexpr auto wait_max = 60s;  // bounds a hang; measures nothing
 
 // Records (persistence id, seq, offset) per event; an event that is not its entity's next
 // sequence number is refused, so a skipped or repeated event cannot go unnoticed. Can be told
@@ -94,17 +94,7 @@ void append(journal::Journal& journal,
     ASSERT_TRUE(appended.ok()) << appended.to_string();
 }
 
-template <class Condition>
-bool eventually(Condition condition) {
-    auto give_up = std::chrono::steady_clock::now() + wait_max;
-    while (std::chrono::steady_clock::now() < give_up) {
-        if (condition()) {
-            return true;
-        }
-        std::this_thread::sleep_for(2ms);
-    }
-    return condition();
-}
+using qrpay::testing::eventually;
 
 // Every event recorded, as "pid#seq" -> count, read from `table`.
 std::map<std::string, int> recorded(Store& store, const std::string& table = "seen") {

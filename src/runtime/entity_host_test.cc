@@ -7,6 +7,8 @@
 #include <future>
 #include <thread>
 
+#include "base/testing/eventually.h"
+
 namespace qrpay::runtime {
 namespace {
 
@@ -151,19 +153,7 @@ Result<CounterReply> ask_new_and_wait(EntityHost<Counter>& host,
     return ask_and_wait(host, id, command, Ask::presuming_new);
 }
 
-// Polls `condition` until it holds or five seconds pass; the test then asserts the condition,
-// so a slow machine can only make the test slower, never flaky on timing.
-template <class Condition>
-bool eventually(Condition condition) {
-    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > give_up) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return true;
-}
+using qrpay::testing::eventually;
 
 class EntityHostTest : public ::testing::Test {
 protected:

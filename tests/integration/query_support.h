@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/testing/eventually.h"
 #include "tests/integration/api_client.h"
 
 namespace qrpay::harness {
@@ -18,16 +19,10 @@ namespace qrpay::harness {
 // Bounds a wait; never an assertion on speed.
 inline constexpr std::chrono::seconds query_wait_max{90};
 
+// Each look is an HTTP request, so they come 25 ms apart.
 inline bool eventually(const std::function<bool()>& condition,
                        std::chrono::milliseconds deadline = query_wait_max) {
-    auto give_up = std::chrono::steady_clock::now() + deadline;
-    while (std::chrono::steady_clock::now() < give_up) {
-        if (condition()) {
-            return true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    return condition();
+    return qrpay::testing::eventually(condition, deadline, std::chrono::milliseconds(25));
 }
 
 // Every page of GET /v1/me/payments (following next_cursor); transaction id -> row.

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/testing/eventually.h"
 #include "journal/conformance/journal_test_support.h"
 #include "sqlite/connection.h"
 
@@ -856,13 +857,7 @@ TEST_F(SqliteJournalTest, CheckpointerCopiesCommittedPagesIntoTheDatabaseFile) {
                              : Result<qrpay::sqlite::Statement>(db.status());
         return count.ok() && count->step() == qrpay::sqlite::Step::row ? count->column_int(0) : -1;
     };
-    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    std::int64_t counted = events_in_file();
-    while (counted != 100 && std::chrono::steady_clock::now() < give_up) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        counted = events_in_file();
-    }
-    EXPECT_EQ(counted, 100);
+    EXPECT_TRUE(qrpay::testing::eventually([&] { return events_in_file() == 100; }));
     SqliteJournalStats stats = sqlite_journal_stats(*journal);
     EXPECT_GT(stats.checkpoints, 0U);
     EXPECT_EQ(stats.checkpoint_failures, 0U);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "base/hash.h"
+#include "base/testing/eventually.h"
 #include "journal/conformance/journal_test_support.h"
 #include "projection/engine.h"
 #include "projection/payments/payments_queries.h"
@@ -158,17 +159,7 @@ TimeZone tokyo() {
     return std::move(zone).value();
 }
 
-template <class Condition>
-bool eventually(Condition condition) {
-    auto give_up = std::chrono::steady_clock::now() + 120s;
-    while (std::chrono::steady_clock::now() < give_up) {
-        if (condition()) {
-            return true;
-        }
-        std::this_thread::sleep_for(5ms);
-    }
-    return condition();
-}
+using qrpay::testing::eventually;
 
 class PaymentsProjectionTest : public ::testing::Test {
 protected:
