@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "api/requests.h"
 #include "base/random.h"
 
 namespace qrpay::api {
@@ -96,8 +97,11 @@ Result<Principal> read_claims(const std::string& payload, UnixMs now) {
         return role.status();
     }
     Principal principal{claims["sub"].get<std::string>(), *role};
-    if (principal.subject.empty() || principal.subject.size() > 128) {
-        return bad_token("token subject must be 1 to 128 bytes");
+    // The subject becomes the merchant id the agency is sent, so it is held to what the agency
+    // accepts: a payment must never fail there (using up the consumer's code) over it.
+    if (principal.subject.empty() || principal.subject.size() > 128 ||
+        !is_printable_token(principal.subject)) {
+        return bad_token("token subject must be 1 to 128 printable ASCII characters, no spaces");
     }
     return principal;
 }

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/requests.h"
+
 namespace qrpay::api {
 namespace {
 
@@ -61,17 +63,12 @@ Effect IdempotencyKey::on_command(const State& state,
             .then_reply(Proceed{});
     }
     if (begin.request_hash != state.request_hash) {
-        return runtime::reject(
-            Status(Errc::invalid_argument, "Idempotency-Key was used with a different request"));
+        return runtime::reply(Reused{});
     }
     if (state.phase == KeyPhase::done) {
         return runtime::reply(Replay{state.outcome});
     }
-    if (context.now.value - state.claimed_at.value < in_flight_ms_max_) {
-        return runtime::reject(
-            Status(Errc::conflict, "a request with this Idempotency-Key is in flight"));
-    }
-    // The first request's process died before finishing: this retry takes the key over.
+    // In flight, and its request is gone (see the header): this retry takes the key over.
     return runtime::persist<Event>(KeyClaimed{begin.request_hash, context.now})
         .then_reply(Proceed{});
 }
@@ -117,6 +114,30 @@ KeyEvent IdempotencyKey::decode_event(const runtime::StoredEvent& stored) const 
         QRPAY_ASSERT(false, "stored idempotency event is readable");
     }
     return {};
+}
+
+std::string key_scope_id(const std::string& merchant, const std::string& key) {
+    return "k" + sha256_hex(std::to_string(merchant.size()) + ":" + merchant + key);
+}
+
+void KeyClaims::Hold::release() {
+    std::call_once(released_, [this] {
+        std::lock_guard lock(claims_.mutex_);
+        claims_.held_.erase(key_id_);
+    });
+}
+
+std::shared_ptr<KeyClaims::Hold> KeyClaims::try_hold(const std::string& key_id) {
+    std::lock_guard lock(mutex_);
+    if (!held_.insert(key_id).second) {
+        return nullptr;
+    }
+    return std::make_shared<Hold>(*this, key_id);
+}
+
+std::size_t KeyClaims::held() const {
+    std::lock_guard lock(mutex_);
+    return held_.size();
 }
 
 std::string IdempotencyKey::encode_state(const State& state) const {

@@ -2,12 +2,16 @@
 // Idempotency keys of merchant writes, kept as an event-sourced entity so they survive
 // restarts and will move with their shard in the cluster.
 //
-// Entity id: "<merchant id>|<Idempotency-Key>". States:
+// Entity id: key_scope_id(merchant, key), a hash of the length-prefixed pair, so that two
+// (merchant, key) pairs never share a scope whatever bytes they hold, and the id has one
+// length whatever the lengths of its parts. States:
 //   (none) --Begin(hash)--> in_flight --Finish(outcome)--> done
 //                           in_flight --Release--> (none)   (a transient failure: retry may run)
-// Begin with the same hash while in flight is refused (409) until in_flight_ms_max passes
-// (the first request's process may have died: then the retry takes the key over); Begin with
-// another hash is refused (422); Begin on a done key replays its outcome.
+// Begin with another hash replies Reused (422); Begin on a done key replays its outcome.
+// Begin with the same hash while in flight takes the key over: the claim's request is gone
+// (its process died, or its Finish could not be written), because KeyClaims admits one request
+// per key at a time in this process, and a request that is still running is refused there
+// (409) before it reaches the entity.
 // Keys are never deleted by qrpay itself, so they are kept at least the 24 hours promised.
 //
 // Stored events (versioned JSON, "v": 1):
@@ -16,8 +20,11 @@
 //   KeyReleased {v}
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <variant>
 
 #include "runtime/behavior.h"
@@ -57,7 +64,8 @@ struct Replay {
     KeyOutcome outcome;
 };
 struct Finished {};
-using KeyReply = std::variant<Proceed, Replay, Finished>;
+struct Reused {};  // the key was used with another request: 422, nothing changed
+using KeyReply = std::variant<Proceed, Replay, Finished, Reused>;
 
 enum class KeyPhase { none, in_flight, done };
 
@@ -76,9 +84,6 @@ public:
     using Reply = KeyReply;
     static constexpr std::string_view type_name = "idempotency";
 
-    explicit IdempotencyKey(std::int64_t in_flight_ms_max = 60'000)
-        : in_flight_ms_max_(in_flight_ms_max) {}
-
     [[nodiscard]] State on_event(State state, const Event& event) const;
     runtime::Effect<Event, Reply> on_command(const State& state,
                                              const Command& command,
@@ -90,11 +95,42 @@ public:
     [[nodiscard]] Event decode_event(const runtime::StoredEvent& stored) const;
     [[nodiscard]] std::string encode_state(const State& state) const;
     [[nodiscard]] State decode_state(std::string_view bytes) const;
-
-private:
-    std::int64_t in_flight_ms_max_;
 };
 
 static_assert(runtime::Behavior<IdempotencyKey>);
+
+// The entity id of `key` in `merchant`'s scope: "k" and the hex SHA-256 of the merchant's
+// length, a colon, the merchant and the key. 65 bytes for any lengths.
+std::string key_scope_id(const std::string& merchant, const std::string& key);
+
+// The keys a request of this process holds right now: at most one request per key at a time.
+// A Hold gives its key back when released or destroyed. Thread-safe; the set is bounded by
+// the requests in flight, which the HTTP server bounds.
+class KeyClaims {
+public:
+    class Hold {
+    public:
+        Hold(KeyClaims& claims, std::string key_id) : claims_(claims), key_id_(std::move(key_id)) {}
+        ~Hold() { release(); }
+        Hold(const Hold&) = delete;
+        Hold& operator=(const Hold&) = delete;
+        Hold(Hold&&) = delete;
+        Hold& operator=(Hold&&) = delete;
+        void release();  // idempotent
+
+    private:
+        KeyClaims& claims_;
+        std::string key_id_;
+        std::once_flag released_;
+    };
+
+    // A hold on `key_id`, or null when another request of this process holds it.
+    std::shared_ptr<Hold> try_hold(const std::string& key_id);
+    [[nodiscard]] std::size_t held() const;
+
+private:
+    mutable std::mutex mutex_;  // guards held_: requests run on every HTTP and entity thread
+    std::unordered_set<std::string> held_;
+};
 
 }  // namespace qrpay::api

@@ -31,21 +31,55 @@ TEST(IdempotencyKey, FirstBeginProceedsAndClaims) {
     EXPECT_EQ(state.request_hash, "h1");
 }
 
-TEST(IdempotencyKey, SameRequestInFlightIsConflictDifferentRequestIsInvalid) {
-    IdempotencyKey key(60'000);
+TEST(IdempotencyKey, ADifferentRequestIsReusedAndChangesNothing) {
+    IdempotencyKey key;
     KeyState state{KeyPhase::in_flight, "h1", UnixMs{1000}, {}};
-    EXPECT_EQ(key.on_command(state, BeginRequest{"h1"}, at(2000)).rejection().code(),
-              Errc::conflict);
-    EXPECT_EQ(key.on_command(state, BeginRequest{"h2"}, at(2000)).rejection().code(),
-              Errc::invalid_argument);
+    auto effect = key.on_command(state, BeginRequest{"h2"}, at(2000));
+    ASSERT_FALSE(effect.is_rejected());
+    EXPECT_TRUE(std::holds_alternative<Reused>(*effect.reply()));
+    EXPECT_TRUE(effect.events().empty());
 }
 
-TEST(IdempotencyKey, AbandonedClaimIsTakenOverAfterTheLimit) {
-    IdempotencyKey key(60'000);
+// KeyClaims admits one request per key, so a Begin that meets a claim in flight comes from a
+// retry whose first request is gone (crash, or a Finish that could not be written): at once,
+// not after a waiting time.
+TEST(IdempotencyKey, AClaimWhoseRequestIsGoneIsTakenOverAtOnce) {
+    IdempotencyKey key;
     KeyState state{KeyPhase::in_flight, "h1", UnixMs{1000}, {}};
-    auto effect = key.on_command(state, BeginRequest{"h1"}, at(61'001));
+    auto effect = key.on_command(state, BeginRequest{"h1"}, at(1001));
     ASSERT_FALSE(effect.is_rejected());
     EXPECT_TRUE(std::holds_alternative<Proceed>(*effect.reply()));
+    EXPECT_EQ(apply(key, state, effect).claimed_at, UnixMs{1001});
+}
+
+TEST(KeyScope, PairsThatJoinToTheSameTextHaveTheirOwnScopes) {
+    EXPECT_NE(key_scope_id("shop|a", "k"), key_scope_id("shop", "a|k"));
+    EXPECT_NE(key_scope_id("shop1", "2k"), key_scope_id("shop", "12k"));
+    EXPECT_NE(key_scope_id("ab", ""), key_scope_id("a", "b"));
+    EXPECT_EQ(key_scope_id("shop", "k"), key_scope_id("shop", "k"));
+}
+
+TEST(KeyScope, EveryScopeHasOneLengthThatFitsTheJournal) {
+    std::string longest_merchant(128, 'm');
+    std::string longest_key(128, 'k');
+    std::string id = key_scope_id(longest_merchant, longest_key);
+    EXPECT_EQ(id.size(), key_scope_id("m", "k").size());
+    EXPECT_LE(id.size() + IdempotencyKey::type_name.size() + 1, journal::persistence_id_bytes_max);
+    EXPECT_EQ(id.find(longest_key), std::string::npos);  // the key itself is not in the id
+}
+
+TEST(KeyClaims, OneRequestPerKeyUntilItsHoldIsReleased) {
+    KeyClaims claims;
+    auto first = claims.try_hold("k1");
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(claims.try_hold("k1"), nullptr);
+    EXPECT_NE(claims.try_hold("k2"), nullptr);  // released at once: nobody keeps it
+    first->release();
+    first->release();  // idempotent
+    auto again = claims.try_hold("k1");
+    EXPECT_NE(again, nullptr);
+    again.reset();  // destroying the last copy releases too
+    EXPECT_EQ(claims.held(), 0U);
 }
 
 TEST(IdempotencyKey, FinishedKeyReplaysItsOutcome) {
@@ -59,8 +93,8 @@ TEST(IdempotencyKey, FinishedKeyReplaysItsOutcome) {
     ASSERT_FALSE(replay.is_rejected());
     EXPECT_EQ(std::get<Replay>(*replay.reply()).outcome, outcome);
     EXPECT_TRUE(replay.events().empty());
-    EXPECT_EQ(key.on_command(state, BeginRequest{"h2"}, at(2000)).rejection().code(),
-              Errc::invalid_argument);
+    EXPECT_TRUE(std::holds_alternative<Reused>(
+        *key.on_command(state, BeginRequest{"h2"}, at(2000)).reply()));
 }
 
 TEST(IdempotencyKey, ReleaseReturnsTheKeyToUnused) {

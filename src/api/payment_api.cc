@@ -58,7 +58,9 @@ void respond_problem(const http::Responder& responder, const Problem& problem) {
     if (problem.status == 401) {
         response.headers["WWW-Authenticate"] = "Bearer";
     }
-    if (problem.status == 503) {
+    if (problem.retry_after_s > 0) {
+        response.headers["Retry-After"] = std::to_string(problem.retry_after_s);
+    } else if (problem.status == 503) {
         response.headers["Retry-After"] = "1";
     }
     response.body = problem.to_json();
@@ -71,7 +73,13 @@ PaymentApi::PaymentApi(domain::PaymentFlows& flows,
                        const Clock& clock,
                        ChangeFeed& feed,
                        ApiOptions options)
-    : flows_(flows), keys_(keys), signer_(signer), clock_(clock), feed_(feed), options_(options) {}
+    : flows_(flows),
+      keys_(keys),
+      signer_(signer),
+      clock_(clock),
+      feed_(feed),
+      options_(options),
+      code_limiter_(options.code_limits) {}
 
 void PaymentApi::handle(http::Request request, http::Responder responder) {
     auto principal = signer_.verify_bearer(request.header("Authorization"), clock_.wall_now());
@@ -130,6 +138,10 @@ void PaymentApi::create_code(Call call) {
         respond_problem(call.responder, *problem);
         return;
     }
+    if (auto problem = refused_by_limits(call.principal.subject)) {
+        respond_problem(call.responder, *problem);
+        return;
+    }
     flows_.issue_code(domain::ConsumerId{call.principal.subject},
                       [responder = call.responder](ViewResult view) {
                           if (!view.ok()) {
@@ -146,6 +158,32 @@ void PaymentApi::create_code(Call call) {
                           };
                           respond_json(responder, 201, body.dump());
                       });
+}
+
+std::optional<Problem> PaymentApi::refused_by_limits(const std::string& consumer) {
+    CodeLimiter::Decision decision = code_limiter_.take(consumer, SteadyClock::now());
+    const CodeLimits& limits = code_limiter_.limits();
+    Problem problem;
+    switch (decision.verdict) {
+        case CodeLimiter::Verdict::allowed:
+            return std::nullopt;
+        case CodeLimiter::Verdict::rate_exceeded:
+            problem = make_problem(429, "code_rate_exceeded",
+                                   "at most " + std::to_string(limits.burst_max) +
+                                       " codes at once, then one every " +
+                                       std::to_string(limits.refill_interval.count()) + " ms");
+            break;
+        case CodeLimiter::Verdict::open_codes_exceeded:
+            problem = make_problem(429, "open_codes_exceeded",
+                                   "at most " + std::to_string(limits.open_codes_max) +
+                                       " codes within one code lifetime");
+            break;
+        case CodeLimiter::Verdict::too_many_subjects:
+            problem = make_problem(503, "unavailable", "too many consumers asking for codes");
+            break;
+    }
+    problem.retry_after_s = static_cast<int>(decision.retry_after.count());
+    return problem;
 }
 
 void PaymentApi::visible_view(const Principal& principal,
@@ -281,69 +319,101 @@ void PaymentApi::run_idempotent(Call call,
                                 const std::string& not_found_code,
                                 const std::string& conflict_code) {
     std::string key(call.request.header("Idempotency-Key"));
-    auto finish = [this, call, not_found_code, conflict_code](ViewResult result) mutable {
-        if (!result.ok()) {
-            respond_problem(call.responder,
-                            problem_for(result.status(), not_found_code, conflict_code));
-            return;
-        }
-        answer_when_final(call.responder, result->transaction_id.value);
-    };
     if (key.empty()) {
-        start(std::move(finish));
+        start([this, call, not_found_code, conflict_code](ViewResult result) {
+            if (!result.ok()) {
+                respond_problem(call.responder,
+                                problem_for(result.status(), not_found_code, conflict_code));
+                return;
+            }
+            answer_when_final(call.responder, result->transaction_id.value);
+        });
         return;
     }
     if (auto problem = check_idempotency_key(key)) {
         respond_problem(call.responder, *problem);
         return;
     }
-    std::string key_id = call.principal.subject + "|" + key;
-    std::string hash = request_hash(call.request.method + " " + call.request.path, canonical_body);
+    std::string key_id = key_scope_id(call.principal.subject, key);
+    Hold hold = claims_.try_hold(key_id);
+    if (!hold) {
+        respond_problem(call.responder,
+                        make_problem(409, "idempotency_key_in_flight",
+                                     "a request with this Idempotency-Key is being answered"));
+        return;
+    }
+    // The fingerprint covers the merchant as well as the request, although the scope does.
+    std::string hash =
+        request_hash(call.principal.subject + "\n" + call.request.method + " " + call.request.path,
+                     canonical_body);
     keys_.ask_new(
         key_id, BeginRequest{hash},
-        [this, key_id, call, start = std::move(start), not_found_code,
+        [this, key_id, hold, call, start = std::move(start), not_found_code,
          conflict_code](Result<KeyReply> reply) mutable {
             if (!reply.ok()) {
-                Problem problem =
-                    reply.status().code() == Errc::invalid_argument
-                        ? make_problem(422, "idempotency_key_reused", reply.status().message())
-                        : problem_from(reply.status(), "idempotency_key_in_flight");
-                respond_problem(call.responder, problem);
+                respond_problem(call.responder, problem_from(reply.status()));
                 return;
             }
-            if (auto* replay = std::get_if<Replay>(&reply.value())) {
-                const KeyOutcome& outcome = replay->outcome;
-                if (outcome.transaction_id.empty()) {
-                    respond_problem(call.responder,
-                                    make_problem(outcome.problem_status, outcome.problem_code,
-                                                 outcome.problem_detail));
-                } else {
-                    answer_when_final(call.responder, outcome.transaction_id);
-                }
+            if (std::holds_alternative<Reused>(*reply)) {
+                respond_problem(call.responder,
+                                make_problem(422, "idempotency_key_reused",
+                                             "Idempotency-Key was used with a different request"));
                 return;
             }
-            start([this, key_id, call, not_found_code, conflict_code](ViewResult result) {
-                finish_key(key_id, call, std::move(result), not_found_code, conflict_code);
+            if (auto* replayed = std::get_if<Replay>(&reply.value())) {
+                hold->release();
+                replay(call, replayed->outcome);
+                return;
+            }
+            start([this, key_id, hold, call, not_found_code, conflict_code](ViewResult result) {
+                finish_key(key_id, hold, call, std::move(result), not_found_code, conflict_code);
             });
         });
 }
 
+// A finished request's answer again. The transaction is read as a direct read would read it,
+// with the same visibility check, so a key can never show another party's payment.
+void PaymentApi::replay(const Call& call, const KeyOutcome& outcome) {
+    if (outcome.transaction_id.empty()) {
+        respond_problem(call.responder, make_problem(outcome.problem_status, outcome.problem_code,
+                                                     outcome.problem_detail));
+        return;
+    }
+    visible_view(call.principal, outcome.transaction_id,
+                 [this, responder = call.responder, id = outcome.transaction_id](ViewResult view) {
+                     if (!view.ok()) {
+                         respond_problem(
+                             responder,
+                             problem_for(view.status(), "transaction_not_found", "conflict"));
+                         return;
+                     }
+                     answer_when_final(responder, id);
+                 });
+}
+
 // Records the outcome under the key, then answers: a retry after the answer replays it, a
 // retry before it (the payment still waiting on the agency) is told the key is in flight.
+// The hold is given back before the answer goes out, so a retry sent after the answer never
+// meets it; when the outcome cannot be recorded the retry takes the key over and asks again.
 void PaymentApi::finish_key(const std::string& key_id,
+                            const Hold& hold,
                             Call call,
                             ViewResult result,
                             const std::string& not_found_code,
                             const std::string& conflict_code) {
     if (!result.ok() && is_transient(result.status().code())) {
-        keys_.tell(key_id, ReleaseRequest{});
-        respond_problem(call.responder, problem_from(result.status()));
+        keys_.ask(key_id, ReleaseRequest{},
+                  [hold, responder = call.responder,
+                   status = result.status()](const Result<KeyReply>& /*released*/) {
+                      hold->release();  // released or not: a retry may take the key over
+                      respond_problem(responder, problem_from(status));
+                  });
         return;
     }
     if (!result.ok()) {
         Problem problem = problem_for(result.status(), not_found_code, conflict_code);
         KeyOutcome outcome{"", problem.status, problem.code, problem.detail};
-        record_and_respond(key_id, outcome, [responder = call.responder, problem] {
+        record_and_respond(key_id, hold, outcome, [responder = call.responder, problem] {
             respond_problem(responder, problem);
         });
         return;
@@ -352,15 +422,18 @@ void PaymentApi::finish_key(const std::string& key_id,
         result->transaction_id.value,
         [](const TransactionView& view) { return is_final(view.state); },
         SteadyClock::now() + options_.pay_wait_max,
-        [this, key_id, responder = call.responder](ViewResult view) {
+        [this, key_id, hold, responder = call.responder](ViewResult view) {
             if (!view.ok()) {
-                keys_.tell(key_id, ReleaseRequest{});
-                respond_problem(responder, problem_from(view.status()));
+                keys_.ask(key_id, ReleaseRequest{},
+                          [hold, responder, status = view.status()](const Result<KeyReply>&) {
+                              hold->release();
+                              respond_problem(responder, problem_from(status));
+                          });
                 return;
             }
             KeyOutcome outcome{view->transaction_id.value, 0, "", ""};
             int status = is_final(view->state) ? 200 : 202;
-            record_and_respond(key_id, outcome,
+            record_and_respond(key_id, hold, outcome,
                                [responder, status, body = transaction_json(*view)] {
                                    respond_json(responder, status, body);
                                });
@@ -368,14 +441,18 @@ void PaymentApi::finish_key(const std::string& key_id,
 }
 
 void PaymentApi::record_and_respond(const std::string& key_id,
+                                    const Hold& hold,
                                     const KeyOutcome& outcome,
                                     std::function<void()> respond) {
     keys_.ask(key_id, FinishRequest{outcome},
-              [respond = std::move(respond)](Result<KeyReply> finished) {
+              [hold, respond = std::move(respond)](const Result<KeyReply>& finished) {
                   if (!finished.ok()) {
-                      QRPAY_LOG_WARN("idempotency key not recorded: %s",
-                                     finished.status().to_string().c_str());
+                      // Not recorded: the key stays claimed in the journal, and a retry takes
+                      // it over once this hold is gone (the payment answers it again).
+                      QRPAY_LOG_WARN("idempotency key outcome not recorded: %s",
+                                     errc_name(finished.status().code()).data());
                   }
+                  hold->release();
                   respond();
               });
 }

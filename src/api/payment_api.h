@@ -14,10 +14,12 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "api/auth.h"
 #include "api/change_feed.h"
+#include "api/code_limiter.h"
 #include "api/idempotency.h"
 #include "api/problem.h"
 #include "domain/payment_flows.h"
@@ -31,6 +33,8 @@ struct ApiOptions {
     std::chrono::milliseconds pay_wait_max{std::chrono::seconds(5)};
     // The longest ?wait= a client may ask for, in seconds.
     int long_poll_wait_s_max = 30;
+    // How many codes one consumer may ask for (api/code_limiter.h).
+    CodeLimits code_limits{};
 };
 
 class PaymentApi {
@@ -58,6 +62,8 @@ private:
     void route(Call call);
     void route_transaction(Call call, const std::string& rest);
     void create_code(Call call);
+    // 429 (or 503) when `consumer` may not have another code now.
+    std::optional<Problem> refused_by_limits(const std::string& consumer);
     void get_transaction(Call call, const std::string& id);
     void get_qr(Call call, const std::string& id, bool png);
     void pay(Call call);
@@ -70,12 +76,18 @@ private:
                         Start start,
                         const std::string& not_found_code,
                         const std::string& conflict_code);
+    using Hold = std::shared_ptr<KeyClaims::Hold>;
+    void on_key_begun(
+        const std::string& key_id, const Hold& hold, Call call, Start start, const KeyReply& reply);
+    void replay(const Call& call, const KeyOutcome& outcome);
     void finish_key(const std::string& key_id,
+                    const Hold& hold,
                     Call call,
                     ViewResult result,
                     const std::string& not_found_code,
                     const std::string& conflict_code);
     void record_and_respond(const std::string& key_id,
+                            const Hold& hold,
                             const KeyOutcome& outcome,
                             std::function<void()> respond);
     void answer_when_final(http::Responder responder, const std::string& transaction_id);
@@ -94,6 +106,8 @@ private:
     const Clock& clock_;
     ChangeFeed& feed_;
     ApiOptions options_;
+    KeyClaims claims_;
+    CodeLimiter code_limiter_;
 };
 
 // Sends a problem+json response.

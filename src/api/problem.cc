@@ -58,13 +58,27 @@ Problem problem_from(const Status& status, const std::string& conflict_code) {
         case Errc::conflict:
             return make_problem(409, conflict_code, status.message());
         case Errc::unavailable:
-        case Errc::fenced:
             return make_problem(503, "unavailable", status.message());
+        case Errc::fenced:
+        case Errc::sequence_conflict:
+            return make_problem(503, "unavailable", "busy or moving; retry later");
         case Errc::timeout:
             return make_problem(504, "timeout", status.message());
-        default:
-            return make_problem(500, "internal", status.message());
+        // The store's own text (SQLite's, with ids in it) stays in the log, never in an answer.
+        case Errc::io_error:
+            return make_problem(503, "storage_unavailable",
+                                "the store could not take the write, so nothing changed; retry "
+                                "later");
+        case Errc::unknown_outcome:
+            return make_problem(503, "storage_unavailable",
+                                "the store failed while taking the write, which may or may not "
+                                "have happened; retry with the same Idempotency-Key");
+        case Errc::ok:
+        case Errc::corruption:
+        case Errc::remote_error:
+            break;
     }
+    return make_problem(500, "internal", "internal error; the server log has the details");
 }
 
 }  // namespace qrpay::api

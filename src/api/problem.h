@@ -10,9 +10,10 @@ namespace qrpay::api {
 
 struct Problem {
     int status = 500;
-    std::string code;    // stable, snake_case: clients branch on it
-    std::string title;   // short, human
-    std::string detail;  // this occurrence
+    std::string code;       // stable, snake_case: clients branch on it
+    std::string title;      // short, human
+    std::string detail;     // this occurrence
+    int retry_after_s = 0;  // > 0: sent as Retry-After (429, 503); 503 defaults to 1
 
     [[nodiscard]] std::string to_json() const;
 };

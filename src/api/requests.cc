@@ -74,6 +74,15 @@ Parsed<Json> parse_object(const std::string& body) {
 
 }  // namespace
 
+bool is_printable_token(std::string_view text) {
+    for (char c : text) {
+        if (c < 0x21 || c > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
+
 Parsed<PayRequest> parse_pay_request(const std::string& body) {
     auto parsed = parse_object(body);
     if (auto* problem = std::get_if<Problem>(&parsed)) {
@@ -102,8 +111,11 @@ Parsed<PayRequest> parse_pay_request(const std::string& body) {
             return invalid("invalid_field", "order_id must be a string");
         }
         request.order_id = json["order_id"].get<std::string>();
-        if (request.order_id.size() > order_id_bytes_max) {
-            return invalid("invalid_field", "order_id must be at most 64 bytes");
+        // Checked here, as the agency checks it, so that an order id it would refuse never
+        // gets as far as reading (and so using up) the consumer's code. "" means none.
+        if (request.order_id.size() > order_id_bytes_max || !is_printable_token(request.order_id)) {
+            return invalid("invalid_field",
+                           "order_id must be at most 64 printable ASCII characters, no spaces");
         }
     }
     request.canonical_body = Json{
@@ -133,17 +145,18 @@ std::optional<Problem> check_idempotency_key(const std::string& key) {
         return make_problem(400, "invalid_idempotency_key",
                             "Idempotency-Key must be 1 to 128 printable characters");
     }
-    for (char c : key) {
-        if (c < 0x21 || c > 0x7e) {
-            return make_problem(400, "invalid_idempotency_key",
-                                "Idempotency-Key must be printable ASCII without spaces");
-        }
+    if (!is_printable_token(key)) {
+        return make_problem(400, "invalid_idempotency_key",
+                            "Idempotency-Key must be printable ASCII without spaces");
     }
     return std::nullopt;
 }
 
 std::string request_hash(const std::string& route, const std::string& canonical_body) {
-    std::string input = route + "\n" + canonical_body;
+    return sha256_hex(route + "\n" + canonical_body);
+}
+
+std::string sha256_hex(std::string_view input) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
     EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha256(), nullptr);

@@ -2,6 +2,8 @@
 // the subcommand's [section]) and a QRPAY_<FLAG> environment variable; the command line wins
 // over the file, which wins over the environment (CLI11's order).
 
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -46,12 +48,26 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
     serve->add_flag("--quickstart", config.quickstart, "print tokens and curl commands");
+    serve->add_option("--log-level", config.log_level, "debug, info, warn or error (info)")
+        ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    serve
+        ->add_option("--codes-burst-max", config.codes_burst_max,
+                     "codes one consumer may ask for at once (10)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000'000}));
+    add_duration(*serve, "--code-refill-interval", config.code_refill_interval,
+                 "then one more code per consumer per interval (2s)");
+    serve
+        ->add_option("--open-codes-max", config.open_codes_max,
+                     "codes one consumer may have within one code TTL (20)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000'000}));
     serve->add_option("--business-time-zone", config.query.business_time_zone,
                       "IANA zone of the sales' business day (Asia/Tokyo)");
     serve->add_option("--sse-subscribers-max", config.query.sse_subscribers_max,
                       "open event streams at most (1000)");
     serve->add_option("--projection-fault", config.query.projection_fault,
                       "projection fault points, for tests only (projection/fault_points.h)");
+    serve->add_option("--journal-fault", config.journal_fault,
+                      "journal fault points, for tests only (journal/fault_injection.h)");
     add_environment_names(*serve);
 }
 
@@ -101,6 +117,9 @@ int run(int argc, char** argv) {
 // The edge of the process: an exception that escaped every module (a bug, since none should
 // cross a module's API) is reported, not swallowed.
 int main(int argc, char** argv) {
+    // Every file qrpay creates (journal, read model, keys, the simulator's ledger) is its
+    // owner's alone: the journal holds payment codes, which are bearer secrets while valid.
+    ::umask(S_IRWXG | S_IRWXO);
     try {
         return run(argc, argv);
     } catch (const std::exception& error) {

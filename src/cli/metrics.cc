@@ -30,6 +30,12 @@ constexpr Family families[] = {
      [](const runtime::EntityHostStats& s) { return s.presumed_new_wrong; }},
     {"qrpay_passivations_total", "counter", "Idle entities unloaded.",
      [](const runtime::EntityHostStats& s) { return s.passivations; }},
+    {"qrpay_entity_write_failures_total", "counter",
+     "Appends that failed or may have (the entity then recovers and resumes by itself).",
+     [](const runtime::EntityHostStats& s) { return s.write_failures; }},
+    {"qrpay_entity_resumes_total", "counter",
+     "Entities recovered and woken after a failed write, without a restart.",
+     [](const runtime::EntityHostStats& s) { return s.resumes; }},
 };
 
 // Group commit made visible: appends_committed / commits is the mean group size.

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "base/log.h"
+#include "domain/token/token.h"
 
 namespace qrpay::cli {
 namespace {
@@ -63,8 +64,8 @@ void render_stopped(std::string& out, const projection::EngineStats& stats) {
         }
         out += "qrpay_projection_shard_stopped{" + label(stats.name) + ",shard=\"" +
                std::to_string(shard) + "\",offset=\"" + std::to_string(failure->offset.value) +
-               "\",persistence_id=\"" + failure->persistence_id + "\",seq=\"" +
-               std::to_string(failure->seq.value) + "\"} 1\n";
+               "\",persistence_id=\"" + domain::loggable_persistence_id(failure->persistence_id) +
+               "\",seq=\"" + std::to_string(failure->seq.value) + "\"} 1\n";
     }
 }
 
@@ -102,7 +103,9 @@ Result<std::unique_ptr<QuerySide>> QuerySide::open(const std::string& data_dir,
         std::make_unique<projection::payments::PaymentsProjection>(std::move(zone).value());
     side->engine_ = std::make_unique<projection::Engine>(
         journal, *side->store_, *side->projection_, clock,
-        projection::EngineOptions{.shard_count = shard_count, .faults = *faults});
+        projection::EngineOptions{.shard_count = shard_count,
+                                  .faults = *faults,
+                                  .loggable_id = domain::loggable_persistence_id});
     if (Status opened = side->engine_->open(); !opened.ok()) {
         return opened;
     }
@@ -148,13 +151,16 @@ bool QuerySide::answer_readyz_if_stopped(const http::Request& request,
         return false;
     }
     projection::EngineStats stats = engine_->stats();
+    // Unauthenticated: where it stopped and the kind of error; the log has the message.
     std::string text = "not ready: projection " + stats.name + " is stopped\n";
     for (std::size_t shard = 0; shard < stats.shards.size(); ++shard) {
         if (const auto& failure = stats.shards[shard].failure) {
             text += "shard " + std::to_string(shard) + " at offset " +
                     std::to_string(failure->offset.value) + " (" +
-                    (failure->persistence_id.empty() ? "no event" : failure->persistence_id) +
-                    " seq " + std::to_string(failure->seq.value) + "): " + failure->message + "\n";
+                    (failure->persistence_id.empty()
+                         ? std::string("no event")
+                         : domain::loggable_persistence_id(failure->persistence_id)) +
+                    " seq " + std::to_string(failure->seq.value) + "); see the log\n";
         }
     }
     responder(http::Response::text(503, text));

@@ -24,11 +24,16 @@
 #include "cli/projection_serve.h"
 #include "domain/payment_flows.h"
 #include "http/server.h"
+#include "journal/fault_injection.h"
 #include "journal/sqlite/sqlite_journal.h"
 #include "runtime/entity_host.h"
 
 namespace qrpay::cli {
 namespace {
+
+// /readyz says "not ready" for this long after a failed journal write that no successful one
+// followed: long enough for a load balancer to see it, short enough to take traffic again.
+constexpr std::chrono::milliseconds storage_failure_window{5'000};
 
 // The shard count is fixed when the data is created: a restart with another count would
 // move entities to shards whose journal order they were never in.
@@ -157,6 +162,7 @@ private:
     struct Opened {
         std::string key;
         std::unique_ptr<journal::Journal> journal;
+        std::unique_ptr<journal::Journal> faulty_journal;  // null unless --journal-fault
         Agency agency;
     };
     Node(const ServeConfig& config, Opened opened);
@@ -169,6 +175,8 @@ private:
     SecureRandom random_;
     api::TokenSigner signer_;
     std::unique_ptr<journal::Journal> journal_;
+    // The runtime writes through the fault points when a test asked for them.
+    std::unique_ptr<journal::Journal> faulty_journal_;
     Agency agency_;
     std::unique_ptr<QuerySide> query_;
     runtime::Runtime runtime_;
@@ -191,6 +199,9 @@ private:
 Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
     std::error_code dir_error;
     std::filesystem::create_directories(config.data_dir, dir_error);
+    // Owner only, also for a directory made by an older version (files then had mode 0644).
+    std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, dir_error);
     if (Status shards = check_shard_count(config.data_dir, config.shard_count); !shards.ok()) {
         return shards;
     }
@@ -203,12 +214,22 @@ Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
     if (!journal.ok()) {
         return journal.status();
     }
+    auto faults = journal::parse_fault_spec(config.journal_fault);
+    if (!faults.ok()) {
+        return faults.status();
+    }
+    std::unique_ptr<journal::Journal> faulty;
+    if (faults->any()) {
+        QRPAY_LOG_WARN("journal fault points are on: %s", config.journal_fault.c_str());
+        faulty = std::make_unique<journal::FaultInjectingJournal>(**journal, *faults);
+    }
     auto agency = open_agency(config);
     if (!agency.ok()) {
         return agency.status();
     }
-    auto node = std::unique_ptr<Node>(new Node(
-        config, Opened{std::move(key).value(), std::move(journal).value(), std::move(*agency)}));
+    auto node = std::unique_ptr<Node>(
+        new Node(config, Opened{std::move(key).value(), std::move(journal).value(),
+                                std::move(faulty), std::move(*agency)}));
     if (!node->query_) {
         return Status(Errc::io_error, "read model did not open");
     }
@@ -219,8 +240,9 @@ Node::Node(const ServeConfig& config, Opened opened)
     : config_(config),
       signer_(std::move(opened.key)),
       journal_(std::move(opened.journal)),
+      faulty_journal_(std::move(opened.faulty_journal)),
       agency_(std::move(opened.agency)),
-      runtime_(*journal_,
+      runtime_(faulty_journal_ ? *faulty_journal_ : *journal_,
                clock_,
                {.executor_count = config.executors,
                 .shard_count = config.shard_count,
@@ -232,7 +254,16 @@ Node::Node(const ServeConfig& config, Opened opened)
       transactions_(runtime_, transaction_),
       keys_(runtime_, idempotency_),
       flows_(tokens_, transactions_, random_, clock_, {.code_ttl = config.code_ttl}),
-      payment_api_(flows_, keys_, signer_, clock_, feed_, {.pay_wait_max = config.pay_wait}),
+      payment_api_(flows_,
+                   keys_,
+                   signer_,
+                   clock_,
+                   feed_,
+                   {.pay_wait_max = config.pay_wait,
+                    .code_limits = {.burst_max = config.codes_burst_max,
+                                    .refill_interval = config.code_refill_interval,
+                                    .open_codes_max = config.open_codes_max,
+                                    .code_ttl = config.code_ttl}}),
       admin_api_(
           {.ready = [this] { return ready_.load(); }, .metrics = [this] { return metrics(); }}) {
     auto query =
@@ -316,6 +347,14 @@ void Node::handle_api(http::Request request, http::Responder responder) {
 }
 
 void Node::handle_admin(const http::Request& request, const http::Responder& responder) {
+    if (request.path == "/readyz" && request.method == "GET" &&
+        runtime_.writes_failing(storage_failure_window)) {
+        responder(http::Response::text(
+            503, "not ready: storage_unavailable: the journal failed a write in the last " +
+                     std::to_string(storage_failure_window.count()) +
+                     " ms and has taken none since (see the log)\n"));
+        return;
+    }
     if (!query_->answer_readyz_if_stopped(request, responder)) {
         admin_api_.handle(request, responder);
     }
@@ -336,6 +375,10 @@ int run_serve(const ServeConfig& config) {
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    log::set_min_level(config.log_level == "debug"   ? log::Level::debug
+                       : config.log_level == "warn"  ? log::Level::warn
+                       : config.log_level == "error" ? log::Level::error
+                                                     : log::Level::info);
 
     auto node = Node::open(config);
     if (!node.ok()) {

@@ -25,6 +25,12 @@ struct ServeConfig {
     std::uint64_t snapshot_every = 100;
     std::size_t active_entities_max = 2'000'000;  // in memory before early passivation
     bool quickstart = false;                      // print tokens and curl commands once ready
+    std::string log_level = "info";               // debug, info, warn or error
+    std::string journal_fault;  // journal fault points (journal/fault_injection.h); tests only
+    // Codes one consumer may ask for (api/code_limiter.h).
+    std::size_t codes_burst_max = 10;
+    std::chrono::milliseconds code_refill_interval{2'000};
+    std::size_t open_codes_max = 20;
     QueryConfig query;  // read model, projections and event streams (issue 5)
 };
 

@@ -498,7 +498,8 @@ void Engine::record_failure(Cursor& cursor, ShardId shard, ShardFailure failure)
         "projection %s: shard %u stopped at offset %llu (%s seq %llu): %s; attempt "
         "%llu, retry in %lld ms",
         name_.c_str(), shard.value, ull(failure.offset.value),
-        failure.persistence_id.empty() ? "no event" : failure.persistence_id.c_str(),
+        failure.persistence_id.empty() ? "no event"
+                                       : options_.loggable_id(failure.persistence_id).c_str(),
         ull(failure.seq.value), failure.message.c_str(), ull(failure.attempts),
         static_cast<long long>(backoff.count()));
     cursor.failure = std::move(failure);

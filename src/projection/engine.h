@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/secret.h"
 #include "base/status.h"
 #include "base/strong_types.h"
 #include "journal/journal.h"
@@ -61,6 +62,8 @@ struct EngineOptions {
     std::chrono::milliseconds retry_backoff_first{100};
     std::chrono::milliseconds retry_backoff_max{10'000};
     FaultPoints faults{};  // off unless a test turns them on
+    // How logs show a persistence id; the default redacts every id (base/secret.h).
+    LoggableId loggable_id = redacted_persistence_id;
     // Called on the worker after each commit with every applied event's lag (benchmarks).
     std::function<void(std::chrono::milliseconds lag)> lag_observer{};
 };

@@ -5,8 +5,8 @@
 //                           snapshot and events first if it is not in memory). `done` gets the
 //                           reply once the effect's events are durable, or the rejection, or
 //                           an error (unavailable: mailbox or stash full; io_error /
-//                           unknown_outcome: the journal failed, the entity is dropped from
-//                           memory and recovers from the journal on its next command).
+//                           unknown_outcome: the journal failed or may have; see "Failed
+//                           writes" below).
 //                           `done` runs on the entity's executor and must not block.
 //   ask_new(id, command, done)
 //                           ask() for an id the caller just drew at random and expects to be
@@ -20,7 +20,20 @@
 //   tell(id, command)       the same without a reply.
 //   wake_pending()          at start-up: wakes every entity whose last append left a deadline.
 //
-// Persistence id = "<B::type_name>|<entity id>".
+// Persistence id = "<B::type_name>|<entity id>". A Behavior whose ids are secrets (payment
+// codes) declares `static constexpr bool entity_id_is_secret = true`; its ids are then
+// redacted in every log line of the host.
+//
+// Failed writes: after an append that failed or may have (io_error, unknown_outcome, a full
+// disk, a lost commit answer) the entity's state in memory is no longer trusted. The entity
+// stays in its table marked for recovery, and resumes by itself: after a backoff that doubles
+// from resume_backoff_first to resume_backoff_max for each failure in a row, it recovers from
+// the journal and is woken, so work that was under way (a payment waiting on the agency) goes
+// on without a restart and without a command. A message that arrives meanwhile recovers it
+// first. Only a fenced append (another owner has the shard) drops the entity for good.
+//
+// Deadlines: an entity that is loaded with a deadline already past (its timer was lost with a
+// failed write, or it was not in memory when the deadline passed) is woken at once.
 
 #include <functional>
 #include <string>
@@ -38,6 +51,8 @@ struct EntityHostStats {
     std::uint64_t presumed_new = 0;        // ask_new() starts that skipped the journal read
     std::uint64_t presumed_new_wrong = 0;  // of those, ids that existed after all
     std::uint64_t passivations = 0;
+    std::uint64_t write_failures = 0;  // appends that failed or may have
+    std::uint64_t resumes = 0;         // entities recovered and woken after a failed write
 };
 
 template <Behavior B>

@@ -15,6 +15,7 @@
 
 #include "base/assert.h"
 #include "base/log.h"
+#include "base/secret.h"
 
 namespace qrpay::runtime {
 
@@ -86,11 +87,23 @@ public:
                                .recoveries = recoveries_.load(),
                                .presumed_new = presumed_new_.load(),
                                .presumed_new_wrong = presumed_new_wrong_.load(),
-                               .passivations = passivations_.load()};
+                               .passivations = passivations_.load(),
+                               .write_failures = write_failures_.load(),
+                               .resumes = resumes_.load()};
     }
 
     [[nodiscard]] std::string persistence_id(const std::string& entity_id) const {
         return prefix() + entity_id;
+    }
+
+    // The persistence id as logs may show it: redacted when the Behavior's ids are secrets.
+    [[nodiscard]] std::string loggable_id(const std::string& entity_id) const {
+        if constexpr (requires { B::entity_id_is_secret; }) {
+            if (B::entity_id_is_secret) {
+                return prefix() + Secret(entity_id).redacted();
+            }
+        }
+        return persistence_id(entity_id);
     }
 
 private:
@@ -98,6 +111,9 @@ private:
     using Message = std::variant<Command, Wake>;
     // What the caller knows of an entity that is not in memory.
     enum class Presume { nothing, new_entity };
+    // Whether a deadline already past arms a timer that fires at once. A Wake being handled is
+    // that firing itself; anything else that loads an entity arms it (the timer may be lost).
+    enum class Overdue { skip, fire_now };
     using Clock = std::chrono::steady_clock;
 
     struct Pending {
@@ -140,6 +156,10 @@ private:
         // Started empty on ask_new() without reading the journal; cleared by the first
         // successful append or by a real recovery.
         bool presumed_new = false;
+        // The last append failed or may have: state and seq are not trusted until the entity
+        // recovers from the journal, which the next message or the armed resume does first.
+        bool needs_recovery = false;
+        std::uint32_t failures_in_a_row = 0;  // failed appends and recoveries; resume backoff
         Stash stash;
         std::optional<Clock::time_point> wake_at;  // the one armed timer, if any
         std::uint64_t timer_generation = 0;
@@ -182,7 +202,8 @@ private:
                 ReplyCallback done,
                 Presume presume) {
         ++commands_;
-        auto found = load(entity_id, presume);
+        Overdue overdue = std::holds_alternative<Wake>(message) ? Overdue::skip : Overdue::fire_now;
+        auto found = load(entity_id, presume, overdue);
         if (!found.ok()) {
             if (done) {
                 done(found.status());
@@ -208,13 +229,21 @@ private:
         entity.stash.push_back(std::move(pending));
     }
 
-    // The entity in memory; when absent, recovered from its snapshot and events, or started
-    // empty when presumed new.
-    Result<Entity*> load(const std::string& entity_id, Presume presume) {
+    // The entity in memory, recovered first if a failed write left it untrusted; when absent,
+    // recovered from its snapshot and events, or started empty when presumed new. A Wake whose
+    // recovery fails keeps the entity in memory with a resume armed: it has work to do.
+    Result<Entity*> load(const std::string& entity_id, Presume presume, Overdue overdue) {
         Table& table = table_of(entity_id);
         auto it = table.find(entity_id);
         if (it != table.end()) {
-            return it->second.get();
+            Entity& entity = *it->second;
+            if (entity.needs_recovery) {
+                if (Status recovered = recover_in_place(entity_id, entity, overdue);
+                    !recovered.ok()) {
+                    return recovered;
+                }
+            }
+            return &entity;
         }
         if (table.size() >= table_capacity()) {
             passivate(table, Clock::now());
@@ -222,24 +251,51 @@ private:
                 return Status(Errc::unavailable, "active entity limit reached");
             }
         }
-        auto entity = std::make_unique<Entity>();
+        auto owned = std::make_unique<Entity>();
+        Entity& entity = *owned;
+        table.emplace(entity_id, std::move(owned));
+        ++active_;
         if (presume == Presume::new_entity) {
-            entity->presumed_new = true;
+            entity.presumed_new = true;
             ++presumed_new_;
-        } else if (Status recovered = recover(entity_id, *entity); !recovered.ok()) {
+            return &entity;
+        }
+        entity.needs_recovery = true;
+        if (Status recovered = recover_in_place(entity_id, entity, overdue); !recovered.ok()) {
+            if (overdue == Overdue::fire_now) {
+                evict(entity_id);  // a command's caller gets the error; no work is known
+            }
             return recovered;
         }
-        ++active_;
-        Entity* raw = entity.get();
-        table.emplace(entity_id, std::move(entity));
-        return raw;
+        return &entity;
+    }
+
+    // Recovers an entity marked needs_recovery from the journal and arms its deadline. On
+    // failure the entity keeps the mark and a resume is armed after a backoff.
+    Status recover_in_place(const std::string& entity_id, Entity& entity, Overdue overdue) {
+        QRPAY_ASSERT(entity.needs_recovery && !entity.persisting,
+                     "only an untrusted entity with no append in flight recovers in place");
+        entity.state = State{};
+        entity.seq = SequenceNr{};
+        entity.snapshot_seq = SequenceNr{};
+        if (Status recovered = recover(entity_id, entity); !recovered.ok()) {
+            ++entity.failures_in_a_row;
+            arm_resume(entity_id, entity);
+            return recovered;
+        }
+        entity.needs_recovery = false;
+        if (entity.failures_in_a_row > 0) {
+            ++resumes_;
+        }
+        arm_timer(entity_id, entity, std::nullopt, overdue);
+        return {};
     }
 
     // Replays the journal into `entity`. REQUIRES: `entity` holds nothing yet.
     Status recover(const std::string& entity_id, Entity& entity) {
         Status recovered = replay(persistence_id(entity_id), entity);
         if (!recovered.ok()) {
-            QRPAY_LOG_ERROR("recovery of %s failed: %s", persistence_id(entity_id).c_str(),
+            QRPAY_LOG_ERROR("recovery of %s failed: %s", loggable_id(entity_id).c_str(),
                             recovered.to_string().c_str());
             return recovered;
         }
@@ -310,7 +366,7 @@ private:
         }
         if (effect.events().empty()) {
             run_side_effects(effect);
-            arm_timer(entity_id, entity, effect.wake_delay());
+            arm_timer(entity_id, entity, effect.wake_delay(), Overdue::skip);
             finish_without_events(entity_id, entity);
             answer(done, effect);
             return;
@@ -429,25 +485,37 @@ private:
             return;
         }
         entity.presumed_new = false;
+        entity.failures_in_a_row = 0;
         entity.state = std::move(in_flight.next_state);
         entity.seq = in_flight.next_seq;
         events_persisted_ += in_flight.event_count;
         runtime_.notify_persisted(persistence_id(entity_id), entity.seq);
         answer(in_flight.done, in_flight.effect);
         run_side_effects(in_flight.effect);
-        arm_timer(entity_id, entity, in_flight.effect.wake_delay());
+        arm_timer(entity_id, entity, in_flight.effect.wake_delay(), Overdue::skip);
         maybe_snapshot(entity_id, entity);
         drain_stash(entity_id, entity);
     }
 
-    // The append failed or may have: the state in memory can no longer be trusted. The entity
-    // leaves memory and recovers from the journal on its next message (Akka's rule).
+    // The append failed or may have: the state in memory can no longer be trusted (Akka's
+    // rule). The entity stays, marked for recovery, and resumes by itself after a backoff, so
+    // unfinished work goes on once the journal takes writes again; the stashed messages run
+    // now, each recovering it first. A fenced append means another owner has the shard: the
+    // entity leaves memory and does not resume here.
     void fail_persist(const std::string& entity_id, InFlight in_flight, const Status& status) {
-        QRPAY_LOG_ERROR("persist of %s failed: %s", persistence_id(entity_id).c_str(),
+        ++write_failures_;
+        QRPAY_LOG_ERROR("persist of %s failed: %s", loggable_id(entity_id).c_str(),
                         status.to_string().c_str());
-        Table& table = table_of(entity_id);
-        Stash stashed = std::move(table.at(entity_id)->stash);
-        evict(entity_id);
+        Entity& entity = *table_of(entity_id).at(entity_id);
+        Stash stashed = std::move(entity.stash);
+        if (status.code() == Errc::fenced) {
+            evict(entity_id);
+        } else {
+            entity.needs_recovery = true;
+            entity.presumed_new = false;
+            ++entity.failures_in_a_row;
+            arm_resume(entity_id, entity);
+        }
         if (in_flight.done) {
             in_flight.done(status);
         }
@@ -492,16 +560,18 @@ private:
         if (saved.ok()) {
             entity.snapshot_seq = entity.seq;
         } else {  // a missed snapshot costs replay time, never correctness
-            QRPAY_LOG_WARN("snapshot of %s failed: %s", persistence_id(entity_id).c_str(),
+            QRPAY_LOG_WARN("snapshot of %s failed: %s", loggable_id(entity_id).c_str(),
                            saved.to_string().c_str());
         }
     }
 
     // Keeps at most one timer per entity, at the earliest of: the one already armed, the
-    // handler's reminder, and the state's durable deadline if it is still ahead.
+    // handler's reminder, and the state's durable deadline if it is still ahead (or now, when
+    // it is past and `overdue` says so).
     void arm_timer(const std::string& entity_id,
                    Entity& entity,
-                   std::optional<std::chrono::milliseconds> reminder) {
+                   std::optional<std::chrono::milliseconds> reminder,
+                   Overdue overdue) {
         auto now = Clock::now();
         std::optional<Clock::time_point> want = entity.wake_at;
         auto consider = [&want](Clock::time_point at) {
@@ -516,15 +586,35 @@ private:
             std::int64_t ahead_ms = deadline->value - runtime_.clock().wall_now().value;
             if (ahead_ms > 0) {
                 consider(now + std::chrono::milliseconds(ahead_ms));
+            } else if (overdue == Overdue::fire_now) {
+                consider(now);
             }
         }
         if (!want || want == entity.wake_at) {
             return;
         }
-        entity.wake_at = want;
+        set_timer(entity_id, entity, *want);
+    }
+
+    // Replaces whatever timer is armed by one at `at`.
+    void set_timer(const std::string& entity_id, Entity& entity, Clock::time_point at) {
+        entity.wake_at = at;
         std::uint64_t generation = ++entity.timer_generation;
-        runtime_.post_at(persistence_id(entity_id), *want,
+        runtime_.post_at(persistence_id(entity_id), at,
                          [this, entity_id, generation] { on_timer(entity_id, generation); });
+    }
+
+    // Arms the resume of an entity marked needs_recovery: its timer's Wake recovers it first.
+    // The backoff doubles with each failure in a row, up to resume_backoff_max.
+    void arm_resume(const std::string& entity_id, Entity& entity) {
+        const RuntimeOptions& options = runtime_.options();
+        std::chrono::milliseconds backoff = options.resume_backoff_first;
+        for (std::uint32_t failure = 1;
+             failure < entity.failures_in_a_row && backoff < options.resume_backoff_max;
+             ++failure) {
+            backoff *= 2;
+        }
+        set_timer(entity_id, entity, Clock::now() + std::min(backoff, options.resume_backoff_max));
     }
 
     void on_timer(const std::string& entity_id, std::uint64_t generation) {
@@ -563,7 +653,7 @@ private:
         for (auto it = table.begin(); it != table.end();) {
             const Entity& entity = *it->second;
             bool idle = entity.last_used <= idle_since && !entity.persisting &&
-                        entity.stash.empty() && !entity.wake_at &&
+                        !entity.needs_recovery && entity.stash.empty() && !entity.wake_at &&
                         !behavior_.deadline(entity.state);
             if (idle) {
                 it = table.erase(it);
@@ -585,6 +675,8 @@ private:
     std::atomic<std::uint64_t> presumed_new_{0};
     std::atomic<std::uint64_t> presumed_new_wrong_{0};
     std::atomic<std::uint64_t> passivations_{0};
+    std::atomic<std::uint64_t> write_failures_{0};
+    std::atomic<std::uint64_t> resumes_{0};
 };
 
 }  // namespace qrpay::runtime

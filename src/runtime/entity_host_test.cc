@@ -7,7 +7,9 @@
 #include <future>
 #include <thread>
 
+#include "base/hash.h"
 #include "base/testing/eventually.h"
+#include "journal/fault_injection.h"
 
 namespace qrpay::runtime {
 namespace {
@@ -158,7 +160,7 @@ using qrpay::testing::eventually;
 class EntityHostTest : public ::testing::Test {
 protected:
     void start(RuntimeOptions options = {}) {
-        runtime_ = std::make_unique<Runtime>(*journal_, clock_, options);
+        runtime_ = std::make_unique<Runtime>(*faulty_, clock_, options);
         ASSERT_TRUE(runtime_->start().ok());
         host_ = std::make_unique<EntityHost<Counter>>(*runtime_, counter_);
     }
@@ -175,6 +177,9 @@ protected:
     }
 
     std::unique_ptr<journal::Journal> journal_ = journal::make_memory_journal();
+    // The runtime writes through the fault points; tests read journal_ directly.
+    std::unique_ptr<journal::FaultInjectingJournal> faulty_ =
+        std::make_unique<journal::FaultInjectingJournal>(*journal_, journal::FaultSpec{});
     SystemClock clock_;
     std::atomic<int> wakes_{0};
     Counter counter_{.wakes = &wakes_};
@@ -440,6 +445,96 @@ TEST_F(EntityHostTest, FullStashAnswersUnavailable) {
     EXPECT_EQ(ok, 2);
     EXPECT_EQ(unavailable, 48);
     EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(2));
+}
+
+// ---- failed writes: the entity resumes by itself (no restart, no command)
+
+TEST_F(EntityHostTest, AFailedWriteResumesByItselfOnceTheJournalTakesWritesAgain) {
+    start({.resume_backoff_first = std::chrono::milliseconds(5),
+           .resume_backoff_max = std::chrono::milliseconds(20)});
+    ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value + 30}}).ok());
+    faulty_->appends_fail = true;  // the disk is full when the alarm rings
+    ASSERT_TRUE(eventually([this] { return host_->stats().write_failures >= 2; }));
+    EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(1));
+    faulty_->appends_fail = false;  // the disk has room again
+    ASSERT_TRUE(
+        eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
+    EXPECT_GE(host_->stats().resumes, 1U);
+    auto pending = journal_->pending_wakeups(runtime_->shard_of("counter|a"));
+    ASSERT_TRUE(pending.ok());
+    EXPECT_TRUE(pending->empty());
+}
+
+TEST_F(EntityHostTest, AResumeWhoseRecoveryFailsTriesAgainUntilTheJournalReads) {
+    start({.resume_backoff_first = std::chrono::milliseconds(5),
+           .resume_backoff_max = std::chrono::milliseconds(20)});
+    ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value + 30}}).ok());
+    faulty_->appends_fail = true;
+    faulty_->reads_fail = true;
+    ASSERT_TRUE(eventually([this] { return faulty_->faults_injected() >= 4; }));
+    faulty_->appends_fail = false;
+    faulty_->reads_fail = false;
+    ASSERT_TRUE(
+        eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
+}
+
+TEST_F(EntityHostTest, AFailedWriteFailsItsCommandAndTheNextCommandSeesTheJournal) {
+    start({.resume_backoff_first = std::chrono::milliseconds(1'000),
+           .resume_backoff_max = std::chrono::milliseconds(1'000)});
+    ASSERT_TRUE(ask_and_wait(*host_, "a", Add{2}).ok());
+    faulty_->appends_fail = true;
+    EXPECT_EQ(ask_and_wait(*host_, "a", Add{3}).status().code(), Errc::io_error);
+    faulty_->appends_fail = false;
+    auto seen = ask_and_wait(*host_, "a", Get{});
+    ASSERT_TRUE(seen.ok());
+    EXPECT_EQ(seen->total, 2);  // the failed Add is not in memory either
+    EXPECT_EQ(seen->seq, SequenceNr(1));
+    auto added = ask_and_wait(*host_, "a", Add{3});
+    ASSERT_TRUE(added.ok()) << added.status().to_string();
+    EXPECT_EQ(added->total, 5);
+}
+
+TEST_F(EntityHostTest, ALostCommitAnswerIsResolvedFromTheJournal) {
+    faulty_ = std::make_unique<journal::FaultInjectingJournal>(
+        *journal_, journal::parse_fault_spec("lose_commit_answer@Added*1").value());
+    start();
+    EXPECT_EQ(ask_and_wait(*host_, "a", Add{5}).status().code(), Errc::unknown_outcome);
+    auto seen = ask_and_wait(*host_, "a", Get{});
+    ASSERT_TRUE(seen.ok());
+    EXPECT_EQ(seen->total, 5);  // it was stored after all
+    EXPECT_EQ(seen->seq, SequenceNr(1));
+}
+
+TEST_F(EntityHostTest, AnOverdueDeadlineFiresAtOnceWhenTheEntityIsLoaded) {
+    // A previous process stored the alarm and died before it rang; nobody called
+    // wake_pending(). Loading the entity for any command must ring it.
+    journal::AppendRequest request;
+    request.persistence_id = "counter|a";
+    request.shard = shard_of(request.persistence_id, RuntimeOptions{}.shard_count);
+    request.expected_seq = SequenceNr(0);
+    UnixMs past{clock_.wall_now().value - 1'000};
+    request.events.push_back(counter_.encode_event(AlarmSet{past}));
+    request.wake_at = past;
+    ASSERT_TRUE(journal_->append_and_wait(std::move(request)).ok());
+    start();
+    ASSERT_TRUE(ask_and_wait(*host_, "a", Get{}).ok());
+    ASSERT_TRUE(
+        eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
+}
+
+TEST_F(EntityHostTest, AWakeWhoseRecoveryFailsAtStartUpIsRetried) {
+    start();
+    ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value + 3'600'000}}).ok());
+    restart({.resume_backoff_first = std::chrono::milliseconds(5),
+             .resume_backoff_max = std::chrono::milliseconds(20)});
+    wakes_ = 0;
+    faulty_->reads_fail = true;
+    ASSERT_TRUE(host_->wake_pending().ok());
+    ASSERT_TRUE(eventually([this] { return faulty_->faults_injected() >= 3; }));
+    EXPECT_EQ(wakes_.load(), 0);
+    faulty_->reads_fail = false;
+    ASSERT_TRUE(eventually([this] { return wakes_.load() >= 1; }));
+    EXPECT_EQ(host_->stats().active_entities, 1U);  // kept: its alarm is ahead
 }
 
 }  // namespace

@@ -16,6 +16,9 @@ Runtime::Runtime(journal::Journal& journal, const Clock& clock, RuntimeOptions o
     }
     QRPAY_ASSERT(options_.shard_count > 0, "at least one shard");
     QRPAY_ASSERT(options_.snapshot_every_events > 0, "snapshot interval must be positive");
+    QRPAY_ASSERT(options_.resume_backoff_first.count() > 0 &&
+                     options_.resume_backoff_first <= options_.resume_backoff_max,
+                 "0 < resume_backoff_first <= resume_backoff_max");
     executors_.reserve(options_.executor_count);
     for (std::uint32_t i = 0; i < options_.executor_count; ++i) {
         executors_.push_back(std::make_unique<Executor>(options_.mailbox_depth_max));
@@ -73,12 +76,35 @@ void Runtime::append(journal::AppendRequest request, std::function<void(const St
     std::string pid = request.persistence_id;
     journal_.append(std::move(request),
                     [this, pid = std::move(pid), done = std::move(done)](Status status) {
+                        record_append_outcome(status);
                         post_admitted(pid, [done, status = std::move(status)] { done(status); });
                         std::lock_guard lock(appends_mutex_);
                         if (--appends_in_flight_ == 0) {
                             appends_done_.notify_all();
                         }
                     });
+}
+
+namespace {
+std::int64_t steady_now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+void Runtime::record_append_outcome(const Status& status) {
+    if (status.ok()) {
+        last_good_append_ms_.store(steady_now_ms());
+    } else if (status.code() == Errc::io_error || status.code() == Errc::unknown_outcome) {
+        last_failed_append_ms_.store(steady_now_ms());
+    }
+}
+
+bool Runtime::writes_failing(std::chrono::milliseconds window) const {
+    std::int64_t failed = last_failed_append_ms_.load();
+    return failed != 0 && failed >= last_good_append_ms_.load() &&
+           steady_now_ms() - failed < window.count();
 }
 
 ShardId Runtime::shard_of(const std::string& persistence_id) const {

@@ -9,6 +9,7 @@
 //
 // Thread safety: every public method may be called from any thread after start().
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -33,6 +34,10 @@ struct RuntimeOptions {
     std::uint64_t snapshot_every_events = 100;
     std::chrono::milliseconds passivate_after{std::chrono::minutes(2)};
     std::size_t active_entities_max = 1'000'000;  // per runtime, before early passivation
+    // After a failed write the entity recovers and resumes by itself after this backoff,
+    // doubled for each further failure in a row, up to resume_backoff_max.
+    std::chrono::milliseconds resume_backoff_first{50};
+    std::chrono::milliseconds resume_backoff_max{5'000};
 };
 
 class Executor;
@@ -88,6 +93,11 @@ public:
     void add_persist_listener(PersistListener listener);
     void notify_persisted(const std::string& persistence_id, SequenceNr seq) const;
 
+    // True while the journal is failing writes: the last append that reached the store failed
+    // (io_error or unknown_outcome) less than `window` ago and none has succeeded since. For
+    // readiness: a node whose disk is full says so instead of taking traffic it cannot keep.
+    [[nodiscard]] bool writes_failing(std::chrono::milliseconds window) const;
+
 private:
     void wait_for_appends();
 
@@ -97,6 +107,12 @@ private:
     std::vector<FencingToken> fencing_;  // written in start(), read-only afterwards
     std::vector<std::unique_ptr<Executor>> executors_;
     std::vector<PersistListener> persist_listeners_;  // written before start() only
+    void record_append_outcome(const Status& status);
+
+    // Steady-clock milliseconds of the last failed and last successful append; written by
+    // journal threads, read by readiness probes.
+    std::atomic<std::int64_t> last_failed_append_ms_{0};
+    std::atomic<std::int64_t> last_good_append_ms_{0};
     std::mutex appends_mutex_;  // guards appends_in_flight_: executors and journal threads
     std::condition_variable appends_done_;
     std::size_t appends_in_flight_ = 0;

@@ -192,6 +192,13 @@ void Server::start() {
                                      "--admin-listen", "127.0.0.1:" + std::to_string(admin_port_),
                                      "--data-dir",     data_dir_};
     argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
+    // Tests ask for many codes as one consumer: the per-consumer limits stay out of their way
+    // unless a test sets them itself.
+    for (const char* limit : {"--codes-burst-max", "--open-codes-max"}) {
+        if (std::find(extra_flags_.begin(), extra_flags_.end(), limit) == extra_flags_.end()) {
+            argv.insert(argv.end(), {limit, "1000000000"});
+        }
+    }
     process_ =
         std::make_unique<Process>(argv, data_dir_ + "/serve-" + std::to_string(++starts_) + ".log");
     Status ready = wait_until_ready(admin_port_, "/readyz", std::chrono::seconds(30));
@@ -202,8 +209,9 @@ void Server::start() {
 }
 
 std::string Server::token(const std::string& role, const std::string& subject) const {
+    // Quoted: subjects may hold shell characters such as '|'.
     return run_and_capture(qrpay_binary() + " token issue --data-dir " + data_dir_ + " --role " +
-                           role + " --sub " + subject + " --ttl 1h");
+                           role + " --sub '" + subject + "' --ttl 1h");
 }
 
 std::string run_and_capture(const std::string& command) {

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "base/assert.h"
+#include "base/secret.h"
 #include "base/status.h"
 
 namespace qrpay::domain {
@@ -126,6 +127,16 @@ std::optional<UnixMs> Token::deadline(const TokenState& state) const {
         return std::nullopt;
     }
     return state.expires_at;
+}
+
+std::string loggable_persistence_id(const std::string& persistence_id) {
+    std::string_view secret_prefix = Token::type_name;
+    if (persistence_id.size() > secret_prefix.size() &&
+        persistence_id.compare(0, secret_prefix.size(), secret_prefix) == 0 &&
+        persistence_id[secret_prefix.size()] == '|') {
+        return redacted_persistence_id(persistence_id);
+    }
+    return persistence_id;
 }
 
 }  // namespace qrpay::domain

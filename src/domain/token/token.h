@@ -82,6 +82,7 @@ public:
     using Effect = runtime::Effect<Event, Reply>;
 
     static constexpr std::string_view type_name = "token";
+    static constexpr bool entity_id_is_secret = true;  // the id is the payment code
 
     [[nodiscard]] State on_event(State state, const Event& event) const;
     [[nodiscard]] Effect on_command(const State& state,
@@ -99,5 +100,9 @@ public:
 };
 
 static_assert(runtime::Behavior<Token>);
+
+// A persistence id as logs, metric labels and /readyz may show it: a Token's id is its
+// payment code, a secret while the code is valid, so only a prefix shows.
+std::string loggable_persistence_id(const std::string& persistence_id);
 
 }  // namespace qrpay::domain

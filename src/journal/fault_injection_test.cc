@@ -1,0 +1,73 @@
+// The journal's fault points: the spec grammar, and what each point does to a real backend.
+#include "journal/fault_injection.h"
+
+#include <gtest/gtest.h>
+
+namespace qrpay::journal {
+namespace {
+
+AppendRequest append_of(const std::string& pid, std::uint64_t expected, std::string type) {
+    AppendRequest request;
+    request.shard = ShardId(0);
+    request.persistence_id = pid;
+    request.expected_seq = SequenceNr(expected);
+    request.events.push_back(EventData{std::move(type), "{}"});
+    return request;
+}
+
+TEST(JournalFaultSpec, ParsesEveryPoint) {
+    auto spec = parse_fault_spec("fail_append@Paid*2,lose_commit_answer@Done*1,stall_reads@50*3");
+    ASSERT_TRUE(spec.ok()) << spec.status().to_string();
+    ASSERT_EQ(spec->append_rules.size(), 2U);
+    EXPECT_EQ(spec->append_rules[0].fault, AppendFault::fail);
+    EXPECT_EQ(spec->append_rules[0].event_type, "Paid");
+    EXPECT_EQ(spec->append_rules[0].count, 2U);
+    EXPECT_EQ(spec->append_rules[1].fault, AppendFault::lose_commit_answer);
+    EXPECT_EQ(spec->read_stall, std::chrono::milliseconds(50));
+    EXPECT_EQ(spec->read_stall_count, 3U);
+    EXPECT_TRUE(spec->any());
+    EXPECT_FALSE(parse_fault_spec("").value().any());
+}
+
+TEST(JournalFaultSpec, RefusesBadSpecs) {
+    for (const char* bad :
+         {"fail_append", "fail_append@Paid", "fail_append@Paid*0", "fail_append@*2",
+          "stall_reads@0*1", "stall_reads@x*1", "explode@Paid*1", "fail_append@Paid*2x"}) {
+        EXPECT_EQ(parse_fault_spec(bad).status().code(), Errc::invalid_argument) << bad;
+    }
+}
+
+TEST(FaultInjectingJournal, FailAppendStoresNothingAndCountsDown) {
+    auto inner = make_memory_journal();
+    FaultInjectingJournal journal(*inner, parse_fault_spec("fail_append@Paid*1").value());
+    EXPECT_TRUE(journal.append_and_wait(append_of("e|1", 0, "Made")).ok());
+    EXPECT_EQ(journal.append_and_wait(append_of("e|1", 1, "Paid")).code(), Errc::io_error);
+    EXPECT_EQ(inner->highest_seq("e|1").value(), SequenceNr(1));
+    EXPECT_TRUE(journal.append_and_wait(append_of("e|1", 1, "Paid")).ok());  // used up
+    EXPECT_EQ(inner->highest_seq("e|1").value(), SequenceNr(2));
+    EXPECT_EQ(journal.faults_injected(), 1U);
+}
+
+TEST(FaultInjectingJournal, LostCommitAnswerStoresTheAppend) {
+    auto inner = make_memory_journal();
+    FaultInjectingJournal journal(*inner, parse_fault_spec("lose_commit_answer@Made*1").value());
+    EXPECT_EQ(journal.append_and_wait(append_of("e|1", 0, "Made")).code(), Errc::unknown_outcome);
+    EXPECT_EQ(inner->highest_seq("e|1").value(), SequenceNr(1));
+}
+
+TEST(FaultInjectingJournal, SwitchesFailAppendsAndReadsUntilTurnedOff) {
+    auto inner = make_memory_journal();
+    FaultInjectingJournal journal(*inner, {});
+    journal.appends_fail = true;
+    journal.reads_fail = true;
+    EXPECT_EQ(journal.append_and_wait(append_of("e|1", 0, "Made")).code(), Errc::io_error);
+    EXPECT_EQ(journal.read_events("e|1", SequenceNr(1), 10).status().code(), Errc::io_error);
+    EXPECT_EQ(journal.load_snapshot("e|1").status().code(), Errc::io_error);
+    journal.appends_fail = false;
+    journal.reads_fail = false;
+    EXPECT_TRUE(journal.append_and_wait(append_of("e|1", 0, "Made")).ok());
+    EXPECT_EQ(journal.read_events("e|1", SequenceNr(1), 10).value().size(), 1U);
+}
+
+}  // namespace
+}  // namespace qrpay::journal

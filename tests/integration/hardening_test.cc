@@ -1,0 +1,272 @@
+// Hardening (issue 10), end to end through a real `qrpay serve` with its built-in agency:
+// failed writes that must not leave a payment stuck, Idempotency-Key scopes and claims, limits
+// that compose, input the agency would refuse, per-consumer code limits, storage errors as
+// problems, and secrets that never reach the log.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "base/testing/eventually.h"
+#include "tests/integration/api_client.h"
+
+namespace qrpay::harness {
+namespace {
+
+using qrpay::testing::eventually;
+
+std::string file_text(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// One server (built-in agency) in its own directory, with the flags a test gives it.
+class Node {
+public:
+    explicit Node(std::vector<std::string> flags) : server_(dir_.path() + "/serve", flags) {
+        server_.start();
+        client_ = client_for(server_.port(), std::chrono::seconds(20), 16);
+        consumer_ = server_.token("consumer", "hardening-consumer");
+        merchant_ = server_.token("merchant", "hardening-merchant");
+    }
+
+    ApiResponse call(const std::string& method,
+                     const std::string& path,
+                     const std::string& token,
+                     const std::string& body = "",
+                     const std::string& key = "") {
+        return call_api(*client_, method, path, token, body, key);
+    }
+    ApiResponse admin(const std::string& path) {
+        auto admin = client_for(server_.admin_port());
+        return call_api(*admin, "GET", path, "");
+    }
+    ApiResponse new_code(const std::string& consumer) {
+        auto created = call("POST", "/v1/payment-codes", consumer);
+        EXPECT_EQ(created.status, 201) << created.raw;
+        return created;
+    }
+    std::string status_of(const std::string& id) {
+        auto seen = call("GET", "/v1/transactions/" + id, consumer_);
+        return seen.status == 200 ? seen.body["status"].get<std::string>() : seen.raw;
+    }
+    std::string log() { return file_text(server_.process().log_path()); }
+
+    Server& server() { return server_; }
+    const std::string& consumer() const { return consumer_; }
+    const std::string& merchant() const { return merchant_; }
+
+private:
+    TempDir dir_;
+    Server server_;
+    std::unique_ptr<http::Client> client_;
+    std::string consumer_;
+    std::string merchant_;
+};
+
+// ---- 1. a failed write never leaves a payment unfinished until a restart
+
+TEST(FailedWrites, APaymentWhoseCompletionFailedToWriteCompletesWithoutARestart) {
+    Node node({"--journal-fault", "fail_append@PaymentCompleted*2"});
+    auto code = node.new_code(node.consumer());
+    std::string id = code.body["transaction_id"];
+    auto paid = node.call("POST", "/v1/payments", node.merchant(), pay_body(code.body["code"], 900),
+                          "resume-pay");
+    ASSERT_TRUE(paid.status == 200 || paid.status == 202) << paid.raw;
+    ASSERT_TRUE(eventually([&] { return node.status_of(id) == "completed"; }))
+        << node.status_of(id);
+    auto again = node.call("POST", "/v1/payments", node.merchant(),
+                           pay_body(code.body["code"], 900), "resume-pay");
+    EXPECT_EQ(again.status, 200) << again.raw;
+    EXPECT_EQ(again.body["status"], "completed");
+    EXPECT_NE(node.admin("/metrics").raw.find("qrpay_entity_resumes_total"), std::string::npos);
+}
+
+TEST(FailedWrites, ACancellationWhoseCompletionFailedToWriteCompletesWithoutARestart) {
+    Node node({"--journal-fault", "fail_append@CancellationCompleted*1"});
+    auto code = node.new_code(node.consumer());
+    std::string id = code.body["transaction_id"];
+    ASSERT_EQ(
+        node.call("POST", "/v1/payments", node.merchant(), pay_body(code.body["code"], 500)).status,
+        200);
+    node.call("POST", "/v1/transactions/" + id + "/cancel", node.merchant());
+    ASSERT_TRUE(eventually([&] { return node.status_of(id) == "cancelled"; }))
+        << node.status_of(id);
+}
+
+TEST(FailedWrites, ALostCommitAnswerIsResolvedFromTheJournal) {
+    Node node({"--journal-fault", "lose_commit_answer@PaymentCompleted*1"});
+    auto code = node.new_code(node.consumer());
+    std::string id = code.body["transaction_id"];
+    node.call("POST", "/v1/payments", node.merchant(), pay_body(code.body["code"], 700));
+    ASSERT_TRUE(eventually([&] { return node.status_of(id) == "completed"; }))
+        << node.status_of(id);
+}
+
+// ---- 5. a key is never "in flight" beyond the request that held it
+
+TEST(IdempotencyKeys, ARetryAfterTheOutcomeFailedToWriteGetsThePaymentsAnswer) {
+    Node node({"--journal-fault", "fail_append@KeyFinished*1"});
+    auto code = node.new_code(node.consumer());
+    auto body = pay_body(code.body["code"], 300);
+    auto first = node.call("POST", "/v1/payments", node.merchant(), body, "unrecorded");
+    ASSERT_EQ(first.status, 200) << first.raw;
+    auto retry = node.call("POST", "/v1/payments", node.merchant(), body, "unrecorded");
+    EXPECT_EQ(retry.status, 200) << retry.raw;
+    EXPECT_EQ(retry.body["transaction_id"], first.body["transaction_id"]);
+}
+
+// ---- 3. scopes that cannot collide; replays pass the visibility check
+
+TEST(IdempotencyKeys, MerchantsWhoseIdAndKeyJoinAlikeHaveTheirOwnScopes) {
+    Node node({});
+    std::string bar_merchant = node.server().token("merchant", "shop|x");
+    std::string plain_merchant = node.server().token("merchant", "shop");
+    auto code_a = node.new_code(node.consumer());
+    auto code_b = node.new_code(node.consumer());
+    auto paid_a =
+        node.call("POST", "/v1/payments", bar_merchant, pay_body(code_a.body["code"], 1), "key");
+    ASSERT_EQ(paid_a.status, 200) << paid_a.raw;
+    // "shop" + "|" + "x|key" joins to the same text as "shop|x" + "|" + "key".
+    auto paid_b = node.call("POST", "/v1/payments", plain_merchant,
+                            pay_body(code_b.body["code"], 1), "x|key");
+    ASSERT_EQ(paid_b.status, 200) << paid_b.raw;
+    EXPECT_NE(paid_b.body["transaction_id"], paid_a.body["transaction_id"]);
+    EXPECT_EQ(paid_b.body["merchant_id"], "shop");
+    EXPECT_EQ(paid_b.body["transaction_id"], code_b.body["transaction_id"]);
+}
+
+// ---- 6. limits that compose
+
+TEST(IdempotencyKeys, TheLongestMerchantIdWithTheLongestKeyWorks) {
+    Node node({});
+    std::string merchant = node.server().token("merchant", std::string(128, 'm'));
+    auto code = node.new_code(node.consumer());
+    auto body = pay_body(code.body["code"], 10);
+    std::string key(128, 'k');
+    auto paid = node.call("POST", "/v1/payments", merchant, body, key);
+    ASSERT_EQ(paid.status, 200) << paid.raw;
+    auto again = node.call("POST", "/v1/payments", merchant, body, key);
+    EXPECT_EQ(again.status, 200) << again.raw;
+    EXPECT_EQ(again.body["transaction_id"], paid.body["transaction_id"]);
+    auto other = node.call("POST", "/v1/payments", merchant, pay_body(code.body["code"], 11), key);
+    EXPECT_EQ(other.status, 422);
+    EXPECT_EQ(other.body["code"], "idempotency_key_reused");
+    EXPECT_EQ(node.log().find(key), std::string::npos);
+}
+
+// ---- 7. what the agency would refuse is refused at the edge, and the code stays usable
+
+TEST(Input, AnOrderIdTheAgencyWouldRefuseIsRefusedBeforeTheCodeIsRead) {
+    Node node({});
+    auto code = node.new_code(node.consumer());
+    for (const std::string& bad : {std::string("order 1"), std::string("caf\xc3\xa9"),
+                                   std::string("a\x01z"), std::string(65, 'o')}) {
+        auto refused =
+            node.call("POST", "/v1/payments", node.merchant(), pay_body(code.body["code"], 5, bad));
+        EXPECT_EQ(refused.status, 422) << bad;
+        EXPECT_EQ(refused.body["code"], "invalid_field") << bad;
+    }
+    auto paid = node.call("POST", "/v1/payments", node.merchant(),
+                          pay_body(code.body["code"], 5, "order-1"));
+    EXPECT_EQ(paid.status, 200) << paid.raw;
+}
+
+TEST(Input, ATokenSubjectTheAgencyWouldRefuseIsRefused) {
+    Node node({});
+    std::string spaced = node.server().token("merchant", "shop one");
+    auto refused = node.call("POST", "/v1/payments", spaced, pay_body("12345678901234567890", 5));
+    EXPECT_EQ(refused.status, 401) << refused.raw;
+}
+
+// ---- 10. per-consumer code limits
+
+TEST(CodeLimits, AConsumerBeyondItsBurstGets429WithRetryAfterOthersDoNot) {
+    Node node(
+        {"--codes-burst-max", "3", "--open-codes-max", "100", "--code-refill-interval", "1h"});
+    for (int i = 0; i < 3; ++i) {
+        node.new_code(node.consumer());
+    }
+    auto refused = node.call("POST", "/v1/payment-codes", node.consumer());
+    EXPECT_EQ(refused.status, 429) << refused.raw;
+    EXPECT_EQ(refused.body["code"], "code_rate_exceeded");
+    EXPECT_EQ(refused.content_type, "application/problem+json");
+    node.new_code(node.server().token("consumer", "someone-else"));
+}
+
+TEST(CodeLimits, OpenCodesPerConsumerAreCapped) {
+    Node node({"--codes-burst-max", "100", "--open-codes-max", "2"});
+    node.new_code(node.consumer());
+    node.new_code(node.consumer());
+    auto refused = node.call("POST", "/v1/payment-codes", node.consumer());
+    EXPECT_EQ(refused.status, 429) << refused.raw;
+    EXPECT_EQ(refused.body["code"], "open_codes_exceeded");
+}
+
+// ---- 9. a store that refuses writes answers 503 storage_unavailable, and /readyz says why
+
+TEST(StorageErrors, AFailedWriteIs503StorageUnavailableAndReadyzSaysWhy) {
+    Node node({"--journal-fault", "fail_append@UseStarted*1000"});
+    auto refused = node.call("POST", "/v1/payment-codes", node.consumer());
+    EXPECT_EQ(refused.status, 503) << refused.raw;
+    EXPECT_EQ(refused.body["code"], "storage_unavailable");
+    EXPECT_EQ(refused.raw.find("injected"), std::string::npos);  // not the store's own text
+    ApiResponse ready;
+    ASSERT_TRUE(eventually([&] {
+        node.call("POST", "/v1/payment-codes", node.consumer());
+        ready = node.admin("/readyz");
+        return ready.status == 503;
+    }));
+    EXPECT_NE(ready.raw.find("storage_unavailable"), std::string::npos) << ready.raw;
+}
+
+// ---- 4. codes and keys never reach the log, at the most verbose level, on the error paths
+
+TEST(Secrets, NoCodeOrKeyReachesTheLogOnTheErrorPaths) {
+    Node node({"--log-level", "debug", "--journal-fault",
+               "fail_append@UseStarted*2,fail_append@PaymentCompleted*2,fail_append@KeyFinished*1,"
+               "fail_append@TokenRead*1,lose_commit_answer@KeyClaimed*1"});
+    std::set<std::string> secrets;
+    for (int i = 0; i < 6; ++i) {
+        auto code = node.call("POST", "/v1/payment-codes", node.consumer());
+        if (code.status != 201) {
+            continue;
+        }
+        std::string value = code.body["code"];
+        secrets.insert(value);
+        std::string key = "secret-key-" + std::to_string(i);
+        secrets.insert(key);
+        node.call("POST", "/v1/payments", node.merchant(), pay_body(value, 100), key);
+        node.call("POST", "/v1/payments", node.merchant(), pay_body(value, 100), key);
+    }
+    ASSERT_GE(secrets.size(), 4U);
+    EXPECT_EQ(node.server().terminate(), 0);
+    std::string log = node.log();
+    ASSERT_NE(log.find("failed"), std::string::npos) << "the error paths ran";
+    for (const auto& secret : secrets) {
+        EXPECT_EQ(log.find(secret), std::string::npos) << "in the log: " << secret;
+    }
+    // Nor any other 20-digit code, such as one whose creation failed.
+    EXPECT_FALSE(std::regex_search(log, std::regex("(^|[^0-9a-f])[0-9]{20}([^0-9a-f]|$)"))) << log;
+}
+
+TEST(Secrets, DataFilesAreTheOwnersAlone) {
+    Node node({});
+    node.new_code(node.consumer());
+    const std::string dir = node.server().data_dir();
+    for (const std::string& path :
+         {dir, dir + "/journal.sqlite3", dir + "/readmodel.sqlite3", dir + "/jwt.key"}) {
+        struct stat info {};
+        ASSERT_EQ(::stat(path.c_str(), &info), 0) << path;
+        EXPECT_EQ(info.st_mode & 077, 0U) << path << " is readable by others";
+    }
+}
+
+}  // namespace
+}  // namespace qrpay::harness
