@@ -275,6 +275,7 @@ private:
     Status recover_in_place(const std::string& entity_id, Entity& entity, Overdue overdue) {
         QRPAY_ASSERT(entity.needs_recovery && !entity.persisting,
                      "only an untrusted entity with no append in flight recovers in place");
+        const SequenceNr trusted_seq = entity.seq;
         entity.state = State{};
         entity.seq = SequenceNr{};
         entity.snapshot_seq = SequenceNr{};
@@ -286,6 +287,10 @@ private:
         entity.needs_recovery = false;
         if (entity.failures_in_a_row > 0) {
             ++resumes_;
+        }
+        if (entity.failures_in_a_row > 0 && entity.seq > trusted_seq) {
+            // A write whose answer was lost had landed: tell whoever waits for it.
+            runtime_.notify_persisted(persistence_id(entity_id), entity.seq);
         }
         arm_timer(entity_id, entity, std::nullopt, overdue);
         return {};

@@ -71,9 +71,11 @@ private:
 };
 
 // ---- 1. a failed write never leaves a payment unfinished until a restart
+// The agency deadline is 10 minutes away in these tests, so only the resume after the failed
+// write (not a deadline, not a restart) can finish the payment while the test looks.
 
 TEST(FailedWrites, APaymentWhoseCompletionFailedToWriteCompletesWithoutARestart) {
-    Node node({"--journal-fault", "fail_append@PaymentCompleted*2"});
+    Node node({"--journal-fault", "fail_append@PaymentCompleted*2", "--agency-timeout", "10m"});
     auto code = node.new_code(node.consumer());
     std::string id = code.body["transaction_id"];
     auto paid = node.call("POST", "/v1/payments", node.merchant(), pay_body(code.body["code"], 900),
@@ -89,7 +91,8 @@ TEST(FailedWrites, APaymentWhoseCompletionFailedToWriteCompletesWithoutARestart)
 }
 
 TEST(FailedWrites, ACancellationWhoseCompletionFailedToWriteCompletesWithoutARestart) {
-    Node node({"--journal-fault", "fail_append@CancellationCompleted*1"});
+    Node node(
+        {"--journal-fault", "fail_append@CancellationCompleted*1", "--agency-timeout", "10m"});
     auto code = node.new_code(node.consumer());
     std::string id = code.body["transaction_id"];
     ASSERT_EQ(
@@ -101,7 +104,8 @@ TEST(FailedWrites, ACancellationWhoseCompletionFailedToWriteCompletesWithoutARes
 }
 
 TEST(FailedWrites, ALostCommitAnswerIsResolvedFromTheJournal) {
-    Node node({"--journal-fault", "lose_commit_answer@PaymentCompleted*1"});
+    Node node(
+        {"--journal-fault", "lose_commit_answer@PaymentCompleted*1", "--agency-timeout", "10m"});
     auto code = node.new_code(node.consumer());
     std::string id = code.body["transaction_id"];
     node.call("POST", "/v1/payments", node.merchant(), pay_body(code.body["code"], 700));
