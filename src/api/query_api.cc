@@ -287,12 +287,15 @@ Parsed<SalesParams> parse_sales_params(const http::QueryParams& query,
     if ((from_text && !from) || (to_text && !to)) {
         return invalid_query("from and to must be dates YYYY-MM-DD");
     }
+    // A default bound is clamped into the days a date can name (iso_date_min..max): from
+    // 9999-12-31 the default range is that one day, never a "10000-01-30" no client can send.
     if (!to) {
-        to = from ? std::chrono::year_month_day(sys_days(*from) + days(days_default - 1))
+        to = from ? std::chrono::year_month_day(std::min(sys_days(*from) + days(days_default - 1),
+                                                         sys_days(projection::iso_date_max)))
                   : zone.local_day(now);
     }
     if (!from) {
-        from = std::chrono::year_month_day(sys_days(*to) - days(days_default - 1));
+        from = std::max(sys_days(*to) - days(days_default - 1), sys_days(projection::iso_date_min));
     }
     auto span = (sys_days(*to) - sys_days(*from)).count() + 1;
     if (span < 1) {
