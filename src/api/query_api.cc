@@ -578,9 +578,11 @@ void QueryApi::stream_events(const http::Responder& responder,
     flows_.get(domain::TransactionId{transaction_id}, [this, principal, responder](
                                                           Result<domain::TransactionView> view) {
         const auto& state = view.ok() ? view->state : domain::TransactionState{};
+        // As GET /v1/transactions/{id}: its consumer, its merchant, and an admin may follow it.
         bool visible =
             view.ok() &&
-            ((principal.role == Role::consumer && state.consumer_id.value == principal.subject) ||
+            (principal.role == Role::admin ||
+             (principal.role == Role::consumer && state.consumer_id.value == principal.subject) ||
              (principal.role == Role::merchant && state.merchant_id.value == principal.subject));
         if (!view.ok() && view.status().code() != Errc::not_found) {
             respond_problem(responder, problem_from(view.status()));
