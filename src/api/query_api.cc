@@ -9,6 +9,7 @@
 
 #include "api/payment_api.h"
 #include "api/views.h"
+#include "base/assert.h"
 #include "base/log.h"
 #include "projection/payments/payments_projection.h"
 
@@ -138,6 +139,9 @@ Json payment_json(const projection::payments::PaymentRecord& row) {
 }
 
 Json sales_json(const projection::payments::DailySales& row) {
+    // read_sales refuses any total that is not a non-negative 64-bit integer, so net fits.
+    QRPAY_ASSERT(row.completed_amount_minor >= 0 && row.cancelled_amount_minor >= 0,
+                 "daily sales totals are non-negative");
     return {{"date", row.business_day},
             {"currency", row.currency},
             {"completed_count", row.completed_count},
