@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -89,7 +90,19 @@ Result<Principal> read_claims(const std::string& payload, UnixMs now) {
         !claims["exp"].is_number_integer()) {
         return bad_token("token claims must hold sub, role and exp");
     }
-    if (claims["exp"].get<std::int64_t>() * 1000 <= now.value) {
+    // exp is in seconds. One whose milliseconds do not fit in 64 bits (or a negative one) is
+    // no time at all: refused as invalid, never multiplied into undefined behaviour (a wrapped
+    // product could look like a time in the future).
+    const nlohmann::json& exp = claims["exp"];
+    std::int64_t exp_ms = 0;
+    if (exp.is_number_unsigned() && exp.get<std::uint64_t>() > INT64_MAX) {
+        return bad_token("token exp is out of range");
+    }
+    if (exp.get<std::int64_t>() < 0 ||
+        __builtin_mul_overflow(exp.get<std::int64_t>(), std::int64_t{1000}, &exp_ms)) {
+        return bad_token("token exp is out of range");
+    }
+    if (exp_ms <= now.value) {
         return bad_token("token expired");
     }
     auto role = parse_role(claims["role"].get<std::string>());
@@ -176,15 +189,23 @@ Result<Principal> TokenSigner::verify_bearer(std::string_view authorization, Uni
     return verify(authorization.substr(scheme.size()), now);
 }
 
-Result<std::string> load_or_create_key(const std::string& data_dir) {
+Result<std::string> load_key(const std::string& data_dir) {
     const std::string path = data_dir + "/jwt.key";
     std::ifstream in(path, std::ios::binary);
-    if (in) {
-        std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (key.size() < key_bytes) {
-            return Status(Errc::corruption, path + " holds fewer than 32 bytes");
-        }
-        return key;
+    if (!in) {
+        return Status(Errc::not_found, path + " does not exist");
+    }
+    std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (key.size() < key_bytes) {
+        return Status(Errc::corruption, path + " holds fewer than 32 bytes");
+    }
+    return key;
+}
+
+Result<std::string> load_or_create_key(const std::string& data_dir) {
+    const std::string path = data_dir + "/jwt.key";
+    if (auto loaded = load_key(data_dir); loaded.status().code() != Errc::not_found) {
+        return loaded;
     }
     SecureRandom random;
     std::string key = random.hex(key_bytes);

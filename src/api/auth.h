@@ -35,5 +35,8 @@ private:
 
 // Loads the signing key from `<data_dir>/jwt.key`, creating it (mode 0600) on first use.
 Result<std::string> load_or_create_key(const std::string& data_dir);
+// Loads the signing key from `<data_dir>/jwt.key`; not_found when the directory or the file
+// does not exist (nothing is created), corruption when it is too short.
+Result<std::string> load_key(const std::string& data_dir);
 
 }  // namespace qrpay::api

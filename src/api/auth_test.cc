@@ -1,7 +1,10 @@
 #include "api/auth.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
+#include <string>
 #include <vector>
 
 namespace qrpay::api {
@@ -9,6 +12,39 @@ namespace {
 
 constexpr UnixMs now{1'800'000'000'000};
 constexpr UnixMs later{now.value + 3'600'000};
+constexpr const char* test_key = "k0123456789abcdef0123456789abcdef";
+
+std::string base64url(std::string_view bytes) {
+    static constexpr char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    std::uint32_t buffer = 0;
+    int bits = 0;
+    for (unsigned char c : bytes) {
+        buffer = (buffer << 8) | c;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out.push_back(alphabet[(buffer >> bits) & 63]);
+        }
+    }
+    if (bits > 0) {
+        out.push_back(alphabet[(buffer << (6 - bits)) & 63]);
+    }
+    return out;
+}
+
+// A token with the claims exactly as given, correctly signed with test_key: what a holder of
+// the key (or a buggy issuer) could write, beyond what TokenSigner::issue produces.
+std::string signed_token(const std::string& claims) {
+    std::string input = base64url(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url(claims);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    std::string key = test_key;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest, &length);
+    return input + "." + base64url(std::string_view(reinterpret_cast<const char*>(digest), length));
+}
 
 TEST(TokenSigner, IssuedTokenVerifies) {
     TokenSigner signer("k0123456789abcdef0123456789abcdef");
@@ -48,6 +84,29 @@ TEST(TokenSigner, RefusesMalformedTokens) {
     for (const std::string& bad :
          std::vector<std::string>{"", "abc", "a.b", "a.b.c", "!!.??.**", std::string(5000, 'a')}) {
         EXPECT_FALSE(signer.verify(bad, now).ok()) << bad.substr(0, 20);
+    }
+}
+
+TEST(TokenSigner, HandBuiltTokenVerifies) {
+    TokenSigner signer(test_key);
+    auto principal =
+        signer.verify(signed_token(R"({"sub":"m-1","role":"merchant","exp":1800003600})"), now);
+    ASSERT_TRUE(principal.ok()) << principal.status().to_string();
+    EXPECT_EQ(principal->subject, "m-1");
+}
+
+// exp * 1000 must not overflow: 18446748073709552 seconds, times 1000, wraps in 64 bits to about
+// 4.0e12 ms, a time after `now` (accepted before the check); INT64_MAX or more does not fit at
+// all, and a negative exp is no time.
+TEST(TokenSigner, RefusesAnExpWhoseMillisecondsDoNotFit) {
+    TokenSigner signer(test_key);
+    for (const char* exp : {"18446748073709552", "9223372036854776", "9223372036854775807",
+                            "18446744073709551615", "-9223372036854775808", "-1"}) {
+        auto refused = signer.verify(
+            signed_token(std::string(R"({"sub":"m-1","role":"merchant","exp":)") + exp + "}"), now);
+        ASSERT_FALSE(refused.ok()) << exp;
+        EXPECT_EQ(refused.status().code(), Errc::invalid_argument) << exp;
+        EXPECT_EQ(refused.status().message(), "token exp is out of range") << exp;
     }
 }
 

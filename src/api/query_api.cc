@@ -9,6 +9,7 @@
 
 #include "api/payment_api.h"
 #include "api/views.h"
+#include "base/assert.h"
 #include "base/log.h"
 #include "projection/payments/payments_projection.h"
 
@@ -138,6 +139,9 @@ Json payment_json(const projection::payments::PaymentRecord& row) {
 }
 
 Json sales_json(const projection::payments::DailySales& row) {
+    // read_sales refuses any total that is not a non-negative 64-bit integer, so net fits.
+    QRPAY_ASSERT(row.completed_amount_minor >= 0 && row.cancelled_amount_minor >= 0,
+                 "daily sales totals are non-negative");
     return {{"date", row.business_day},
             {"currency", row.currency},
             {"completed_count", row.completed_count},
@@ -287,12 +291,15 @@ Parsed<SalesParams> parse_sales_params(const http::QueryParams& query,
     if ((from_text && !from) || (to_text && !to)) {
         return invalid_query("from and to must be dates YYYY-MM-DD");
     }
+    // A default bound is clamped into the days a date can name (iso_date_min..max): from
+    // 9999-12-31 the default range is that one day, never a "10000-01-30" no client can send.
     if (!to) {
-        to = from ? std::chrono::year_month_day(sys_days(*from) + days(days_default - 1))
+        to = from ? std::chrono::year_month_day(std::min(sys_days(*from) + days(days_default - 1),
+                                                         sys_days(projection::iso_date_max)))
                   : zone.local_day(now);
     }
     if (!from) {
-        from = std::chrono::year_month_day(sys_days(*to) - days(days_default - 1));
+        from = std::max(sys_days(*to) - days(days_default - 1), sys_days(projection::iso_date_min));
     }
     auto span = (sys_days(*to) - sys_days(*from)).count() + 1;
     if (span < 1) {
@@ -575,9 +582,11 @@ void QueryApi::stream_events(const http::Responder& responder,
     flows_.get(domain::TransactionId{transaction_id}, [this, principal, responder](
                                                           Result<domain::TransactionView> view) {
         const auto& state = view.ok() ? view->state : domain::TransactionState{};
+        // As GET /v1/transactions/{id}: its consumer, its merchant, and an admin may follow it.
         bool visible =
             view.ok() &&
-            ((principal.role == Role::consumer && state.consumer_id.value == principal.subject) ||
+            (principal.role == Role::admin ||
+             (principal.role == Role::consumer && state.consumer_id.value == principal.subject) ||
              (principal.role == Role::merchant && state.merchant_id.value == principal.subject));
         if (!view.ok() && view.status().code() != Errc::not_found) {
             respond_problem(responder, problem_from(view.status()));

@@ -12,10 +12,11 @@
 //        merchant: one row per business day and currency (completed and cancelled counts and
 //        amounts, net); at most 366 days; default the last 31 days up to today
 //   GET /v1/transactions/{id}/events
-//        its consumer or merchant: text/event-stream, one `status` event per status change
-//        (data = the transaction as GET /v1/transactions/{id} shows it, id = its version),
-//        ending at a final state; a comment line as heartbeat; at most sse_subscribers_max
-//        streams at once (then 503), each at most sse_duration_max long
+//        its consumer or merchant, or an admin (who may read any transaction, as with
+//        GET /v1/transactions/{id}; never its QR image): text/event-stream, one `status` event per
+//        status change (data = the transaction as GET /v1/transactions/{id} shows it, id = its
+//        version), ending at a final state; a comment line as heartbeat; at most
+//        sse_subscribers_max streams at once (then 503), each at most sse_duration_max long
 //
 // Query parameters are validated like bodies: an unknown one, a bad date, limit or cursor is a
 // 422 problem (code invalid_query) and nothing is read. Another party's transaction is 404.

@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace qrpay::api {
 namespace {
 
@@ -83,6 +87,27 @@ TEST(SalesParams, DefaultsToTheLast31BusinessDays) {
     EXPECT_EQ(std::get<SalesParams>(given).to_day, "2026-11-26");
     auto year = parse_sales_params({{"from", "2024-01-01"}, {"to", "2024-12-31"}}, tokyo(), now);
     EXPECT_FALSE(problem_of(year)) << "366 days of a leap year";
+}
+
+// Every day the answer shows is a day a client can send back: 0001..1969 and 10000+ are not.
+TEST(SalesParams, DefaultBoundsStayWithinTheDaysADateCanName) {
+    auto last = parse_sales_params({{"from", "9999-12-31"}}, tokyo(), november_26_utc);
+    ASSERT_FALSE(problem_of(last));
+    EXPECT_EQ(std::get<SalesParams>(last).from_day, "9999-12-31");
+    EXPECT_EQ(std::get<SalesParams>(last).to_day, "9999-12-31");
+    auto near_end = parse_sales_params({{"from", "9999-12-20"}}, tokyo(), november_26_utc);
+    ASSERT_FALSE(problem_of(near_end));
+    EXPECT_EQ(std::get<SalesParams>(near_end).to_day, "9999-12-31");
+    auto first = parse_sales_params({{"to", "1970-01-05"}}, tokyo(), november_26_utc);
+    ASSERT_FALSE(problem_of(first));
+    EXPECT_EQ(std::get<SalesParams>(first).from_day, "1970-01-01");
+    EXPECT_EQ(std::get<SalesParams>(first).to_day, "1970-01-05");
+    for (const auto& [name, day] : std::vector<std::pair<std::string, std::string>>{
+             {"from", "0001-01-01"}, {"to", "1969-12-31"}, {"from", "0000-01-01"}}) {
+        auto refused = parse_sales_params({{name, day}}, tokyo(), november_26_utc);
+        ASSERT_NE(problem_of(refused), nullptr) << name << "=" << day;
+        EXPECT_EQ(problem_of(refused)->code, "invalid_query");
+    }
 }
 
 TEST(SalesParams, RefusesBadInput) {

@@ -15,7 +15,7 @@ void add_agency_sim(CLI::App& root, AgencySimConfig& config) {
     sim->add_option("--listen", config.listen, "HOST:PORT")->capture_default_str();
     sim->add_option("--data-dir", options.data_dir, "where the ledger lives")
         ->capture_default_str();
-    add_duration(*sim, "--latency", options.latency, "delay before each operation (0ms)");
+    add_duration(*sim, "--latency", options.latency, "delay before each operation");
     sim->add_option("--decline-rate", options.decline_rate, "share of payments declined")
         ->check(CLI::Range(0.0, 1.0));
     sim->add_option("--error-5xx-rate", options.error_5xx_rate, "share of calls failing with 5xx")
@@ -23,7 +23,7 @@ void add_agency_sim(CLI::App& root, AgencySimConfig& config) {
     sim->add_option("--timeout-rate", options.timeout_rate,
                     "share of calls that charge but answer too late")
         ->check(CLI::Range(0.0, 1.0));
-    add_duration(*sim, "--timeout-delay", options.timeout_delay, "how late (10s)");
+    add_duration(*sim, "--timeout-delay", options.timeout_delay, "how late");
     sim->add_option("--seed", options.seed, "seed of the failure injection");
     add_environment_names(*sim);
 }

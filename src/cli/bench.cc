@@ -79,8 +79,8 @@ void add_load(CLI::App& bench, BenchConfig& config) {
         ->capture_default_str();
     cmd->add_option("--concurrency-steps", load.concurrency_steps, "max mode: workers per step")
         ->delimiter(',');
-    add_duration(*cmd, "--duration", load.duration, "length of each run, warmup included (10s)");
-    add_duration(*cmd, "--warmup", load.warmup, "first part not measured (1s)");
+    add_duration(*cmd, "--duration", load.duration, "length of each run, warmup included");
+    add_duration(*cmd, "--warmup", load.warmup, "first part not measured");
     cmd->add_option("--connections", load.connections, "keep-alive connections")
         ->capture_default_str();
     cmd->add_option("--client-threads", load.client_threads, "generator I/O threads")
@@ -103,7 +103,7 @@ Result<std::vector<std::string>> sign_tokens(const BenchLoadConfig& config,
                                              const char* prefix) {
     std::string key = config.jwt_key;
     if (key.empty()) {
-        auto loaded = api::load_or_create_key(config.data_dir);
+        auto loaded = api::load_key(config.data_dir);  // the server's key, never a new one
         if (!loaded.ok()) {
             return loaded.status();
         }
@@ -207,7 +207,7 @@ void add_fill(CLI::App& bench, BenchConfig& config) {
     cmd->add_option("--in-flight", fill.in_flight_max, "activations outstanding at most")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{65'536}));
-    add_duration(*cmd, "--code-ttl", fill.code_ttl, "validity of the activated codes (1h)");
+    add_duration(*cmd, "--code-ttl", fill.code_ttl, "validity of the activated codes");
     cmd->add_option("--shard-count", fill.shard_count, "shards, as `qrpay serve` will use")
         ->capture_default_str()
         ->check(CLI::Range(1U, 65536U));
@@ -416,8 +416,8 @@ void add_startup(CLI::App& bench, BenchConfig& config) {
         ->capture_default_str();
     cmd->add_option("--wait-active", startup.wait_active,
                     "also wait for this many tokens in memory (or their count to settle)");
-    add_duration(*cmd, "--timeout", startup.timeout, "give up after (120s)");
-    cmd->add_option("--log", startup.log_path, "the server's output (DATA_DIR/startup.log)");
+    add_duration(*cmd, "--timeout", startup.timeout, "give up after");
+    cmd->add_option("--log", startup.log_path, "the server's output; empty: DATA_DIR/startup.log");
     cmd->add_option("--json", startup.json_path, "write the numbers as JSON to this file");
 }
 

@@ -1,6 +1,9 @@
 #include "cli/duration.h"
 
 #include <charconv>
+#include <utility>
+
+#include "base/assert.h"
 
 namespace qrpay::cli {
 
@@ -27,6 +30,21 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
         return Status(Errc::invalid_argument, "duration is too long");
     }
     return std::chrono::milliseconds(value * scale_ms);
+}
+
+std::string format_duration(std::chrono::milliseconds duration) {
+    QRPAY_ASSERT(duration.count() >= 0, "a duration flag is never negative");
+    const std::int64_t ms = duration.count();
+    if (ms == 0) {
+        return "0ms";
+    }
+    for (const auto& [scale_ms, unit] :
+         {std::pair<std::int64_t, const char*>{3'600'000, "h"}, {60'000, "m"}, {1'000, "s"}}) {
+        if (ms % scale_ms == 0) {
+            return std::to_string(ms / scale_ms) + unit;
+        }
+    }
+    return std::to_string(ms) + "ms";
 }
 
 }  // namespace qrpay::cli

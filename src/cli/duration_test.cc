@@ -18,5 +18,19 @@ TEST(Duration, RefusesMissingUnitsAndGarbage) {
     }
 }
 
+TEST(Duration, FormatsInTheLargestExactUnitAndReadsBack) {
+    using std::chrono::milliseconds;
+    EXPECT_EQ(format_duration(milliseconds(0)), "0ms");
+    EXPECT_EQ(format_duration(milliseconds(250)), "250ms");
+    EXPECT_EQ(format_duration(milliseconds(1'500)), "1500ms");
+    EXPECT_EQ(format_duration(milliseconds(10'000)), "10s");
+    EXPECT_EQ(format_duration(milliseconds(300'000)), "5m");
+    EXPECT_EQ(format_duration(milliseconds(90'000)), "90s");
+    EXPECT_EQ(format_duration(milliseconds(86'400'000)), "24h");
+    for (std::int64_t ms : {0, 1, 999, 60'000, 7'200'000, 86'400'001}) {
+        EXPECT_EQ(parse_duration(format_duration(milliseconds(ms))).value().count(), ms) << ms;
+    }
+}
+
 }  // namespace
 }  // namespace qrpay::cli

@@ -22,7 +22,8 @@ CLI::Option* add_duration(CLI::App& app,
                 target = *parsed;
             },
             help)
-        ->type_name("DURATION");
+        ->type_name("DURATION")
+        ->default_str(format_duration(target));
 }
 
 void add_environment_names(CLI::App& app) {
@@ -36,6 +37,25 @@ void add_environment_names(CLI::App& app) {
             env.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
         }
         option->envname(env);
+    }
+}
+
+void show_every_default(CLI::App& app) {
+    for (CLI::Option* option : app.get_options()) {
+        // --config's default is the file CLI11 reads, not only a text for help: left alone.
+        if (option->get_expected_max() == 0 || option->get_required() ||  // 0: a flag
+            option->get_single_name() == "config") {
+            continue;
+        }
+        if (option->get_default_str().empty()) {
+            option->capture_default_str();
+        }
+        if (option->get_default_str().empty()) {
+            option->default_str("\"\"");
+        }
+    }
+    for (CLI::App* sub : app.get_subcommands({})) {
+        show_every_default(*sub);
     }
 }
 

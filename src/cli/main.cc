@@ -8,6 +8,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <string_view>
 
 #include "cli/agency_sim.h"
 #include "cli/bench.h"
@@ -20,6 +22,7 @@ namespace {
 
 using qrpay::cli::add_duration;
 using qrpay::cli::add_environment_names;
+using qrpay::cli::show_every_default;
 
 void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
     CLI::App* serve = root.add_subcommand("serve", "run the payment service");
@@ -31,10 +34,10 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
     serve->add_option("--agency-url", config.agency_url,
                       "payment agency base URL; empty: the built-in simulator");
     serve->add_option("--jwt-key", config.jwt_key, "HS256 key; empty: DATA_DIR/jwt.key");
-    add_duration(*serve, "--code-ttl", config.code_ttl, "payment code validity (5m)");
-    add_duration(*serve, "--pay-wait", config.pay_wait, "wait for a final state before 202 (5s)");
-    add_duration(*serve, "--agency-timeout", config.agency_timeout, "agency call timeout (3s)");
-    add_duration(*serve, "--passivate-after", config.passivate_after, "idle entity unload (2m)");
+    add_duration(*serve, "--code-ttl", config.code_ttl, "payment code validity");
+    add_duration(*serve, "--pay-wait", config.pay_wait, "wait for a final state before 202");
+    add_duration(*serve, "--agency-timeout", config.agency_timeout, "agency call timeout");
+    add_duration(*serve, "--passivate-after", config.passivate_after, "idle entity unload");
     serve->add_option("--shard-count", config.shard_count, "shards (fixed once data exists)")
         ->capture_default_str()
         ->check(CLI::Range(1U, 65536U));
@@ -48,26 +51,30 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
     serve->add_flag("--quickstart", config.quickstart, "print tokens and curl commands");
-    serve->add_option("--log-level", config.log_level, "debug, info, warn or error (info)")
+    serve->add_option("--log-level", config.log_level, "debug, info, warn or error")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
     serve
         ->add_option("--codes-burst-max", config.codes_burst_max,
-                     "codes one consumer may ask for at once (10)")
+                     "codes one consumer may ask for at once")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000'000}));
     add_duration(*serve, "--code-refill-interval", config.code_refill_interval,
-                 "then one more code per consumer per interval (2s)");
+                 "then one more code per consumer per interval");
     serve
         ->add_option("--open-codes-max", config.open_codes_max,
-                     "codes one consumer may have within one code TTL (20)")
+                     "codes one consumer may have within one code TTL")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000'000}));
     serve->add_option("--business-time-zone", config.query.business_time_zone,
-                      "IANA zone of the sales' business day (Asia/Tokyo)");
+                      "IANA zone of the sales' business day");
     serve->add_option("--sse-subscribers-max", config.query.sse_subscribers_max,
-                      "open event streams at most (1000)");
-    serve->add_option("--projection-fault", config.query.projection_fault,
-                      "projection fault points, for tests only (projection/fault_points.h)");
-    serve->add_option("--journal-fault", config.journal_fault,
-                      "journal fault points, for tests only (journal/fault_injection.h)");
+                      "open event streams at most");
+    serve
+        ->add_option("--projection-fault", config.query.projection_fault,
+                     "projection fault points, for tests only (projection/fault_points.h)")
+        ->group(qrpay::cli::hidden_group);
+    serve
+        ->add_option("--journal-fault", config.journal_fault,
+                     "journal fault points, for tests only (journal/fault_injection.h)")
+        ->group(qrpay::cli::hidden_group);
     add_environment_names(*serve);
 }
 
@@ -75,9 +82,25 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
 
 namespace {
 
+// CLI11's one-line error, and the help (which lists the subcommands) when one is missing:
+// `qrpay` alone shows what it can do.
+std::string failure_message(const CLI::App* app, const CLI::Error& error) {
+    std::string message = CLI::FailureMessage::simple(app, error);
+    if (dynamic_cast<const CLI::RequiredError*>(&error) != nullptr &&
+        std::string_view(error.what()).find("subcommand") != std::string_view::npos) {
+        message += "\n" + app->help();
+    }
+    return message;
+}
+
 int run(int argc, char** argv) {
     CLI::App app{"qrpay: QR-code payments, event sourced"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", "qrpay " QRPAY_VERSION);
+    app.failure_message(failure_message);
+    // Subcommands created after this pass options they do not know (--config, --version) to
+    // their parent: `qrpay serve --config FILE` and `qrpay --config FILE serve` both work.
+    app.fallthrough();
     // CLI11 reads the config file before it looks at the environment, so QRPAY_CONFIG is
     // taken here, as the default file name.
     const char* config_from_env = std::getenv("QRPAY_CONFIG");
@@ -94,6 +117,8 @@ int run(int argc, char** argv) {
     qrpay::cli::add_bench(app, bench_config);
     qrpay::cli::ProjectionConfig projection_config;
     qrpay::cli::add_projection(app, projection_config);
+
+    show_every_default(app);
 
     CLI11_PARSE(app, argc, argv);
 

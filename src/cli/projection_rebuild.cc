@@ -52,8 +52,8 @@ void add_projection(CLI::App& root, ProjectionConfig& config) {
         "bench", "drive payments at a steady rate and report projection lag");
     bench_app->add_option("--data-dir", bench.data_dir, "empty: a temporary directory");
     bench_app->add_option("--rate", bench.rate_per_s, "payments/s; 0: half the probed maximum");
-    add_duration(*bench_app, "--duration", bench.duration, "the steady run (10s)");
-    add_duration(*bench_app, "--probe", bench.probe, "the closed-loop probe for the maximum (5s)");
+    add_duration(*bench_app, "--duration", bench.duration, "the steady run");
+    add_duration(*bench_app, "--probe", bench.probe, "the closed-loop probe for the maximum");
     bench_app
         ->add_option("--probe-concurrency", bench.probe_concurrency,
                      "payments in flight during the probe")

@@ -106,7 +106,9 @@ void print_quickstart(const ServeConfig& config,
     std::string consumer = signer.issue({"consumer-1", api::Role::consumer}, tomorrow);
     std::string merchant = signer.issue({"merchant-1", api::Role::merchant}, tomorrow);
     const std::string base = "http://" + config.listen;
-    // Paste-ready: the snippet carries the code and the transaction id from step to step.
+    // Paste-ready: the snippet carries the code and the transaction id from step to step, and
+    // its Idempotency-Keys name the transaction, so pasting it again (or after a restart on the
+    // same data) makes a new payment instead of reusing a key with another body (422).
     std::printf(
         "\nqrpay is ready on %s (admin on %s). Quick start (paste into a shell; the tokens are "
         "valid for 24 hours):\n\n"
@@ -122,12 +124,12 @@ void print_quickstart(const ServeConfig& config,
         "TX=$(echo \"$CREATED\" | sed -E 's/.*\"transaction_id\":\"([^\"]+)\".*/\\1/')\n\n"
         "# 2. the merchant reads the code and charges 1200 JPY\n"
         "curl -s -X POST $QRPAY/v1/payments -H \"Authorization: Bearer $MERCHANT\" \\\n"
-        "     -H 'Idempotency-Key: order-1' -H 'Content-Type: application/json' \\\n"
+        "     -H \"Idempotency-Key: pay-$TX\" -H 'Content-Type: application/json' \\\n"
         "     -d \"{\\\"code\\\":\\\"$CODE\\\",\\\"amount\\\":{\\\"value\\\":1200,"
         "\\\"currency\\\":\\\"JPY\\\"},\\\"order_id\\\":\\\"order-1\\\"}\"; echo\n\n"
         "# 3. the merchant cancels it\n"
         "curl -s -X POST $QRPAY/v1/transactions/$TX/cancel -H \"Authorization: Bearer $MERCHANT\" "
-        "-H 'Idempotency-Key: cancel-1'; echo\n\n",
+        "-H \"Idempotency-Key: cancel-$TX\"; echo\n\n",
         config.listen.c_str(), config.admin_listen.c_str(), base.c_str(), consumer.c_str(),
         merchant.c_str());
     std::fflush(stdout);

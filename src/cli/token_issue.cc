@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <string>
 
 #include "api/auth.h"
 #include "cli/flags.h"
@@ -20,9 +22,50 @@ void add_token_issue(CLI::App& root, TokenIssueConfig& config) {
         ->required()
         ->check(CLI::IsMember({"consumer", "merchant", "admin"}));
     issue->add_option("--sub", config.subject, "the consumer or merchant id")->required();
-    add_duration(*issue, "--ttl", config.ttl, "validity (24h)");
+    add_duration(*issue, "--ttl", config.ttl, "validity");
+    issue->add_flag("--create", config.create,
+                    "create DATA_DIR and its jwt.key when missing (`qrpay serve` does on first "
+                    "start); without it a missing one is refused");
     add_environment_names(*issue);
 }
+
+namespace {
+
+// The data directory's key; created only when asked. Prints why not and returns nullopt.
+std::optional<std::string> data_dir_key(const TokenIssueConfig& config) {
+    std::error_code error;
+    if (config.create) {
+        std::filesystem::create_directories(config.data_dir, error);
+        auto created = api::load_or_create_key(config.data_dir);
+        if (!created.ok()) {
+            std::fprintf(stderr, "qrpay: %s\n", created.status().to_string().c_str());
+            return std::nullopt;
+        }
+        return *created;
+    }
+    if (!std::filesystem::is_directory(config.data_dir, error)) {
+        std::fprintf(stderr,
+                     "qrpay: data directory %s does not exist; give the one `qrpay serve` uses, "
+                     "or pass --create to create it and a new key\n",
+                     config.data_dir.c_str());
+        return std::nullopt;
+    }
+    auto loaded = api::load_key(config.data_dir);
+    if (!loaded.ok() && loaded.status().code() != Errc::not_found) {
+        std::fprintf(stderr, "qrpay: %s\n", loaded.status().to_string().c_str());
+        return std::nullopt;
+    }
+    if (!loaded.ok()) {
+        std::fprintf(stderr,
+                     "qrpay: %s; `qrpay serve --data-dir %s` creates it on its first start, "
+                     "or pass --create to create a new key here\n",
+                     loaded.status().message().c_str(), config.data_dir.c_str());
+        return std::nullopt;
+    }
+    return *loaded;
+}
+
+}  // namespace
 
 int run_token_issue(const TokenIssueConfig& config) {
     if (config.subject.empty() || config.subject.size() > 128) {
@@ -31,14 +74,11 @@ int run_token_issue(const TokenIssueConfig& config) {
     }
     std::string key = config.jwt_key;
     if (key.empty()) {
-        std::error_code error;
-        std::filesystem::create_directories(config.data_dir, error);
-        auto loaded = api::load_or_create_key(config.data_dir);
-        if (!loaded.ok()) {
-            std::fprintf(stderr, "qrpay: %s\n", loaded.status().to_string().c_str());
+        auto loaded = data_dir_key(config);
+        if (!loaded) {
             return 1;
         }
-        key = *loaded;
+        key = std::move(*loaded);
     }
     auto role = api::parse_role(config.role);
     if (!role.ok()) {

@@ -1,5 +1,8 @@
 #pragma once
-// `qrpay token issue`: prints a bearer token signed with the data directory's key.
+// `qrpay token issue`: prints a bearer token signed with the data directory's key. The key is
+// the one `qrpay serve` created on its first start: a data directory or key file that does not
+// exist is refused (a typo would otherwise sign with a new key that no server knows), unless
+// --create asks for both to be created here.
 
 #include <chrono>
 #include <string>
@@ -16,6 +19,7 @@ struct TokenIssueConfig {
     std::string role;
     std::string subject;
     std::chrono::milliseconds ttl{std::chrono::hours(24)};
+    bool create = false;  // create the data directory and jwt.key when missing
 };
 
 void add_token_issue(CLI::App& root, TokenIssueConfig& config);

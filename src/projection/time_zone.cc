@@ -378,7 +378,7 @@ std::optional<std::chrono::year_month_day> parse_iso_date(std::string_view text)
     }
     year_month_day day{year{fields[0]}, month{static_cast<unsigned>(fields[1])},
                        std::chrono::day{static_cast<unsigned>(fields[2])}};
-    if (!day.ok() || fields[0] < 1970) {
+    if (!day.ok() || day < iso_date_min || day > iso_date_max) {
         return std::nullopt;
     }
     return day;

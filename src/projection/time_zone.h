@@ -75,7 +75,16 @@ private:
 // Parses a POSIX TZ string as TZif footers carry it. corruption when unsupported or malformed.
 Result<TimeZone::PosixRule> parse_posix_tz(std::string_view text);
 
-// "YYYY-MM-DD" <-> calendar day; nullopt for anything but a valid date in that exact form.
+// The business days the read models and the query API know: no event is older than the Unix
+// epoch, and four digits end with year 9999. A day computed from another (a default range)
+// is clamped into these, so that every day shown parses again.
+inline constexpr std::chrono::year_month_day iso_date_min{
+    std::chrono::year{1970}, std::chrono::January, std::chrono::day{1}};
+inline constexpr std::chrono::year_month_day iso_date_max{
+    std::chrono::year{9999}, std::chrono::December, std::chrono::day{31}};
+
+// "YYYY-MM-DD" <-> calendar day; nullopt for anything but a valid date in that exact form,
+// from iso_date_min to iso_date_max.
 std::optional<std::chrono::year_month_day> parse_iso_date(std::string_view text);
 std::string format_iso_date(std::chrono::year_month_day day);
 

@@ -187,6 +187,44 @@ TEST_F(QueryApi, EventStreamShowsStatusChangesUntilAFinalState) {
     EXPECT_EQ(call("GET", "/v1/transactions/" + id + "/events", stranger).status, 404);
 }
 
+// The admin's view (README, "The API"): any transaction and its events, but never its QR
+// image, which is the consumer's bearer secret; and no "me" of its own.
+TEST_F(QueryApi, AdminReadsAnyTransactionAndItsEventsButNotItsQrImage) {
+    std::string consumer = token("consumer", "admin-view-consumer");
+    std::string merchant = token("merchant", "admin-view-merchant");
+    std::string admin = token("admin", "ops-1");
+    std::string id = pay(consumer, merchant, 700);
+    auto read = call("GET", "/v1/transactions/" + id, admin);
+    ASSERT_EQ(read.status, 200) << read.raw;
+    EXPECT_EQ(read.body["status"], "completed");
+    auto stream = call("GET", "/v1/transactions/" + id + "/events", admin);
+    ASSERT_EQ(stream.status, 200) << stream.raw;
+    auto events = parse_sse(stream.raw);
+    ASSERT_EQ(events.size(), 1U) << stream.raw;
+    EXPECT_EQ(events[0].data["status"], "completed");
+    EXPECT_EQ(events[0].data["transaction_id"], id);
+    for (const char* image : {"/qr.svg", "/qr.png"}) {
+        auto qr = call("GET", "/v1/transactions/" + id + image, admin);
+        EXPECT_EQ(qr.status, 404) << image << ": " << qr.raw;
+        EXPECT_EQ(qr.body["code"], "transaction_not_found") << image;
+    }
+    EXPECT_EQ(call("GET", "/v1/transactions/tx_nope/events", admin).status, 404);
+    EXPECT_EQ(call("GET", "/v1/me/payments", admin).status, 403);
+    EXPECT_EQ(call("GET", "/v1/me/sales", admin).status, 403);
+}
+
+// A default bound never leaves the days a date can name: from the last day, to is that day.
+TEST_F(QueryApi, SalesRangeStaysWithinTheLastDay) {
+    std::string merchant = token("merchant", "range-merchant");
+    auto last = call("GET", "/v1/me/sales?from=9999-12-31", merchant);
+    ASSERT_EQ(last.status, 200) << last.raw;
+    EXPECT_EQ(last.body["from"], "9999-12-31");
+    EXPECT_EQ(last.body["to"], "9999-12-31");
+    auto beyond = call("GET", "/v1/me/sales?to=10000-01-01", merchant);
+    EXPECT_EQ(beyond.status, 422) << beyond.raw;
+    EXPECT_EQ(beyond.body["code"], "invalid_query");
+}
+
 TEST_F(QueryApi, MetricsExportTheLagHistogram) {
     std::string consumer = token("consumer", "metrics-consumer");
     std::string merchant = token("merchant", "metrics-merchant");

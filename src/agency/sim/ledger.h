@@ -64,7 +64,8 @@ public:
     Status insert(const PaymentRecord& record);
     // captured -> reversed. Errors: not_found when no captured row has this key.
     Status mark_reversed(const std::string& idempotency_key);
-    // Sorted by merchant, then currency.
+    // Sorted by merchant, then currency. invalid_argument ("amount overflow: ...") when a
+    // balance does not fit in 64 bits: refused, never clamped.
     Result<std::vector<LedgerBalance>> balances();
 
 private:

@@ -151,10 +151,24 @@ Result<domain::AgencyReversal> parse_reversal(const http::Request& request,
                                   .amount = std::move(*amount)};
 }
 
+// GET /ledger. A problem here carries a machine `code` besides RFC 9457's members:
+// amount_overflow (422) when a balance does not fit in 64 bits, ledger_failed (500) when the
+// ledger cannot be read.
 http::Response ledger_response(Simulator& simulator) {
     auto balances = simulator.ledger();
     if (!balances.ok()) {
-        return problem(500, "Internal Server Error", balances.status().to_string());
+        bool overflow = balances.status().code() == Errc::invalid_argument;
+        int status = overflow ? 422 : 500;
+        http::Response response;
+        response.status = status;
+        response.headers.emplace("Content-Type", std::string(wire::problem_content_type));
+        response.body = wire::to_text(
+            Json{{"type", "about:blank"},
+                 {"title", overflow ? "Unprocessable Content" : "Internal Server Error"},
+                 {"status", status},
+                 {"detail", balances.status().message()},
+                 {"code", overflow ? "amount_overflow" : "ledger_failed"}});
+        return response;
     }
     Json rows = Json::array();
     for (const LedgerBalance& balance : *balances) {

@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <future>
 #include <thread>
 
 #include "agency/agency_test_support.h"
 #include "agency/sim/in_process_agency.h"
+#include "agency/sim/ledger.h"
 #include "agency/sim/run.h"
 #include "agency/sim/simulator_http.h"
 #include "agency/wire.h"
@@ -245,6 +247,48 @@ TEST_F(SimulatorHttpTest, LedgerAndHealthEndpoints) {
     EXPECT_EQ(row["net_minor"], 12);
     EXPECT_EQ(row["captured_count"], 1);
     EXPECT_EQ(row["reversed_count"], 0);
+}
+
+// Balances near 2^63 - 1 minor units: exact while they fit, refused (never clamped, never a
+// bare SQLite error) once they do not. The rows are written straight into the simulator's
+// ledger file: through pay() each payment is at most amount_minor_max (2^53 - 1).
+PaymentRecord captured(std::string key, std::int64_t amount_minor) {
+    return {.idempotency_key = std::move(key),
+            .merchant_id = "m-big",
+            .amount = {amount_minor, "JPY"},
+            .order_id = "o",
+            .status = PaymentStatus::captured,
+            .reference = "r",
+            .reason = "",
+            .created_at = UnixMs{1}};
+}
+
+TEST_F(SimulatorHttpTest, LedgerBalanceBeyond64BitsIsAProblemWithACode) {
+    auto ledger = Ledger::open((dir_ / "agency-ledger.sqlite3").string());
+    ASSERT_TRUE(ledger.ok()) << ledger.status().to_string();
+    ASSERT_TRUE((*ledger)->insert(captured("k-1", INT64_MAX - 1)).ok());
+    ASSERT_TRUE((*ledger)->insert(captured("k-2", 1)).ok());
+    auto balances = (*ledger)->balances();
+    ASSERT_TRUE(balances.ok()) << balances.status().to_string();
+    ASSERT_EQ(balances->size(), 1U);
+    EXPECT_EQ((*balances)[0].captured_minor, INT64_MAX) << "exact up to the last value";
+    EXPECT_EQ((*balances)[0].net_minor, INT64_MAX);
+    auto fits = wire::parse_object(call("GET", "/ledger", "").body);
+    ASSERT_TRUE(fits.ok());
+    EXPECT_EQ((*fits)["balances"].at(0)["captured_minor"], INT64_MAX);
+
+    ASSERT_TRUE((*ledger)->insert(captured("k-3", 1)).ok());
+    auto refused = (*ledger)->balances();
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), Errc::invalid_argument);
+    EXPECT_NE(refused.status().message().find("amount overflow"), std::string::npos);
+    http::Response response = call("GET", "/ledger", "");
+    EXPECT_EQ(response.status, 422) << response.body;
+    EXPECT_EQ(response.header("Content-Type"), wire::problem_content_type);
+    auto problem = wire::parse_object(response.body);
+    ASSERT_TRUE(problem.ok()) << response.body;
+    EXPECT_EQ((*problem)["code"], "amount_overflow");
+    EXPECT_EQ((*problem)["status"], 422);
 }
 
 // A port on 127.0.0.1 that was free a moment ago.

@@ -141,7 +141,11 @@ private:
     void add_sale(const Expected& tx, UnixMs at, std::size_t cancelled) {
         auto& row = sales_[{tx.merchant, format_iso_date(zone_.local_day(at)), tx.amount.currency}];
         row[cancelled * 2] += 1;
-        row[cancelled * 2 + 1] += tx.amount.amount_minor;
+        // The model too never overflows: a sum beyond 64 bits is no sum (the projection stops).
+        if (__builtin_add_overflow(row[cancelled * 2 + 1], tx.amount.amount_minor,
+                                   &row[cancelled * 2 + 1])) {
+            row[cancelled * 2 + 1] = -1;
+        }
     }
 
     journal::Journal& journal_;
@@ -318,6 +322,58 @@ TEST_F(PaymentsProjectionTest, SalesCountOnTheTokyoBusinessDay) {
     EXPECT_EQ((*sales)[0], (DailySales{"2026-11-26", "JPY", 1, 100, 0, 0}));
     EXPECT_EQ((*sales)[1], (DailySales{"2026-11-27", "USD", 1, 250, 0, 0}));
     EXPECT_EQ(read_sales(**db, "m", "2026-11-27", "2026-11-27")->size(), 1U);
+}
+
+// A day's total beyond 2^63 - 1 minor units is refused, never clamped or turned into a float:
+// 1024 payments of the largest amount fit (2^63 - 1024), the 1025th stops its shard at its
+// PaymentCompleted with the reason, and the day keeps its last exact total.
+TEST_F(PaymentsProjectionTest, DailyTotalBeyond64BitsStopsTheShardInsteadOfClamping) {
+    const Money largest{amount_minor_max, "JPY"};
+    const std::int64_t fitting = 1024;
+    for (std::int64_t i = 0; i < fitting; ++i) {
+        Expected& tx = payments_.create("c", UnixMs{start_time.value + i});
+        payments_.read(tx, "big-m", largest, UnixMs{start_time.value + i});
+        payments_.complete(tx, UnixMs{start_time.value + i});
+    }
+    wait_caught_up();
+    const DailySales full{"2026-11-26", "JPY", fitting, fitting * amount_minor_max, 0, 0};
+    ASSERT_EQ(full.completed_amount_minor, INT64_MAX - 1023);
+    {
+        auto db = store_->read();
+        auto sales = read_sales(**db, "big-m", "2026-11-26", "2026-11-26");
+        ASSERT_TRUE(sales.ok()) << sales.status().to_string();
+        ASSERT_EQ(sales->size(), 1U);
+        EXPECT_EQ((*sales)[0], full);
+    }
+
+    Expected& over = payments_.create("c", start_time);
+    payments_.read(over, "big-m", largest, start_time);
+    payments_.complete(over, start_time);
+    std::optional<ShardFailure> failure;
+    ASSERT_TRUE(eventually([&] {
+        for (const ShardProgress& shard : engine_->stats().shards) {
+            if (shard.failure) {
+                failure = shard.failure;
+                return true;
+            }
+        }
+        return false;
+    })) << "the overflowing sale stops its shard";
+    EXPECT_EQ(failure->persistence_id, "transaction|" + over.id);
+    EXPECT_NE(failure->message.find("amount overflow"), std::string::npos) << failure->message;
+    EXPECT_NE(failure->message.find("big-m"), std::string::npos) << failure->message;
+    EXPECT_FALSE(engine_->healthy());
+    auto db = store_->read();
+    auto sales = read_sales(**db, "big-m", "2026-11-26", "2026-11-26");
+    ASSERT_TRUE(sales.ok()) << sales.status().to_string();
+    ASSERT_EQ(sales->size(), 1U);
+    EXPECT_EQ((*sales)[0], full) << "the last exact total, not a clamped one";
+    auto waiting = read_history(
+        **db,
+        {.party = Party::merchant, .party_id = "big-m", .status = "waiting_for_payment_execution"});
+    ASSERT_TRUE(waiting.ok());
+    ASSERT_EQ(waiting->payments.size(), 1U);
+    EXPECT_EQ(waiting->payments[0].transaction_id, over.id) << "nothing of the stopped event kept";
 }
 
 // A few thousand random payments, cancellations and expiries, interleaved across

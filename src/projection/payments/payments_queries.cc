@@ -104,7 +104,8 @@ Result<std::vector<DailySales>> read_sales(sqlite::Connection& db,
                                            const std::string& to_day) {
     auto select = db.prepare(
         "SELECT business_day, currency, completed_count, completed_amount_minor, "
-        "cancelled_count, cancelled_amount_minor FROM daily_sales WHERE merchant_id = ? "
+        "cancelled_count, cancelled_amount_minor, typeof(completed_amount_minor) = 'integer' "
+        "AND typeof(cancelled_amount_minor) = 'integer' FROM daily_sales WHERE merchant_id = ? "
         "AND business_day >= ? AND business_day <= ? ORDER BY business_day, currency LIMIT ?");
     if (!select.ok()) {
         return select.status();
@@ -118,6 +119,16 @@ Result<std::vector<DailySales>> read_sales(sqlite::Connection& db,
     while ((step = select->step()) == sqlite::Step::row) {
         rows.push_back({select->column_text(0), select->column_text(1), select->column_int(2),
                         select->column_int(3), select->column_int(4), select->column_int(5)});
+        // A float here is a sum that overflowed in SQL before sums were checked (a read model
+        // written by an older version): refused, never read back clamped.
+        const DailySales& row = rows.back();
+        if (select->column_int(6) != 1 || row.completed_count < 0 ||
+            row.completed_amount_minor < 0 || row.cancelled_count < 0 ||
+            row.cancelled_amount_minor < 0) {
+            return Status(Errc::corruption, "daily sales of " + merchant_id + " on " +
+                                                row.business_day + " in " + row.currency +
+                                                " are not 64-bit totals: rebuild the projection");
+        }
     }
     if (step == sqlite::Step::error) {
         return select->error("read sales");

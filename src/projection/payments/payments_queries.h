@@ -75,7 +75,8 @@ struct DailySales {
 };
 
 // Days from_day..to_day (inclusive, 'YYYY-MM-DD'), by day then currency; at most
-// sales_rows_max rows.
+// sales_rows_max rows. corruption when a stored total is not a non-negative 64-bit integer
+// (never read back clamped).
 Result<std::vector<DailySales>> read_sales(sqlite::Connection& db,
                                            const std::string& merchant_id,
                                            const std::string& from_day,
