@@ -10,6 +10,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "base/testing/eventually.h"
 #include "tests/integration/api_client.h"
@@ -124,6 +125,36 @@ TEST(IdempotencyKeys, ARetryAfterTheOutcomeFailedToWriteGetsThePaymentsAnswer) {
     auto retry = node.call("POST", "/v1/payments", node.merchant(), body, "unrecorded");
     EXPECT_EQ(retry.status, 200) << retry.raw;
     EXPECT_EQ(retry.body["transaction_id"], first.body["transaction_id"]);
+}
+
+TEST(IdempotencyKeys, ARetryAfterACrashGetsThePaymentsAnswerNotInFlight) {
+    TempDir dir;
+    AgencySim agency(dir.path() + "/agency", {.latency_ms = 2'000});
+    Server server(dir.path() + "/serve", {"--agency-url", agency.url()});
+    server.start();
+    auto client = client_for(server.port(), std::chrono::seconds(20), 4);
+    std::string consumer = server.token("consumer", "crash-consumer");
+    std::string merchant = server.token("merchant", "crash-merchant");
+    auto code = call_api(*client, "POST", "/v1/payment-codes", consumer);
+    ASSERT_EQ(code.status, 201);
+    std::string id = code.body["transaction_id"];
+    std::string body = pay_body(code.body["code"], 400);
+    std::thread paying([&server, merchant, body] {
+        auto own = client_for(server.port(), std::chrono::seconds(20), 1);
+        call_api(*own, "POST", "/v1/payments", merchant, body, "crash-key");  // cut by the kill
+    });
+    // Kill the server while the agency still holds the payment: the key is claimed.
+    ASSERT_TRUE(eventually([&] {
+        auto seen = call_api(*client, "GET", "/v1/transactions/" + id, consumer);
+        return seen.status == 200 && seen.body["status"] == "waiting_for_payment_execution";
+    }));
+    server.kill_hard();
+    paying.join();
+    server.start();
+    auto fresh = client_for(server.port(), std::chrono::seconds(20), 1);
+    auto retry = call_api(*fresh, "POST", "/v1/payments", merchant, body, "crash-key");
+    ASSERT_TRUE(retry.status == 200 || retry.status == 202) << retry.raw;
+    EXPECT_EQ(retry.body["transaction_id"], id);
 }
 
 // ---- 3. scopes that cannot collide; replays pass the visibility check
