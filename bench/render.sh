@@ -263,7 +263,8 @@ EOF
   the projection (the same events applied to the read model, in the same process) and the
   agency call. 0.25 needs a whole flow at four /healthz requests, about
   $(awk -v h="$healthz_cpu_us" 'BEGIN {printf "%.0f", 4 * h}') µs, which is less than one durable commit costs on this machine, so it is out
-  of reach while each step is durable before it answers (DESIGN §5). Levers tried by hand
+  of reach while each step is durable before it answers
+  ([guarantees](architecture.md#guarantees)). Levers tried by hand
   for issue 6 (one run each, not part of this suite): \`group_wait_max\` (the writer waits for
   a group to fill) cut the CPU per flow by 14% at 0.5 ms and 27% at 2 ms (500 flows/s), adding that much latency to every append, so it
   stays 0; folding the idempotency key's two records into the transaction's own events would
