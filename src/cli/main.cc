@@ -75,6 +75,10 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
         ->add_option("--journal-fault", config.journal_fault,
                      "journal fault points, for tests only (journal/fault_injection.h)")
         ->group(qrpay::cli::hidden_group);
+    serve
+        ->add_option("--agency-fault", config.agency_fault,
+                     "agency fault points, for tests only (agency/fault_injection.h)")
+        ->group(qrpay::cli::hidden_group);
     add_environment_names(*serve);
 }
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "agency/agency_client.h"
+#include "agency/fault_injection.h"
 #include "agency/sim/in_process_agency.h"
 #include "agency/sim/simulator.h"
 #include "api/admin_api.h"
@@ -59,6 +60,20 @@ struct Agency {
     std::unique_ptr<agency::sim::Simulator> simulator;
     std::unique_ptr<domain::AgencyPort> port;
 };
+
+// The agency behind the fault points a test asked for, if any.
+Status add_agency_faults(const ServeConfig& config, Agency& agency) {
+    auto rules = agency::parse_agency_faults(config.agency_fault);
+    if (!rules.ok()) {
+        return rules.status();
+    }
+    if (!rules->empty()) {
+        QRPAY_LOG_WARN("agency fault points are on: %s", config.agency_fault.c_str());
+        agency.port =
+            std::make_unique<agency::FaultInjectingAgency>(std::move(agency.port), *rules);
+    }
+    return {};
+}
 
 Result<Agency> open_agency(const ServeConfig& config) {
     Agency agency;
@@ -228,6 +243,9 @@ Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
     auto agency = open_agency(config);
     if (!agency.ok()) {
         return agency.status();
+    }
+    if (Status faults_added = add_agency_faults(config, *agency); !faults_added.ok()) {
+        return faults_added;
     }
     auto node = std::unique_ptr<Node>(
         new Node(config, Opened{std::move(key).value(), std::move(journal).value(),

@@ -27,6 +27,7 @@ struct ServeConfig {
     bool quickstart = false;                      // print tokens and curl commands once ready
     std::string log_level = "info";               // debug, info, warn or error
     std::string journal_fault;  // journal fault points (journal/fault_injection.h); tests only
+    std::string agency_fault;   // agency fault points (agency/fault_injection.h); tests only
     // Codes one consumer may ask for (api/code_limiter.h).
     std::size_t codes_burst_max = 10;
     std::chrono::milliseconds code_refill_interval{2'000};

@@ -114,6 +114,45 @@ TEST(FailedWrites, ALostCommitAnswerIsResolvedFromTheJournal) {
         << node.status_of(id);
 }
 
+// A lost agency answer is never guessed: the transaction asks again and the agency's ledger
+// holds exactly what qrpay recorded.
+TEST(AgencyFaults, LostAnswersAndFailedCallsEndInTheAgencysOutcome) {
+    TempDir dir;
+    AgencySim agency(dir.path() + "/agency", {});
+    Server server(dir.path() + "/serve",
+                  {"--agency-url", agency.url(), "--agency-timeout", "200ms", "--agency-fault",
+                   "lose_answer@pay*1,fail_call@inquire*1,lose_answer@reverse*1"});
+    server.start();
+    auto client = client_for(server.port(), std::chrono::seconds(20), 4);
+    std::string consumer = server.token("consumer", "agency-fault-consumer");
+    std::string merchant = server.token("merchant", "agency-fault-merchant");
+    auto status_of = [&](const std::string& id) {
+        auto seen = call_api(*client, "GET", "/v1/transactions/" + id, consumer);
+        return seen.status == 200 ? seen.body["status"].get<std::string>() : seen.raw;
+    };
+    auto kept = call_api(*client, "POST", "/v1/payment-codes", consumer);
+    auto cancelled = call_api(*client, "POST", "/v1/payment-codes", consumer);
+    std::string kept_id = kept.body["transaction_id"];
+    std::string cancelled_id = cancelled.body["transaction_id"];
+    call_api(*client, "POST", "/v1/payments", merchant, pay_body(kept.body["code"], 1'000));
+    call_api(*client, "POST", "/v1/payments", merchant, pay_body(cancelled.body["code"], 300));
+    ASSERT_TRUE(eventually([&] {
+        return status_of(kept_id) == "completed" && status_of(cancelled_id) == "completed";
+    }));
+    call_api(*client, "POST", "/v1/transactions/" + cancelled_id + "/cancel", merchant);
+    ASSERT_TRUE(eventually([&] { return status_of(cancelled_id) == "cancelled"; }));
+    auto agency_client = client_for(agency.port());
+    auto ledger = call_api(*agency_client, "GET", "/ledger", "");
+    ASSERT_EQ(ledger.status, 200);
+    std::int64_t net = 0;
+    for (const auto& row : ledger.body["balances"]) {
+        if (row["merchant_id"] == "agency-fault-merchant") {
+            net += row["net_minor"].get<std::int64_t>();
+        }
+    }
+    EXPECT_EQ(net, 1'000);
+}
+
 // ---- 5. a key is never "in flight" beyond the request that held it
 
 TEST(IdempotencyKeys, ARetryAfterTheOutcomeFailedToWriteGetsThePaymentsAnswer) {
