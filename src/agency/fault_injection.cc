@@ -97,30 +97,30 @@ domain::AgencyPort::Done FaultInjectingAgency::through(std::optional<AgencyFault
 }
 
 void FaultInjectingAgency::pay(const domain::AgencyPayment& payment, Done done) {
-    auto fault = take(AgencyOperation::pay);
-    if (fault == AgencyFault::fail_call) {
-        done(unknown("injected fault: the call did not reach the agency (fail_call)"));
-        return;
-    }
-    inner_->pay(payment, through(fault, std::move(done)));
+    call(AgencyOperation::pay, std::move(done),
+         [this, &payment](Done through) { inner_->pay(payment, std::move(through)); });
 }
 
 void FaultInjectingAgency::inquire(const std::string& idempotency_key, Done done) {
-    auto fault = take(AgencyOperation::inquire);
-    if (fault == AgencyFault::fail_call) {
-        done(unknown("injected fault: the call did not reach the agency (fail_call)"));
-        return;
-    }
-    inner_->inquire(idempotency_key, through(fault, std::move(done)));
+    call(AgencyOperation::inquire, std::move(done), [this, &idempotency_key](Done through) {
+        inner_->inquire(idempotency_key, std::move(through));
+    });
 }
 
 void FaultInjectingAgency::reverse(const domain::AgencyReversal& reversal, Done done) {
-    auto fault = take(AgencyOperation::reverse);
+    call(AgencyOperation::reverse, std::move(done),
+         [this, &reversal](Done through) { inner_->reverse(reversal, std::move(through)); });
+}
+
+void FaultInjectingAgency::call(AgencyOperation operation,
+                                Done done,
+                                const std::function<void(Done)>& forward) {
+    std::optional<AgencyFault> fault = take(operation);
     if (fault == AgencyFault::fail_call) {
         done(unknown("injected fault: the call did not reach the agency (fail_call)"));
         return;
     }
-    inner_->reverse(reversal, through(fault, std::move(done)));
+    forward(through(fault, std::move(done)));
 }
 
 }  // namespace qrpay::agency

@@ -14,6 +14,7 @@
 // guess: it asks again by idempotency key until the agency answers.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,6 +51,8 @@ public:
 private:
     // The fault this call gets, if any; counts the hit.
     std::optional<AgencyFault> take(AgencyOperation operation);
+    // Answers `done` with unknown for a failed call; else forwards it, as the fault leaves it.
+    void call(AgencyOperation operation, Done done, const std::function<void(Done)>& forward);
     // `done` as the fault leaves it: lost answers turn into unknown.
     static Done through(std::optional<AgencyFault> fault, Done done);
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/requests.h"
+#include "base/base64url.h"
 #include "base/random.h"
 
 namespace qrpay::api {
@@ -17,61 +18,6 @@ namespace {
 
 constexpr std::size_t token_bytes_max = 4096;
 constexpr std::size_t key_bytes = 32;
-
-std::string base64url_encode(std::string_view bytes) {
-    static constexpr char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    std::uint32_t buffer = 0;
-    int bits = 0;
-    for (unsigned char c : bytes) {
-        buffer = (buffer << 8) | c;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out.push_back(alphabet[(buffer >> bits) & 63]);
-        }
-    }
-    if (bits > 0) {
-        out.push_back(alphabet[(buffer << (6 - bits)) & 63]);
-    }
-    return out;
-}
-
-int base64url_value(char c) {
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '-') {
-        return 62;
-    }
-    return c == '_' ? 63 : -1;
-}
-
-Result<std::string> base64url_decode(std::string_view text) {
-    std::string out;
-    std::uint32_t buffer = 0;
-    int bits = 0;
-    for (char c : text) {
-        int value = base64url_value(c);
-        if (value < 0) {
-            return Status(Errc::invalid_argument, "token is not base64url");
-        }
-        buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-        }
-    }
-    return out;
-}
 
 std::string hmac_sha256(const std::string& key, std::string_view data) {
     unsigned char digest[EVP_MAX_MD_SIZE];
@@ -162,7 +108,7 @@ Result<Principal> TokenSigner::verify(std::string_view token, UnixMs now) const 
     }
     auto header = base64url_decode(token.substr(0, first));
     auto signature = base64url_decode(token.substr(second + 1));
-    if (!header.ok() || !signature.ok()) {
+    if (!header || !signature) {
         return bad_token("token is not base64url");
     }
     auto header_json = nlohmann::json::parse(*header, nullptr, false);
@@ -175,8 +121,8 @@ Result<Principal> TokenSigner::verify(std::string_view token, UnixMs now) const 
         return bad_token("token signature does not match");
     }
     auto payload = base64url_decode(token.substr(first + 1, second - first - 1));
-    if (!payload.ok()) {
-        return payload.status();
+    if (!payload) {
+        return bad_token("token is not base64url");
     }
     return read_claims(*payload, now);
 }

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "base/base64url.h"
+
 namespace qrpay::api {
 namespace {
 
@@ -14,36 +16,18 @@ constexpr UnixMs now{1'800'000'000'000};
 constexpr UnixMs later{now.value + 3'600'000};
 constexpr const char* test_key = "k0123456789abcdef0123456789abcdef";
 
-std::string base64url(std::string_view bytes) {
-    static constexpr char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    std::uint32_t buffer = 0;
-    int bits = 0;
-    for (unsigned char c : bytes) {
-        buffer = (buffer << 8) | c;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out.push_back(alphabet[(buffer >> bits) & 63]);
-        }
-    }
-    if (bits > 0) {
-        out.push_back(alphabet[(buffer << (6 - bits)) & 63]);
-    }
-    return out;
-}
-
 // A token with the claims exactly as given, correctly signed with test_key: what a holder of
 // the key (or a buggy issuer) could write, beyond what TokenSigner::issue produces.
 std::string signed_token(const std::string& claims) {
-    std::string input = base64url(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url(claims);
+    std::string input =
+        base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url_encode(claims);
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
     std::string key = test_key;
     HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
          reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest, &length);
-    return input + "." + base64url(std::string_view(reinterpret_cast<const char*>(digest), length));
+    return input + "." +
+           base64url_encode(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 TEST(TokenSigner, IssuedTokenVerifies) {

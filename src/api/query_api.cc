@@ -10,6 +10,7 @@
 #include "api/payment_api.h"
 #include "api/views.h"
 #include "base/assert.h"
+#include "base/base64url.h"
 #include "base/log.h"
 #include "projection/payments/payments_projection.h"
 
@@ -56,46 +57,6 @@ std::optional<Int> parse_integer(std::string_view text) {
         return std::nullopt;
     }
     return value;
-}
-
-constexpr std::string_view base64url_alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64url_encode(std::string_view bytes) {
-    std::string out;
-    std::uint32_t buffer = 0;
-    int bits = 0;
-    for (char c : bytes) {
-        buffer = (buffer << 8) | static_cast<unsigned char>(c);
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out += base64url_alphabet[(buffer >> bits) & 0x3F];
-        }
-    }
-    if (bits > 0) {
-        out += base64url_alphabet[(buffer << (6 - bits)) & 0x3F];
-    }
-    return out;
-}
-
-std::optional<std::string> base64url_decode(std::string_view text) {
-    std::string out;
-    std::uint32_t buffer = 0;
-    int bits = 0;
-    for (char c : text) {
-        std::size_t index = base64url_alphabet.find(c);
-        if (index == std::string_view::npos) {
-            return std::nullopt;
-        }
-        buffer = (buffer << 6) | static_cast<std::uint32_t>(index);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((buffer >> bits) & 0xFF);
-        }
-    }
-    return out;
 }
 
 // A bound of the created-at window: a business date (its first instant; for `to`, the first

@@ -450,15 +450,17 @@ TEST_F(EntityHostTest, FullStashAnswersUnavailable) {
 // ---- failed writes: the entity resumes by itself (no restart, no command)
 
 TEST_F(EntityHostTest, AFailedWriteResumesByItselfOnceTheJournalTakesWritesAgain) {
+    // The alarm's two rings fail to be written (as on a full disk), the third goes through:
+    // nothing but the entity itself asks for it.
+    faulty_ = std::make_unique<journal::FaultInjectingJournal>(
+        *journal_, journal::parse_fault_spec("fail_append@AlarmRang*2").value());
     start({.resume_backoff_first = std::chrono::milliseconds(5),
            .resume_backoff_max = std::chrono::milliseconds(20)});
     ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value + 30}}).ok());
-    faulty_->appends_fail = true;  // the disk is full when the alarm rings
-    ASSERT_TRUE(eventually([this] { return host_->stats().write_failures >= 2; }));
-    EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(1));
-    faulty_->appends_fail = false;  // the disk has room again
     ASSERT_TRUE(
         eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
+    EXPECT_EQ(faulty_->faults_injected(), 2U);
+    EXPECT_EQ(host_->stats().write_failures, 2U);
     EXPECT_GE(host_->stats().resumes, 1U);
     auto pending = journal_->pending_wakeups(runtime_->shard_of("counter|a"));
     ASSERT_TRUE(pending.ok());
@@ -466,13 +468,14 @@ TEST_F(EntityHostTest, AFailedWriteResumesByItselfOnceTheJournalTakesWritesAgain
 }
 
 TEST_F(EntityHostTest, AResumeWhoseRecoveryFailsTriesAgainUntilTheJournalReads) {
+    faulty_ = std::make_unique<journal::FaultInjectingJournal>(
+        *journal_, journal::parse_fault_spec("fail_append@AlarmRang*1").value());
     start({.resume_backoff_first = std::chrono::milliseconds(5),
            .resume_backoff_max = std::chrono::milliseconds(20)});
-    ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value + 30}}).ok());
-    faulty_->appends_fail = true;
-    faulty_->reads_fail = true;
+    faulty_->reads_fail = true;  // before the ring: every recovery fails until it is cleared
+    ASSERT_TRUE(ask_new_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value + 30}}).ok());
     ASSERT_TRUE(eventually([this] { return faulty_->faults_injected() >= 4; }));
-    faulty_->appends_fail = false;
+    EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(1));
     faulty_->reads_fail = false;
     ASSERT_TRUE(
         eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
