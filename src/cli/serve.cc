@@ -18,6 +18,7 @@
 #include "api/idempotency.h"
 #include "api/payment_api.h"
 #include "api/query_api.h"
+#include "api/transport.h"
 #include "base/log.h"
 #include "base/random.h"
 #include "cli/metrics.h"
@@ -81,16 +82,15 @@ Result<Agency> open_agency(const ServeConfig& config) {
 }
 
 Result<std::unique_ptr<http::Server>> start_server(const std::string& listen,
-                                                   std::size_t threads,
+                                                   http::ServerOptions options,
                                                    http::Handler handler) {
     auto address = http::parse_host_port(listen);
     if (!address.ok()) {
         return address.status();
     }
-    http::ServerOptions options;
     options.host = address->host;
     options.port = address->port;
-    options.threads = threads;
+    options.error_response = api::transport_problem;
     return http::Server::start(options, std::move(handler));
 }
 
@@ -163,6 +163,7 @@ private:
     void handle_api(http::Request request, http::Responder responder);
     void handle_admin(const http::Request& request, const http::Responder& responder);
     std::string metrics();
+    std::string saturation();
 
     ServeConfig config_;
     SystemClock clock_;
@@ -233,8 +234,9 @@ Node::Node(const ServeConfig& config, Opened opened)
       keys_(runtime_, idempotency_),
       flows_(tokens_, transactions_, random_, clock_, {.code_ttl = config.code_ttl}),
       payment_api_(flows_, keys_, signer_, clock_, feed_, {.pay_wait_max = config.pay_wait}),
-      admin_api_(
-          {.ready = [this] { return ready_.load(); }, .metrics = [this] { return metrics(); }}) {
+      admin_api_({.ready = [this] { return ready_.load(); },
+                  .metrics = [this] { return metrics(); },
+                  .saturation = [this] { return saturation(); }}) {
     auto query =
         QuerySide::open(config.data_dir, config.shard_count, *journal_, clock_, config.query);
     if (!query.ok()) {
@@ -250,8 +252,11 @@ Node::Node(const ServeConfig& config, Opened opened)
         api::ReadModel{.store = &query_->store(),
                        .business_zone = &query_->business_zone(),
                        .as_of = [&projections] { return projections.as_of(); }},
-        flows_, feed_, signer_, clock_,
-        api::QueryApiOptions{.sse_subscribers_max = config.query.sse_subscribers_max});
+        flows_, feed_, api::EventHistory{.journal = journal_.get(), .transaction = &transaction_},
+        signer_, clock_,
+        api::QueryApiOptions{
+            .sse_subscribers_max = config.query.sse_subscribers_max,
+            .sse_subscribers_per_subject_max = config.sse_subscribers_per_subject_max});
     runtime_.add_persist_listener(
         [this](const std::string& pid, SequenceNr seq) { feed_.on_persisted(pid, seq); });
 }
@@ -270,15 +275,20 @@ Status Node::start() {
     tokens_.start_passivation();
     transactions_.start_passivation();
     keys_.start_passivation();
-    auto server = start_server(config_.listen, thread_count(config_.http_threads),
-                               [this](http::Request request, http::Responder responder) {
-                                   handle_api(std::move(request), std::move(responder));
-                               });
+    auto server =
+        start_server(config_.listen,
+                     {.threads = thread_count(config_.http_threads),
+                      .connections_max = config_.http_connections_max,
+                      .connections_per_address_max = config_.http_connections_per_address_max,
+                      .first_byte_timeout = config_.http_first_byte_timeout},
+                     [this](http::Request request, http::Responder responder) {
+                         handle_api(std::move(request), std::move(responder));
+                     });
     if (!server.ok()) {
         return server.status();
     }
     server_ = std::move(server).value();
-    auto admin = start_server(config_.admin_listen, 1,
+    auto admin = start_server(config_.admin_listen, {.threads = 1},
                               [this](const http::Request& request, http::Responder responder) {
                                   handle_admin(request, responder);
                               });
@@ -324,8 +334,13 @@ void Node::handle_admin(const http::Request& request, const http::Responder& res
 std::string Node::metrics() {
     MetricsSources sources{&tokens_, &transactions_, &keys_, journal_.get()};
     return render_metrics(sources) + query_->metrics() +
-           event_stream_metrics(query_api_->subscribers());
+           event_stream_metrics(query_api_->subscribers()) + query_api_->metrics() +
+           (server_ ? api::http_server_metrics(server_->stats()) : "");
 }
+
+// Read on the admin listener's thread while the API server runs; server_ is set before
+// ready_ and reset only after both servers stopped.
+std::string Node::saturation() { return server_ ? api::http_saturation(server_->stats()) : ""; }
 
 }  // namespace
 
