@@ -23,14 +23,15 @@ struct ServeConfig {
     std::uint32_t executors = 0;     // 0: one per core
     std::uint32_t http_threads = 0;  // 0: one per core
     std::uint64_t snapshot_every = 100;
+    std::size_t active_entities_max = 2'000'000;  // in memory before early passivation
+    bool quickstart = false;                      // print tokens and curl commands once ready
+    QueryConfig query;  // read model, projections and event streams (issue 5)
+
     // The API listener's connection budget (http::ServerOptions has the reasons for these).
     std::size_t http_connections_max = 1'024;
     std::size_t http_connections_per_address_max = 256;  // fits `qrpay bench load` (<= 128)
     std::chrono::milliseconds http_first_byte_timeout{std::chrono::seconds(5)};
     std::size_t sse_subscribers_per_subject_max = 8;  // event streams of one token subject
-    std::size_t active_entities_max = 2'000'000;      // in memory before early passivation
-    bool quickstart = false;                          // print tokens and curl commands once ready
-    QueryConfig query;  // read model, projections and event streams (issue 5)
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code.
