@@ -375,6 +375,8 @@ public:
     // Shows every status from the last view shown up to `view`, then waits for the next
     // change, or ends the stream after a state with no way out.
     void show(const domain::TransactionView& view) {
+        QRPAY_ASSERT(!shown_ || view.version >= shown_->version,
+                     "an event stream sees versions in order");
         bool gap = shown_ && view.version.value > shown_->version.value + 1;
         if (!gap || history_.journal == nullptr || history_.transaction == nullptr) {
             show_current(view);
@@ -522,8 +524,11 @@ EventStreamSlots::Refusal EventStreamSlots::acquire(const std::string& subject) 
         ++refused_per_subject_max_;
         return Refusal::per_subject_max;
     }
-    ++per_subject_[subject];
+    std::size_t& of_subject = per_subject_[subject];
+    ++of_subject;
     ++open_;
+    QRPAY_ASSERT(of_subject <= per_subject_max_ && open_ <= subscribers_max_,
+                 "event stream slots stay within their bounds");
     return Refusal::none;
 }
 

@@ -960,7 +960,9 @@ Server::Impl::Admission Server::Impl::register_session(
         return Admission::address_max;  // from_address >= 1, so the map holds no 0
     }
     ++from_address;
-    sessions_.emplace(session.get(), session);
+    bool inserted = sessions_.emplace(session.get(), session).second;
+    QRPAY_ASSERT(inserted, "a session registers once");
+    QRPAY_ASSERT(sessions_.size() <= options_.connections_max, "the registry stays bounded");
     return Admission::accepted;
 }
 

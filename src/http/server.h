@@ -74,7 +74,7 @@ inline constexpr std::string_view response_timeout = "response_timeout";
 
 // Makes the response for an error the server answers itself: `status` and `code` as in the
 // table above, `detail` what happened this time. Called on an I/O thread; must not block. If it
-// throws or returns an invalid status or header, problem_response() is used instead. The
+// throws, answers another status, or sets an invalid header, problem_response() is used. The
 // transport sets Content-Length and Connection; Retry-After is added for 429 and 503 if absent.
 using ErrorResponse =
     std::function<Response(int status, std::string_view code, std::string_view detail)>;

@@ -139,8 +139,10 @@ TEST(Transport, IdleConnectionsFromOneAddressDoNotLockOthersOutAndSaturationIsVi
         idle.push_back(std::make_unique<RawConnection>(server.port(), "127.0.0.2"));
         ASSERT_TRUE(idle.back()->connected());
     }
-    ASSERT_TRUE(
-        eventually([&] { return has_line(metrics_of(server), "qrpay_http_connections_open 4"); }));
+    ASSERT_TRUE(eventually([&] {
+        return has_line(metrics_of(server), "qrpay_http_connections_open 4");
+    })) << metrics_of(server)
+        << server.process().log_tail();
     expect_problem(exchange(server.port(), healthy_request, "127.0.0.2"), 429,
                    "too_many_connections_from_address");
     // Other clients are served while the attacker holds its share.
@@ -152,8 +154,10 @@ TEST(Transport, IdleConnectionsFromOneAddressDoNotLockOthersOutAndSaturationIsVi
         idle.push_back(std::make_unique<RawConnection>(server.port(), "127.0.0.4"));
         ASSERT_TRUE(idle.back()->connected());
     }
-    ASSERT_TRUE(
-        eventually([&] { return has_line(metrics_of(server), "qrpay_http_connections_open 8"); }));
+    ASSERT_TRUE(eventually([&] {
+        return has_line(metrics_of(server), "qrpay_http_connections_open 8");
+    })) << metrics_of(server)
+        << server.process().log_tail();
     auto readyz = call_api(*admin, "GET", "/readyz", "");
     EXPECT_EQ(readyz.status, 503);
     EXPECT_NE(readyz.raw.find("http connections at the maximum (8 of 8 open)"), std::string::npos)
@@ -171,7 +175,8 @@ TEST(Transport, IdleConnectionsFromOneAddressDoNotLockOthersOutAndSaturationIsVi
 
     // Once the idle connections go, everything is back.
     idle.clear();
-    ASSERT_TRUE(eventually([&] { return call_api(*admin, "GET", "/readyz", "").status == 200; }));
+    ASSERT_TRUE(eventually([&] { return call_api(*admin, "GET", "/readyz", "").status == 200; }))
+        << metrics_of(server) << server.process().log_tail();
     EXPECT_EQ(exchange(server.port(), authorized, "127.0.0.2").status, 200);
 }
 
@@ -184,8 +189,10 @@ TEST(Transport, ASilentConnectionIsClosedAfterTheFirstByteTimeout) {
     bool closed = false;
     EXPECT_EQ(silent.read_until_closed(&closed), "");
     EXPECT_TRUE(closed) << "the server closed it (the read did not give up)";
-    EXPECT_TRUE(eventually(
-        [&] { return has_line(metrics_of(server), "qrpay_http_first_byte_timeouts_total 1"); }));
+    EXPECT_TRUE(eventually([&] {
+        return has_line(metrics_of(server), "qrpay_http_first_byte_timeouts_total 1");
+    })) << metrics_of(server)
+        << server.process().log_tail();
 }
 
 TEST(Transport, EveryErrorTheServerAnswersItselfIsTheProjectsProblemJson) {
