@@ -190,6 +190,14 @@ private:
 };
 
 Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
+    // Each event stream holds a connection of the API listener: streams must leave some.
+    if (config.query.sse_subscribers_max >= config.http_connections_max) {
+        return Status(Errc::invalid_argument, "--sse-subscribers-max (" +
+                                                  std::to_string(config.query.sse_subscribers_max) +
+                                                  ") must be below --http-connections-max (" +
+                                                  std::to_string(config.http_connections_max) +
+                                                  "): each event stream holds a connection");
+    }
     std::error_code dir_error;
     std::filesystem::create_directories(config.data_dir, dir_error);
     if (Status shards = check_shard_count(config.data_dir, config.shard_count); !shards.ok()) {

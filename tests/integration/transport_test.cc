@@ -124,8 +124,8 @@ bool has_line(const std::string& text, const std::string& line) {
 TEST(Transport, IdleConnectionsFromOneAddressDoNotLockOthersOutAndSaturationIsVisible) {
     TempDir dir;
     Server server(dir.path() + "/serve",
-                  {"--http-connections-max", "8", "--http-connections-per-address-max", "4",
-                   "--http-first-byte-timeout", "10m"});
+                  {"--http-connections-max", "8", "--sse-subscribers-max", "4",
+                   "--http-connections-per-address-max", "4", "--http-first-byte-timeout", "10m"});
     server.start();
     auto admin = client_for(server.admin_port());
     std::string consumer = server.token("consumer", "transport-consumer");
@@ -214,6 +214,19 @@ TEST(Transport, EveryErrorTheServerAnswersItselfIsTheProjectsProblemJson) {
     expect_problem(
         send("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(20'000, 'a') + "\r\n\r\n"), 431,
         "headers_too_large");
+}
+
+TEST(Transport, EventStreamsMustLeaveConnectionsForRequests) {
+    TempDir dir;
+    Process serve({qrpay_binary(), "serve", "--data-dir", dir.path() + "/serve", "--listen",
+                   "127.0.0.1:" + std::to_string(free_port()), "--admin-listen",
+                   "127.0.0.1:" + std::to_string(free_port()), "--http-connections-max", "100"},
+                  dir.path() + "/serve.log");
+    EXPECT_EQ(serve.wait_exit(), 1);
+    EXPECT_NE(serve.log_tail().find(
+                  "--sse-subscribers-max (1000) must be below --http-connections-max (100)"),
+              std::string::npos)
+        << serve.log_tail();
 }
 
 }  // namespace
