@@ -295,7 +295,7 @@ public:
     }
     // Answers a connection the server did not admit, then closes it.
     void reject(int status, std::string_view code, std::string detail) {
-        post([status, code, detail](Session& self) {
+        post([status, code = std::string(code), detail](Session& self) {
             self.phase_ = Phase::writing;
             self.answer_error(status, code, detail);
         });
@@ -314,7 +314,7 @@ public:
     }
     // Answers the request with the server's own error `code` (a dropped Responder).
     void deliver_error(int status, std::string_view code, std::string detail) {
-        post([status, code, detail](Session& self) {
+        post([status, code = std::string(code), detail](Session& self) {
             self.write_response(self.server_.error_response(status, code, detail), false);
         });
     }
@@ -595,8 +595,8 @@ void Session::write_response(Response response, bool close_after) {
     response_timer_.cancel();
     phase_ = Phase::writing;
     if (!fill_response(response, close_after)) {
-        Response error =
-            problem_response(500, fault::internal, "the handler answered an invalid response");
+        Response error = server_.error_response(500, fault::internal,
+                                                "the handler answered an invalid response");
         bool filled = fill_response(error, close_after);
         QRPAY_ASSERT(filled, "the server's own error response is valid");
     }
@@ -704,8 +704,8 @@ void Session::start_streaming(Response head, std::shared_ptr<StreamShared> share
     if (!valid) {
         QRPAY_LOG_ERROR("http server: handler started a stream with an invalid status or header");
         stream_shared_->closed = true;
-        write_response(problem_response(500, fault::internal,
-                                        "the handler started a stream with an invalid head"),
+        write_response(server_.error_response(500, fault::internal,
+                                              "the handler started a stream with an invalid head"),
                        true);
         return;
     }
