@@ -12,8 +12,14 @@ void AdminApi::handle(const http::Request& request, const http::Responder& respo
     if (request.path == "/healthz") {
         responder(http::Response::text(200, "ok\n"));
     } else if (request.path == "/readyz") {
-        bool ready = sources_.ready();
-        responder(http::Response::text(ready ? 200 : 503, ready ? "ready\n" : "not ready\n"));
+        if (!sources_.ready()) {
+            responder(http::Response::text(503, "not ready\n"));
+        } else if (std::string reason = sources_.saturation ? sources_.saturation() : "";
+                   !reason.empty()) {
+            responder(http::Response::text(503, "not ready: " + reason + "\n"));
+        } else {
+            responder(http::Response::text(200, "ready\n"));
+        }
     } else if (request.path == "/metrics") {
         http::Response response = http::Response::text(200, sources_.metrics());
         response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8";

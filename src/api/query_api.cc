@@ -25,6 +25,9 @@ constexpr std::string_view me_prefix = "/v1/me/";
 constexpr std::string_view transactions_prefix = "/v1/transactions/";
 constexpr std::string_view events_suffix = "/events";
 constexpr std::size_t cursor_id_bytes_max = 128;
+// Versions an event stream reads back at once to show the statuses it did not see (a
+// transaction has about ten events in all; beyond this the rest is skipped, not read).
+constexpr std::size_t replay_events_max = 256;
 
 Problem invalid_query(std::string detail) {
     return make_problem(422, "invalid_query", std::move(detail));
@@ -272,53 +275,143 @@ Parsed<SalesParams> parse_sales_params(const http::QueryParams& query,
     return SalesParams{projection::format_iso_date(*from), projection::format_iso_date(*to)};
 }
 
+bool ends_event_stream(const domain::TransactionState& state) {
+    return state.phase == domain::TransactionPhase::finished &&
+           state.outcome != domain::TransactionOutcome::completed;
+}
+
+std::vector<domain::TransactionView> status_changes_after(
+    const domain::Transaction& transaction,
+    const domain::TransactionView& from,
+    const std::vector<journal::StoredEvent>& events) {
+    std::vector<domain::TransactionView> changes;
+    domain::TransactionView view = from;
+    std::string_view status = status_word(from.state);
+    for (const journal::StoredEvent& stored : events) {
+        if (stored.seq.value != view.version.value + 1) {
+            break;  // a gap: what follows cannot be applied to this state
+        }
+        view.state = transaction.on_event(std::move(view.state), transaction.decode_event(stored));
+        view.version = stored.seq;
+        if (status_word(view.state) != status) {
+            status = status_word(view.state);
+            changes.push_back(view);
+        }
+    }
+    return changes;
+}
+
 // One client's event stream: shows the transaction's status whenever it changes, until a
-// final state, the duration cap, or the client going away. Its steps form one chain (each
-// schedules the next), so its fields need no lock; it frees its subscriber slot when the
-// last step lets go of it.
+// state with no way out, the duration cap, or the client going away. Its steps form one chain
+// (each schedules the next), so its fields need no lock; it frees its slot when the last step
+// lets go of it.
 class QueryApi::Subscription : public std::enable_shared_from_this<Subscription> {
 public:
-    Subscription(domain::PaymentFlows& flows,
-                 ChangeFeed& feed,
+    struct Parts {
+        domain::PaymentFlows& flows;
+        ChangeFeed& feed;
+        EventHistory history;
+        std::shared_ptr<http::Scheduler> reads;
+        std::shared_ptr<EventStreamSlots> slots;
+    };
+
+    Subscription(Parts parts,
                  http::StreamWriter writer,
-                 std::shared_ptr<std::atomic<std::size_t>> slots,
+                 std::string subject,
                  std::string transaction_id,
                  const QueryApiOptions& options)
-        : flows_(flows),
-          feed_(feed),
+        : flows_(parts.flows),
+          feed_(parts.feed),
+          history_(parts.history),
+          reads_(std::move(parts.reads)),
+          slots_(std::move(parts.slots)),
           writer_(std::move(writer)),
-          slots_(std::move(slots)),
+          subject_(std::move(subject)),
           transaction_id_(std::move(transaction_id)),
           persistence_id_(persistence_id_of(transaction_id_)),
           heartbeat_(options.sse_heartbeat),
           deadline_(SteadyClock::now() + options.sse_duration_max) {}
     ~Subscription() {
         writer_.end();
-        slots_->fetch_sub(1);
+        slots_->release(subject_);
     }
     Subscription(const Subscription&) = delete;
     Subscription& operator=(const Subscription&) = delete;
     Subscription(Subscription&&) = delete;
     Subscription& operator=(Subscription&&) = delete;
 
+    // Shows every status from the last view shown up to `view`, then waits for the next
+    // change, or ends the stream after a state with no way out.
     void show(const domain::TransactionView& view) {
-        std::string status(status_word(view.state));
-        if (status != last_status_) {
-            last_status_ = status;
-            std::string event = "id: " + std::to_string(view.version.value) +
-                                "\nevent: status\ndata: " + transaction_json(view) + "\n\n";
-            if (!writer_.write(std::move(event))) {
-                return;  // the client went away
+        QRPAY_ASSERT(!shown_ || view.version >= shown_->version,
+                     "an event stream sees versions in order");
+        bool gap = shown_ && view.version.value > shown_->version.value + 1;
+        if (!gap || history_.journal == nullptr || history_.transaction == nullptr) {
+            show_current(view);
+            return;
+        }
+        // The journal read blocks: it runs on a read thread, never on an entity executor.
+        auto self = shared_from_this();
+        auto scheduled = reads_->run_after(std::chrono::milliseconds(0),
+                                           [self, view] { self->show_between(view); });
+        if (!scheduled.ok()) {
+            QRPAY_LOG_WARN("event stream %s: read queue full, versions %lld..%lld not shown",
+                           transaction_id_.c_str(),
+                           static_cast<long long>(shown_->version.value + 1),
+                           static_cast<long long>(view.version.value - 1));
+            show_current(view);
+        }
+    }
+
+private:
+    // Replays the versions between the last shown one and `view` (their statuses), then
+    // shows `view`. On a read thread.
+    void show_between(const domain::TransactionView& view) {
+        auto count = std::min<std::size_t>(
+            replay_events_max,
+            static_cast<std::size_t>(view.version.value - shown_->version.value - 1));
+        auto events = history_.journal->read_events(persistence_id_,
+                                                    SequenceNr{shown_->version.value + 1}, count);
+        if (!events.ok()) {
+            QRPAY_LOG_WARN("event stream %s: versions before %lld not shown: %s",
+                           transaction_id_.c_str(), static_cast<long long>(view.version.value),
+                           events.status().to_string().c_str());
+        } else {
+            for (const domain::TransactionView& change :
+                 status_changes_after(*history_.transaction, *shown_, *events)) {
+                if (!send(change)) {
+                    return;
+                }
             }
         }
-        if (is_final(view.state)) {
+        show_current(view);
+    }
+
+    void show_current(const domain::TransactionView& view) {
+        if (!send(view)) {
+            return;
+        }
+        if (ends_event_stream(view.state)) {
             writer_.end();
             return;
         }
         wait(view.version);
     }
 
-private:
+    // Sends `view` as a status event when its status differs from the last one sent. False
+    // when the client went away.
+    bool send(const domain::TransactionView& view) {
+        shown_ = view;
+        std::string status(status_word(view.state));
+        if (status == last_status_) {
+            return true;
+        }
+        last_status_ = status;
+        std::string event = "id: " + std::to_string(view.version.value) +
+                            "\nevent: status\ndata: " + transaction_json(view) + "\n\n";
+        return writer_.write(std::move(event));
+    }
+
     void wait(SequenceNr seen) {
         auto now = SteadyClock::now();
         if (now >= deadline_) {
@@ -371,30 +464,89 @@ private:
 
     domain::PaymentFlows& flows_;
     ChangeFeed& feed_;
+    const EventHistory history_;
+    const std::shared_ptr<http::Scheduler> reads_;
+    const std::shared_ptr<EventStreamSlots> slots_;
     http::StreamWriter writer_;
-    std::shared_ptr<std::atomic<std::size_t>> slots_;
+    const std::string subject_;
     const std::string transaction_id_;
     const std::string persistence_id_;
     const std::chrono::milliseconds heartbeat_;
     const SteadyClock::time_point deadline_;
     SteadyClock::time_point fires_at_{};
-    std::string last_status_;
+    std::optional<domain::TransactionView> shown_;  // the last view shown (sent or not)
+    std::string last_status_;                       // the status of the last event sent
 };
+
+EventStreamSlots::EventStreamSlots(std::size_t subscribers_max, std::size_t per_subject_max)
+    : subscribers_max_(subscribers_max), per_subject_max_(per_subject_max) {}
+
+EventStreamSlots::Refusal EventStreamSlots::acquire(const std::string& subject) {
+    std::lock_guard lock(mutex_);
+    if (open_ >= subscribers_max_) {
+        ++refused_subscribers_max_;
+        return Refusal::subscribers_max;
+    }
+    auto found = per_subject_.find(subject);
+    if (found != per_subject_.end() && found->second >= per_subject_max_) {
+        ++refused_per_subject_max_;
+        return Refusal::per_subject_max;
+    }
+    std::size_t& of_subject = per_subject_[subject];
+    ++of_subject;
+    ++open_;
+    QRPAY_ASSERT(of_subject <= per_subject_max_ && open_ <= subscribers_max_,
+                 "event stream slots stay within their bounds");
+    return Refusal::none;
+}
+
+void EventStreamSlots::release(const std::string& subject) {
+    std::lock_guard lock(mutex_);
+    auto found = per_subject_.find(subject);
+    QRPAY_ASSERT(found != per_subject_.end() && found->second > 0 && open_ > 0,
+                 "an event stream releases a slot it took");
+    if (--found->second == 0) {
+        per_subject_.erase(found);
+    }
+    --open_;
+}
+
+std::size_t EventStreamSlots::open() const {
+    std::lock_guard lock(mutex_);
+    return open_;
+}
+
+std::uint64_t EventStreamSlots::refused(Refusal reason) const {
+    std::lock_guard lock(mutex_);
+    switch (reason) {
+        case Refusal::subscribers_max:
+            return refused_subscribers_max_;
+        case Refusal::per_subject_max:
+            return refused_per_subject_max_;
+        case Refusal::none:
+            break;
+    }
+    return 0;
+}
 
 QueryApi::QueryApi(ReadModel read_model,
                    domain::PaymentFlows& flows,
                    ChangeFeed& feed,
+                   EventHistory history,
                    const TokenSigner& signer,
                    const Clock& clock,
                    QueryApiOptions options)
     : read_model_(std::move(read_model)),
       flows_(flows),
       feed_(feed),
+      history_(history),
       signer_(signer),
       clock_(clock),
       options_(options),
-      reads_(http::SchedulerOptions{.threads = options.read_threads,
-                                    .tasks_pending_max = options.reads_pending_max}) {
+      slots_(std::make_shared<EventStreamSlots>(options.sse_subscribers_max,
+                                                options.sse_subscribers_per_subject_max)),
+      reads_(std::make_shared<http::Scheduler>(http::SchedulerOptions{
+          .threads = options.read_threads, .tasks_pending_max = options.reads_pending_max})) {
     QRPAY_ASSERT(read_model_.store != nullptr && read_model_.business_zone != nullptr &&
                      read_model_.as_of != nullptr,
                  "the query API needs its read model");
@@ -404,7 +556,20 @@ QueryApi::QueryApi(ReadModel read_model,
 
 QueryApi::~QueryApi() { stop(); }
 
-void QueryApi::stop() { reads_.stop(); }
+void QueryApi::stop() { reads_->stop(); }
+
+std::string QueryApi::metrics() const {
+    using Refusal = EventStreamSlots::Refusal;
+    std::string out =
+        "# HELP qrpay_event_streams_refused_total Event streams refused, by the bound that "
+        "refused them.\n# TYPE qrpay_event_streams_refused_total counter\n";
+    for (auto [reason, name] : {std::pair{Refusal::subscribers_max, "subscribers_max"},
+                                std::pair{Refusal::per_subject_max, "per_subject_max"}}) {
+        out += "qrpay_event_streams_refused_total{reason=\"" + std::string(name) + "\"} " +
+               std::to_string(slots_->refused(reason)) + "\n";
+    }
+    return out;
+}
 
 bool QueryApi::handle(const http::Request& request, const http::Responder& responder) {
     const std::string& path = request.path;
@@ -441,7 +606,7 @@ bool QueryApi::handle(const http::Request& request, const http::Responder& respo
 void QueryApi::run_read(const http::Responder& responder,
                         std::function<void(sqlite::Connection&, const http::Responder&)> read) {
     auto scheduled =
-        reads_.run_after(std::chrono::milliseconds(0), [this, responder, read = std::move(read)] {
+        reads_->run_after(std::chrono::milliseconds(0), [this, responder, read = std::move(read)] {
             auto lease = read_model_.store->read();
             if (!lease.ok()) {
                 respond_problem(responder, problem_from(lease.status()));
@@ -555,25 +720,45 @@ void QueryApi::stream_events(const http::Responder& responder,
             respond_problem(responder,
                             make_problem(404, "transaction_not_found", "no such transaction"));
         } else {
-            start_stream(responder, *view);
+            start_stream(responder, principal, *view);
         }
     });
 }
 
-void QueryApi::start_stream(const http::Responder& responder, const domain::TransactionView& view) {
-    if (subscribers_->fetch_add(1) >= options_.sse_subscribers_max) {
-        subscribers_->fetch_sub(1);
-        respond_problem(responder, make_problem(503, "unavailable", "too many event streams"));
-        return;
+void QueryApi::start_stream(const http::Responder& responder,
+                            const Principal& principal,
+                            const domain::TransactionView& view) {
+    std::string subject = std::string(role_name(principal.role)) + ":" + principal.subject;
+    switch (slots_->acquire(subject)) {
+        case EventStreamSlots::Refusal::none:
+            break;
+        case EventStreamSlots::Refusal::subscribers_max:
+            respond_problem(responder, make_problem(503, "unavailable", "too many event streams"));
+            return;
+        case EventStreamSlots::Refusal::per_subject_max: {
+            Problem problem =
+                make_problem(429, "too_many_event_streams",
+                             "at most " + std::to_string(options_.sse_subscribers_per_subject_max) +
+                                 " event streams per client; close one first");
+            problem.title = "Too many requests";
+            http::Response response;
+            response.status = problem.status;
+            response.headers["Content-Type"] = "application/problem+json";
+            response.headers["Retry-After"] = "1";
+            response.body = problem.to_json();
+            responder(std::move(response));
+            return;
+        }
     }
     auto writer = responder.stream(
         200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-store"}});
     if (!writer) {
-        subscribers_->fetch_sub(1);
+        slots_->release(subject);
         return;
     }
-    auto subscription = std::make_shared<Subscription>(flows_, feed_, *writer, subscribers_,
-                                                       view.transaction_id.value, options_);
+    auto subscription =
+        std::make_shared<Subscription>(Subscription::Parts{flows_, feed_, history_, reads_, slots_},
+                                       *writer, subject, view.transaction_id.value, options_);
     subscription->show(view);
 }
 

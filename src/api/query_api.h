@@ -14,9 +14,19 @@
 //   GET /v1/transactions/{id}/events
 //        its consumer or merchant, or an admin (who may read any transaction, as with
 //        GET /v1/transactions/{id}; never its QR image): text/event-stream, one `status` event per
-//        status change (data = the transaction as GET /v1/transactions/{id} shows it, id = its
-//        version), ending at a final state; a comment line as heartbeat; at most
-//        sse_subscribers_max streams at once (then 503), each at most sse_duration_max long
+//        status change (data = the transaction as GET /v1/transactions/{id} showed it at that
+//        version, id = the version). The first event is the current status; after it every status
+//        the transaction passes through is sent, in order, also those that lasted less than one
+//        command (preparing_to_payment: TokenRead and PaymentStarted are stored together):
+//        versions the stream did not see are read back from the journal and replayed. Only
+//        when that read cannot be made (read queue full, journal error) are intermediate
+//        versions skipped; the current status is always sent. The stream ends after a state
+//        with no way out (failed, expired, cancelled; see ends_event_stream), not at
+//        completed, which a cancellation can still leave. A comment line as heartbeat; at most
+//        sse_subscribers_max streams at once (then 503 unavailable) and
+//        sse_subscribers_per_subject_max per token subject (then 429 too_many_event_streams),
+//        both with Retry-After; each stream at most sse_duration_max long (then an event
+//        `timeout`; the client reconnects)
 //
 // Query parameters are validated like bodies: an unknown one, a bad date, limit or cursor is a
 // 422 problem (code invalid_query) and nothing is read. Another party's transaction is 404.
@@ -28,9 +38,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/auth.h"
 #include "api/change_feed.h"
@@ -40,6 +55,7 @@
 #include "domain/payment_flows.h"
 #include "http/scheduler.h"
 #include "http/server.h"
+#include "journal/journal.h"
 #include "projection/payments/payments_queries.h"
 #include "projection/store.h"
 #include "projection/time_zone.h"
@@ -51,6 +67,9 @@ struct QueryApiOptions {
     int sales_days_max = 366;
     int sales_days_default = 31;
     std::size_t sse_subscribers_max = 1'000;
+    // Open event streams of one token subject (role and subject): one client with one code
+    // cannot take the streams of everybody else.
+    std::size_t sse_subscribers_per_subject_max = 8;
     std::chrono::milliseconds sse_heartbeat{15'000};
     std::chrono::milliseconds sse_duration_max{std::chrono::minutes(10)};
     std::size_t read_threads = 2;
@@ -65,12 +84,43 @@ struct ReadModel {
     std::function<std::optional<UnixMs>()> as_of{};
 };
 
+// Where an event stream reads the versions it did not see (the command side's journal, and the
+// behavior that decodes and applies its events).
+struct EventHistory {
+    journal::Journal* journal = nullptr;
+    const domain::Transaction* transaction = nullptr;
+};
+
+// Counts open event streams, in total and per subject. Thread-safe.
+class EventStreamSlots {
+public:
+    enum class Refusal { none, subscribers_max, per_subject_max };
+
+    EventStreamSlots(std::size_t subscribers_max, std::size_t per_subject_max);
+    // Takes a slot for `subject`; Refusal::none when taken, otherwise which bound refused it.
+    Refusal acquire(const std::string& subject);
+    // REQUIRES: a slot of `subject` was taken and not yet released.
+    void release(const std::string& subject);
+    [[nodiscard]] std::size_t open() const;
+    [[nodiscard]] std::uint64_t refused(Refusal reason) const;
+
+private:
+    const std::size_t subscribers_max_;
+    const std::size_t per_subject_max_;
+    mutable std::mutex mutex_;  // guards the fields below: HTTP threads open, stream steps close
+    std::size_t open_ = 0;
+    std::map<std::string, std::size_t, std::less<>> per_subject_;  // never holds a 0
+    std::uint64_t refused_subscribers_max_ = 0;
+    std::uint64_t refused_per_subject_max_ = 0;
+};
+
 class QueryApi {
 public:
-    // REQUIRES: every referenced object outlives the QueryApi.
+    // REQUIRES: every referenced object outlives the QueryApi and its streams.
     QueryApi(ReadModel read_model,
              domain::PaymentFlows& flows,
              ChangeFeed& feed,
+             EventHistory history,
              const TokenSigner& signer,
              const Clock& clock,
              QueryApiOptions options);
@@ -86,7 +136,10 @@ public:
     // Runs pending reads now and joins the read threads. Idempotent.
     void stop();
 
-    [[nodiscard]] std::size_t subscribers() const { return subscribers_->load(); }
+    [[nodiscard]] std::size_t subscribers() const { return slots_->open(); }
+    // Prometheus text: qrpay_event_streams_refused_total{reason="subscribers_max"|
+    // "per_subject_max"}.
+    [[nodiscard]] std::string metrics() const;
 
 private:
     class Subscription;
@@ -100,7 +153,9 @@ private:
     void stream_events(const http::Responder& responder,
                        const Principal& principal,
                        const std::string& transaction_id);
-    void start_stream(const http::Responder& responder, const domain::TransactionView& view);
+    void start_stream(const http::Responder& responder,
+                      const Principal& principal,
+                      const domain::TransactionView& view);
     // Runs `read` on a read thread with a read connection; 503 when the queue is full.
     void run_read(const http::Responder& responder,
                   std::function<void(sqlite::Connection&, const http::Responder&)> read);
@@ -108,14 +163,29 @@ private:
     ReadModel read_model_;
     domain::PaymentFlows& flows_;
     ChangeFeed& feed_;
+    const EventHistory history_;
     const TokenSigner& signer_;
     const Clock& clock_;
     const QueryApiOptions options_;
     // Open event streams; shared with them, since a stream's last step may run after stop().
-    std::shared_ptr<std::atomic<std::size_t>> subscribers_ =
-        std::make_shared<std::atomic<std::size_t>>(0);
-    http::Scheduler reads_;  // the read threads and their bounded queue
+    std::shared_ptr<EventStreamSlots> slots_;
+    // The read threads and their bounded queue; shared with the streams, which read the
+    // journal there (a stopped scheduler refuses, and the stream then skips versions).
+    std::shared_ptr<http::Scheduler> reads_;
 };
+
+// True for a state with no way out (transaction.h's table): failed, expired, cancelled. An
+// event stream ends after showing one. Completed is not one: Cancel leads on from it.
+bool ends_event_stream(const domain::TransactionState& state);
+
+// The views, one per status change, that the events after `from` pass through: `events` are
+// the entity's events from version from.version + 1 on, applied in order; a view is kept when
+// its status word differs from the one before it. Stops at the first gap in the sequence. A
+// stored event that cannot be decoded or applied is a broken invariant (the domain asserts).
+std::vector<domain::TransactionView> status_changes_after(
+    const domain::Transaction& transaction,
+    const domain::TransactionView& from,
+    const std::vector<journal::StoredEvent>& events);
 
 // The validated query of GET /v1/me/payments (exposed for tests).
 struct HistoryParams {

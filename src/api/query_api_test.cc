@@ -1,6 +1,7 @@
 // The query API's parameter validation: every bad date, limit, cursor and unknown parameter is
-// a 422 invalid_query problem; good ones become the read model's query. (The routes themselves
-// run against a real server in tests/integration/query_*_test.cc.)
+// a 422 invalid_query problem; good ones become the read model's query. The event streams'
+// pieces: which states end a stream, the statuses replayed between two versions, the slots.
+// (The routes themselves run against a real server in tests/integration/query_*_test.cc.)
 
 #include "api/query_api.h"
 
@@ -9,6 +10,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "api/views.h"
 
 namespace qrpay::api {
 namespace {
@@ -147,6 +150,125 @@ TEST(Cursor, RoundTripsAndRefusesForgeries) {
     EXPECT_FALSE(decode_cursor("").has_value());
     EXPECT_FALSE(decode_cursor("LTEudHhfYQ").has_value());    // "-1.tx_a": negative time
     EXPECT_FALSE(decode_cursor("MS4nOyBEUk9Q").has_value());  // "1.'; DROP"
+}
+
+// An agency the tests never call: only on_event and the codec of Transaction are used.
+class UnusedAgency : public domain::AgencyPort {
+public:
+    void pay(const domain::AgencyPayment&, Done) override { ADD_FAILURE() << "pay"; }
+    void inquire(const std::string&, Done) override { ADD_FAILURE() << "inquire"; }
+    void reverse(const domain::AgencyReversal&, Done) override { ADD_FAILURE() << "reverse"; }
+};
+
+// The stored events of one payment that is read, completed, cancelled in vain (the agency
+// declined), then cancelled: versions 1..8.
+std::vector<journal::StoredEvent> paid_then_cancelled(const domain::Transaction& transaction) {
+    const domain::MerchantId merchant{"merchant-1"};
+    const Money amount{1200, "JPY"};
+    const UnixMs at{1'000};
+    std::vector<domain::TransactionEvent> events = {
+        domain::TokenGenerated{{"consumer-1"}, Secret("12345678901234567890"), UnixMs{60'000}, at},
+        domain::TokenRead{merchant, amount, "order-1", "key-1", at},
+        domain::PaymentStarted{"tx_1", merchant, amount, "order-1", at},
+        domain::PaymentCompleted{"ref-1", at},
+        domain::CancellationStarted{merchant, "cancel-1", at},
+        domain::CancellationFailed{"declined", at},
+        domain::CancellationStarted{merchant, "cancel-2", at},
+        domain::CancellationCompleted{at},
+    };
+    std::vector<journal::StoredEvent> stored;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        journal::EventData data = transaction.encode_event(events[i]);
+        stored.push_back({SequenceNr{i + 1}, data.type, data.payload, at});
+    }
+    return stored;
+}
+
+std::vector<std::string> statuses(const std::vector<domain::TransactionView>& views) {
+    std::vector<std::string> out;
+    for (const auto& view : views) {
+        out.emplace_back(status_word(view.state));
+    }
+    return out;
+}
+
+TEST(EventStream, EndsOnlyAtAStateWithNoWayOut) {
+    using domain::TransactionOutcome;
+    using domain::TransactionPhase;
+    auto state = [](TransactionPhase phase, TransactionOutcome outcome) {
+        domain::TransactionState out;
+        out.phase = phase;
+        out.outcome = outcome;
+        return out;
+    };
+    for (TransactionPhase phase :
+         {TransactionPhase::waiting_for_read_token, TransactionPhase::preparing_to_payment,
+          TransactionPhase::waiting_for_payment_execution,
+          TransactionPhase::waiting_for_payment_cancellation}) {
+        EXPECT_FALSE(ends_event_stream(state(phase, TransactionOutcome::none)));
+    }
+    EXPECT_FALSE(
+        ends_event_stream(state(TransactionPhase::finished, TransactionOutcome::completed)))
+        << "a completed payment can still be cancelled";
+    for (TransactionOutcome outcome :
+         {TransactionOutcome::failed, TransactionOutcome::expired, TransactionOutcome::cancelled}) {
+        EXPECT_TRUE(ends_event_stream(state(TransactionPhase::finished, outcome)));
+    }
+}
+
+TEST(EventStream, ReplaysEveryStatusBetweenTwoVersions) {
+    UnusedAgency agency;
+    domain::Transaction transaction(agency);
+    auto events = paid_then_cancelled(transaction);
+    // What a stream shows first: the open code, version 1.
+    domain::TransactionView opened{{"tx_1"}, {}, SequenceNr{1}};
+    opened.state = transaction.on_event({}, transaction.decode_event(events[0]));
+    // The pay answered version 4 (completed); versions 2 and 3 are replayed.
+    std::vector<journal::StoredEvent> paid(events.begin() + 1, events.begin() + 3);
+    auto changes = status_changes_after(transaction, opened, paid);
+    EXPECT_EQ(statuses(changes),
+              (std::vector<std::string>{"preparing_to_payment", "waiting_for_payment_execution"}));
+    ASSERT_FALSE(changes.empty());
+    EXPECT_EQ(changes.back().version, SequenceNr{3});
+    // From completed on: a failed cancellation comes back to completed, then a cancellation.
+    auto all = status_changes_after(
+        transaction, opened, std::vector<journal::StoredEvent>(events.begin() + 1, events.end()));
+    EXPECT_EQ(statuses(all), (std::vector<std::string>{
+                                 "preparing_to_payment", "waiting_for_payment_execution",
+                                 "completed", "waiting_for_payment_cancellation", "completed",
+                                 "waiting_for_payment_cancellation", "cancelled"}));
+    ASSERT_FALSE(all.empty());
+    EXPECT_EQ(all.back().version, SequenceNr{8});
+    EXPECT_NE(transaction_json(all.back()).find("\"version\":8"), std::string::npos);
+}
+
+TEST(EventStream, ReplayStopsAtAGap) {
+    UnusedAgency agency;
+    domain::Transaction transaction(agency);
+    auto events = paid_then_cancelled(transaction);
+    domain::TransactionView opened{{"tx_1"}, {}, SequenceNr{1}};
+    opened.state = transaction.on_event({}, transaction.decode_event(events[0]));
+    std::vector<journal::StoredEvent> gap = {events[1], events[3]};  // version 3 missing
+    EXPECT_EQ(statuses(status_changes_after(transaction, opened, gap)),
+              std::vector<std::string>{"preparing_to_payment"});
+}
+
+TEST(EventStreamSlots, BoundTheTotalAndEachSubject) {
+    using Refusal = EventStreamSlots::Refusal;
+    EventStreamSlots slots(3, 2);
+    EXPECT_EQ(slots.acquire("consumer:a"), Refusal::none);
+    EXPECT_EQ(slots.acquire("consumer:a"), Refusal::none);
+    EXPECT_EQ(slots.acquire("consumer:a"), Refusal::per_subject_max);
+    EXPECT_EQ(slots.acquire("consumer:b"), Refusal::none);
+    EXPECT_EQ(slots.acquire("consumer:c"), Refusal::subscribers_max);
+    EXPECT_EQ(slots.open(), 3U);
+    EXPECT_EQ(slots.refused(Refusal::per_subject_max), 1U);
+    EXPECT_EQ(slots.refused(Refusal::subscribers_max), 1U);
+    slots.release("consumer:a");
+    EXPECT_EQ(slots.acquire("consumer:a"), Refusal::none) << "its slot is free again";
+    slots.release("consumer:b");
+    EXPECT_EQ(slots.acquire("consumer:c"), Refusal::none);
+    EXPECT_EQ(slots.open(), 3U);
 }
 
 }  // namespace

@@ -68,6 +68,23 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
     serve->add_option("--sse-subscribers-max", config.query.sse_subscribers_max,
                       "open event streams at most");
     serve
+        ->add_option("--sse-subscribers-per-subject-max", config.sse_subscribers_per_subject_max,
+                     "open event streams of one token subject at most")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
+    serve
+        ->add_option("--http-connections-max", config.http_connections_max,
+                     "open API connections at most; beyond: 503")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
+    serve
+        ->add_option("--http-connections-per-address-max", config.http_connections_per_address_max,
+                     "open API connections from one client address at most; beyond: 429")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
+    add_duration(*serve, "--http-first-byte-timeout", config.http_first_byte_timeout,
+                 "a new connection's wait for its first byte");
+    serve
         ->add_option("--projection-fault", config.query.projection_fault,
                      "projection fault points, for tests only (projection/fault_points.h)")
         ->group(qrpay::cli::hidden_group);

@@ -19,6 +19,7 @@
 #include "api/idempotency.h"
 #include "api/payment_api.h"
 #include "api/query_api.h"
+#include "api/transport.h"
 #include "base/log.h"
 #include "base/random.h"
 #include "cli/metrics.h"
@@ -101,16 +102,15 @@ Result<Agency> open_agency(const ServeConfig& config) {
 }
 
 Result<std::unique_ptr<http::Server>> start_server(const std::string& listen,
-                                                   std::size_t threads,
+                                                   http::ServerOptions options,
                                                    http::Handler handler) {
     auto address = http::parse_host_port(listen);
     if (!address.ok()) {
         return address.status();
     }
-    http::ServerOptions options;
     options.host = address->host;
     options.port = address->port;
-    options.threads = threads;
+    options.error_response = api::transport_problem;
     return http::Server::start(options, std::move(handler));
 }
 
@@ -186,6 +186,7 @@ private:
     void handle_api(http::Request request, http::Responder responder);
     void handle_admin(const http::Request& request, const http::Responder& responder);
     std::string metrics();
+    std::string saturation();
 
     ServeConfig config_;
     SystemClock clock_;
@@ -214,6 +215,14 @@ private:
 };
 
 Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
+    // Each event stream holds a connection of the API listener: streams must leave some.
+    if (config.query.sse_subscribers_max >= config.http_connections_max) {
+        return Status(Errc::invalid_argument, "--sse-subscribers-max (" +
+                                                  std::to_string(config.query.sse_subscribers_max) +
+                                                  ") must be below --http-connections-max (" +
+                                                  std::to_string(config.http_connections_max) +
+                                                  "): each event stream holds a connection");
+    }
     std::error_code dir_error;
     std::filesystem::create_directories(config.data_dir, dir_error);
     // Owner only, also for a directory made by an older version (files then had mode 0644).
@@ -284,8 +293,9 @@ Node::Node(const ServeConfig& config, Opened opened)
                                     .refill_interval = config.code_refill_interval,
                                     .open_codes_max = config.open_codes_max,
                                     .code_ttl = config.code_ttl}}),
-      admin_api_(
-          {.ready = [this] { return ready_.load(); }, .metrics = [this] { return metrics(); }}) {
+      admin_api_({.ready = [this] { return ready_.load(); },
+                  .metrics = [this] { return metrics(); },
+                  .saturation = [this] { return saturation(); }}) {
     auto query =
         QuerySide::open(config.data_dir, config.shard_count, *journal_, clock_, config.query);
     if (!query.ok()) {
@@ -301,8 +311,11 @@ Node::Node(const ServeConfig& config, Opened opened)
         api::ReadModel{.store = &query_->store(),
                        .business_zone = &query_->business_zone(),
                        .as_of = [&projections] { return projections.as_of(); }},
-        flows_, feed_, signer_, clock_,
-        api::QueryApiOptions{.sse_subscribers_max = config.query.sse_subscribers_max});
+        flows_, feed_, api::EventHistory{.journal = journal_.get(), .transaction = &transaction_},
+        signer_, clock_,
+        api::QueryApiOptions{
+            .sse_subscribers_max = config.query.sse_subscribers_max,
+            .sse_subscribers_per_subject_max = config.sse_subscribers_per_subject_max});
     runtime_.add_persist_listener(
         [this](const std::string& pid, SequenceNr seq) { feed_.on_persisted(pid, seq); });
 }
@@ -321,15 +334,20 @@ Status Node::start() {
     tokens_.start_passivation();
     transactions_.start_passivation();
     keys_.start_passivation();
-    auto server = start_server(config_.listen, thread_count(config_.http_threads),
-                               [this](http::Request request, http::Responder responder) {
-                                   handle_api(std::move(request), std::move(responder));
-                               });
+    auto server =
+        start_server(config_.listen,
+                     {.threads = thread_count(config_.http_threads),
+                      .connections_max = config_.http_connections_max,
+                      .connections_per_address_max = config_.http_connections_per_address_max,
+                      .first_byte_timeout = config_.http_first_byte_timeout},
+                     [this](http::Request request, http::Responder responder) {
+                         handle_api(std::move(request), std::move(responder));
+                     });
     if (!server.ok()) {
         return server.status();
     }
     server_ = std::move(server).value();
-    auto admin = start_server(config_.admin_listen, 1,
+    auto admin = start_server(config_.admin_listen, {.threads = 1},
                               [this](const http::Request& request, http::Responder responder) {
                                   handle_admin(request, responder);
                               });
@@ -383,8 +401,13 @@ void Node::handle_admin(const http::Request& request, const http::Responder& res
 std::string Node::metrics() {
     MetricsSources sources{&tokens_, &transactions_, &keys_, journal_.get()};
     return render_metrics(sources) + query_->metrics() +
-           event_stream_metrics(query_api_->subscribers());
+           event_stream_metrics(query_api_->subscribers()) + query_api_->metrics() +
+           (server_ ? api::http_server_metrics(server_->stats()) : "");
 }
+
+// Read on the admin listener's thread while the API server runs; server_ is set before
+// ready_ and reset only after both servers stopped.
+std::string Node::saturation() { return server_ ? api::http_saturation(server_->stats()) : ""; }
 
 }  // namespace
 

@@ -33,6 +33,12 @@ struct ServeConfig {
     std::chrono::milliseconds code_refill_interval{2'000};
     std::size_t open_codes_max = 20;
     QueryConfig query;  // read model, projections and event streams (issue 5)
+
+    // The API listener's connection budget (http::ServerOptions has the reasons for these).
+    std::size_t http_connections_max = 1'024;
+    std::size_t http_connections_per_address_max = 256;  // fits `qrpay bench load` (<= 128)
+    std::chrono::milliseconds http_first_byte_timeout{std::chrono::seconds(5)};
+    std::size_t sse_subscribers_per_subject_max = 8;  // event streams of one token subject
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code.

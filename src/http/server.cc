@@ -1,11 +1,13 @@
 // Server: Beast/Asio behind the plain types of http/server.h.
 //
 // One Session per connection, all its work on its own strand. A session goes
-//   idle (waiting for the first byte, idle_timeout) -> reading (request_timeout) ->
+//   idle (waiting for the first byte: first_byte_timeout on a new connection, idle_timeout
+//   between requests) -> reading (request_timeout) ->
 //   handling (the handler holds a Responder, response_timeout) -> writing -> idle again on
 //   keep-alive, or -> lingering (send side shut, input drained briefly so the peer reads our
 //   answer instead of a reset) -> closed.
-// The Impl keeps every serving session in a registry so that stop() can reach and wait for it.
+// The Impl keeps every serving session in a registry so that stop() can reach and wait for it,
+// and counts them per peer address (the admission bounds).
 
 #include "http/server.h"
 
@@ -95,6 +97,35 @@ std::string endpoint_text(const tcp::socket& socket) {
         return "?";
     }
     return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+// The peer's IP address alone: the key of the per-address bound ("?" when unknown, so all
+// unknown peers share one budget).
+std::string peer_ip_text(const tcp::socket& socket) {
+    error_code error;
+    tcp::endpoint endpoint = socket.remote_endpoint(error);
+    return error ? "?" : endpoint.address().to_string();
+}
+
+// A JSON string literal for `text`: quotes, backslashes and control bytes escaped.
+std::string json_string(std::string_view text) {
+    std::string out = "\"";
+    for (char c : text) {
+        auto byte = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (byte >= 0x7f) {
+            out += '?';  // keeps the document valid UTF-8 whatever the peer sent
+        } else if (byte < 0x20) {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(byte));
+            out += escaped;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
 }
 
 void run_context_logged(net::io_context& context) {
@@ -191,17 +222,25 @@ public:
     std::uint16_t port() const { return port_; }
     detail::TimerSet& timers() { return timers_; }
 
+    ServerStats stats();
+
     // For sessions.
     const ServerOptions& options() const { return options_; }
     const Handler& handler() const { return handler_; }
     bool stopping() const { return stopping_.load(); }
     const std::shared_ptr<detail::Gate>& gate() const { return gate_; }
     void on_session_closed(detail::Session* session);
+    void on_first_byte_timeout() { ++first_byte_timeouts_; }
+    // The body of an error the server answers itself (ServerOptions::error_response, or the
+    // default when that throws).
+    Response error_response(int status, std::string_view code, std::string_view detail) const;
 
 private:
+    enum class Admission { accepted, connections_max, address_max };
+
     void do_accept();
     void on_accept(const error_code& error, tcp::socket socket);
-    bool register_session(const std::shared_ptr<detail::Session>& session);
+    Admission register_session(const std::shared_ptr<detail::Session>& session);
     std::vector<std::shared_ptr<detail::Session>> sessions_snapshot();
     bool wait_sessions_gone(std::chrono::milliseconds timeout);
 
@@ -217,10 +256,16 @@ private:
     std::uint16_t port_ = 0;
     std::atomic<bool> stopping_{false};
 
-    // Shared by the accepting strand (adds), sessions (remove themselves) and stop() (waits).
+    // Shared by the accepting strand (adds), sessions (remove themselves), stop() (waits) and
+    // stats() (any thread).
     std::mutex sessions_mutex_;
     std::condition_variable sessions_changed_;
     std::unordered_map<detail::Session*, std::shared_ptr<detail::Session>> sessions_;
+    std::unordered_map<std::string, std::size_t> sessions_per_address_;  // never holds a 0
+
+    std::atomic<std::uint64_t> refused_connections_max_{0};
+    std::atomic<std::uint64_t> refused_address_max_{0};
+    std::atomic<std::uint64_t> first_byte_timeouts_{0};
 
     std::mutex stop_mutex_;  // makes stop() idempotent when called from several threads
     bool stopped_ = false;   // guarded by stop_mutex_
@@ -238,16 +283,21 @@ public:
           executor_(socket.get_executor()),
           stream_(std::move(socket)),
           response_timer_(executor_),
-          remote_address_(endpoint_text(stream_.socket())) {}
+          request_timer_(executor_),
+          remote_address_(endpoint_text(stream_.socket())),
+          peer_address_(peer_ip_text(stream_.socket())) {}
+
+    const std::string& peer_address() const { return peer_address_; }
 
     // Each of these may be called from any thread; the work happens on the session's strand.
     void start() {
         post([](Session& self) { self.wait_for_request(); });
     }
-    void reject_busy() {
-        post([](Session& self) {
+    // Answers a connection the server did not admit, then closes it.
+    void reject(int status, std::string_view code, std::string detail) {
+        post([status, code = std::string(code), detail](Session& self) {
             self.phase_ = Phase::writing;
-            self.answer_error(503, "too many connections");
+            self.answer_error(status, code, detail);
         });
     }
     void on_server_stop() {
@@ -261,6 +311,12 @@ public:
     }
     void force_close() {
         post([](Session& self) { self.close(); });
+    }
+    // Answers the request with the server's own error `code` (a dropped Responder).
+    void deliver_error(int status, std::string_view code, std::string detail) {
+        post([status, code = std::string(code), detail](Session& self) {
+            self.write_response(self.server_.error_response(status, code, detail), false);
+        });
     }
     void deliver(Response response) {
         net::post(executor_, [self = shared_from_this(), response = std::move(response)]() mutable {
@@ -300,7 +356,7 @@ private:
     void on_read_error(const error_code& error);
     void dispatch();
     void call_handler(Request request);
-    void answer_error(int status, std::string_view detail);
+    void answer_error(int status, std::string_view code, std::string_view detail);
     void write_response(Response response, bool close_after);
     bool fill_response(Response& response, bool close_after);
     void on_write(const error_code& error);
@@ -321,11 +377,15 @@ private:
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     bhttp::response<bhttp::string_body> response_;
     net::steady_timer response_timer_;
+    net::steady_timer request_timer_;              // request_timeout while reading a request
+    bool request_timed_out_ = false;               // set by request_timer_, read by on_read_error
     std::shared_ptr<std::atomic<bool>> answered_;  // of the request with the handler
     const std::string remote_address_;
+    const std::string peer_address_;  // the IP alone: the key of connections_per_address_max
     std::array<char, 4096> drain_buffer_{};
     std::size_t drained_bytes_ = 0;
     Phase phase_ = Phase::idle;
+    bool received_any_ = false;  // false until the connection's first byte arrived
     bool keep_alive_ = false;
     bool chunked_ = true;  // false for an HTTP/1.0 request: a streamed body ends at close
     // While streaming: pieces waiting to be sent (their bytes are counted in
@@ -346,14 +406,21 @@ void Session::wait_for_request() {
         read_header();
         return;
     }
-    stream_.expires_after(server_.options().idle_timeout);
+    // A new connection gets a short wait: an idle socket that never speaks holds a slot of
+    // connections_max, so silence costs the peer its connection early.
+    stream_.expires_after(received_any_ ? server_.options().idle_timeout
+                                        : server_.options().first_byte_timeout);
     stream_.async_read_some(
         buffer_.prepare(first_read_bytes),
         [self = shared_from_this()](const error_code& error, std::size_t bytes) {
             if (error) {
+                if (error == beast::error::timeout && !self->received_any_) {
+                    self->server_.on_first_byte_timeout();
+                }
                 self->close();  // idle timeout, peer closed, or stop
                 return;
             }
+            self->received_any_ = true;
             self->buffer_.commit(bytes);
             self->read_header();
         });
@@ -365,7 +432,18 @@ void Session::read_header() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options.header_bytes_max));
     parser_->body_limit(static_cast<std::uint64_t>(options.body_bytes_max));
-    stream_.expires_after(options.request_timeout);
+    // Not the stream's own expiry: that closes the socket, and a 408 could not be sent. The
+    // timer cancels the pending read instead, and on_read_error answers.
+    stream_.expires_never();
+    request_timed_out_ = false;
+    request_timer_.expires_after(options.request_timeout);
+    request_timer_.async_wait([self = shared_from_this()](const error_code& error) {
+        if (!error && self->phase_ == Phase::reading) {
+            self->request_timed_out_ = true;
+            error_code ignored;
+            self->stream_.socket().cancel(ignored);
+        }
+    });
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](const error_code& error, std::size_t) {
                                  self->on_header(error);
@@ -379,7 +457,7 @@ void Session::on_header(const error_code& error) {
     }
     const auto& message = parser_->get();
     if (message.version() >= 11 && message.find(bhttp::field::host) == message.end()) {
-        answer_error(400, "HTTP/1.1 request without Host header");
+        answer_error(400, fault::malformed_request, "HTTP/1.1 request without Host header");
         return;
     }
     if (parser_->is_done()) {
@@ -412,25 +490,34 @@ void Session::read_body() {
 }
 
 void Session::on_read_error(const error_code& error) {
-    if (error == bhttp::error::body_limit) {
-        answer_error(413, "request body larger than the limit");
+    const ServerOptions& options = server_.options();
+    request_timer_.cancel();
+    if (request_timed_out_) {
+        answer_error(408, fault::request_timeout,
+                     "request not received within " +
+                         std::to_string(options.request_timeout.count()) + " ms");
+    } else if (error == bhttp::error::body_limit) {
+        answer_error(
+            413, fault::body_too_large,
+            "request body larger than " + std::to_string(options.body_bytes_max) + " bytes");
     } else if (error == bhttp::error::header_limit) {
-        answer_error(431, "request header larger than the limit");
-    } else if (error == beast::error::timeout) {
-        answer_error(408, "request not received in time");
+        answer_error(
+            431, fault::headers_too_large,
+            "request header larger than " + std::to_string(options.header_bytes_max) + " bytes");
     } else if (error == bhttp::error::end_of_stream || error == bhttp::error::partial_message ||
                error.category() != bhttp::make_error_code(bhttp::error::bad_method).category()) {
         close();  // the peer went away, or a socket error: nobody to answer
     } else {
-        answer_error(400, "malformed request: " + error.message());
+        answer_error(400, fault::malformed_request, "malformed request: " + error.message());
     }
 }
 
 void Session::dispatch() {
+    request_timer_.cancel();
     auto& message = parser_->get();
     auto target = parse_target(message.target());
     if (!target.ok()) {
-        answer_error(400, target.status().message());
+        answer_error(400, fault::malformed_request, target.status().message());
         return;
     }
     Request request;
@@ -458,14 +545,19 @@ void Session::call_handler(Request request) {
     stream_.expires_never();
     answered_ = std::make_shared<std::atomic<bool>>(false);
     response_timer_.expires_after(server_.options().response_timeout);
-    response_timer_.async_wait(
-        [self = shared_from_this(), answered = answered_](const error_code& error) {
-            if (!error && !answered->exchange(true)) {
-                QRPAY_LOG_WARN("http server: no answer in time for a request from %s",
-                               self->remote_address_.c_str());
-                self->write_response(Response::text(503, "no answer in time\n"), false);
-            }
-        });
+    response_timer_.async_wait([self = shared_from_this(),
+                                answered = answered_](const error_code& error) {
+        if (!error && !answered->exchange(true)) {
+            QRPAY_LOG_WARN("http server: no answer in time for a request from %s",
+                           self->remote_address_.c_str());
+            self->write_response(
+                self->server_.error_response(
+                    503, fault::response_timeout,
+                    "no answer within " +
+                        std::to_string(self->server_.options().response_timeout.count()) + " ms"),
+                false);
+        }
+    });
     // A local copy outlives the call, so that a throwing handler is answered below (not by the
     // destructor of a dropped Responder); if the handler keeps no copy, its end answers 500.
     Responder responder(
@@ -475,21 +567,23 @@ void Session::call_handler(Request request) {
     } catch (const std::exception& error) {
         QRPAY_LOG_ERROR("http server: handler threw: %s", error.what());
         if (!answered_->exchange(true)) {
-            write_response(Response::text(500, "internal error\n"), false);
+            write_response(server_.error_response(500, fault::internal, "the handler failed"),
+                           false);
         }
     } catch (...) {
         QRPAY_LOG_ERROR("http server: handler threw a non-standard exception");
         if (!answered_->exchange(true)) {
-            write_response(Response::text(500, "internal error\n"), false);
+            write_response(server_.error_response(500, fault::internal, "the handler failed"),
+                           false);
         }
     }
 }
 
 // A response the server makes itself after a bad read: the connection closes after it.
-void Session::answer_error(int status, std::string_view detail) {
+void Session::answer_error(int status, std::string_view code, std::string_view detail) {
     phase_ = Phase::writing;
     keep_alive_ = false;
-    write_response(Response::text(status, std::string(detail) + "\n"), true);
+    write_response(server_.error_response(status, code, detail), true);
 }
 
 void Session::write_response(Response response, bool close_after) {
@@ -501,7 +595,8 @@ void Session::write_response(Response response, bool close_after) {
     response_timer_.cancel();
     phase_ = Phase::writing;
     if (!fill_response(response, close_after)) {
-        Response error = Response::text(500, "internal error\n");
+        Response error = server_.error_response(500, fault::internal,
+                                                "the handler answered an invalid response");
         bool filled = fill_response(error, close_after);
         QRPAY_ASSERT(filled, "the server's own error response is valid");
     }
@@ -582,6 +677,7 @@ void Session::close() {
     }
     phase_ = Phase::closed;
     response_timer_.cancel();
+    request_timer_.cancel();
     if (stream_shared_) {
         stream_shared_->closed = true;
     }
@@ -608,7 +704,9 @@ void Session::start_streaming(Response head, std::shared_ptr<StreamShared> share
     if (!valid) {
         QRPAY_LOG_ERROR("http server: handler started a stream with an invalid status or header");
         stream_shared_->closed = true;
-        write_response(Response::text(500, "internal error\n"), true);
+        write_response(server_.error_response(500, fault::internal,
+                                              "the handler started a stream with an invalid head"),
+                       true);
         return;
     }
     phase_ = Phase::streaming;
@@ -745,7 +843,9 @@ bool begin_stream(const ResponderState& state,
 ResponderState::~ResponderState() {
     if (!answered->exchange(true)) {
         QRPAY_LOG_WARN("http server: a request was dropped unanswered by its handler");
-        deliver(*this, Response::text(500, "request dropped unanswered\n"));
+        (void)with_live_session(*this, [](Session& live) {
+            live.deliver_error(500, fault::internal, "the handler dropped the request unanswered");
+        });
     }
 }
 
@@ -829,28 +929,91 @@ void Server::Impl::on_accept(const error_code& error, tcp::socket socket) {
         return;
     }
     auto session = std::make_shared<detail::Session>(*this, std::move(socket));
-    if (register_session(session)) {
-        session->start();
-    } else {
-        session->reject_busy();  // not registered: it answers 503 and closes on its own
+    // Not registered: a refused session answers and closes on its own.
+    switch (register_session(session)) {
+        case Admission::accepted:
+            session->start();
+            break;
+        case Admission::connections_max:
+            ++refused_connections_max_;
+            session->reject(503, fault::too_many_connections,
+                            std::to_string(options_.connections_max) + " connections are open");
+            break;
+        case Admission::address_max:
+            ++refused_address_max_;
+            session->reject(429, fault::too_many_connections_from_address,
+                            std::to_string(options_.connections_per_address_max) +
+                                " connections are open from this address");
+            break;
     }
     do_accept();
 }
 
-bool Server::Impl::register_session(const std::shared_ptr<detail::Session>& session) {
+Server::Impl::Admission Server::Impl::register_session(
+    const std::shared_ptr<detail::Session>& session) {
     std::lock_guard lock(sessions_mutex_);
     if (sessions_.size() >= options_.connections_max) {
-        return false;
+        return Admission::connections_max;
     }
-    sessions_.emplace(session.get(), session);
-    return true;
+    std::size_t& from_address = sessions_per_address_[session->peer_address()];
+    if (from_address >= options_.connections_per_address_max) {
+        return Admission::address_max;  // from_address >= 1, so the map holds no 0
+    }
+    ++from_address;
+    bool inserted = sessions_.emplace(session.get(), session).second;
+    QRPAY_ASSERT(inserted, "a session registers once");
+    QRPAY_ASSERT(sessions_.size() <= options_.connections_max, "the registry stays bounded");
+    return Admission::accepted;
 }
 
 void Server::Impl::on_session_closed(detail::Session* session) {
     std::lock_guard lock(sessions_mutex_);
     if (sessions_.erase(session) > 0) {
+        auto counted = sessions_per_address_.find(session->peer_address());
+        QRPAY_ASSERT(counted != sessions_per_address_.end() && counted->second > 0,
+                     "a registered session is counted under its address");
+        if (--counted->second == 0) {
+            sessions_per_address_.erase(counted);
+        }
         sessions_changed_.notify_all();
     }
+}
+
+ServerStats Server::Impl::stats() {
+    ServerStats stats;
+    {
+        std::lock_guard lock(sessions_mutex_);
+        stats.connections_open = sessions_.size();
+    }
+    stats.connections_max = options_.connections_max;
+    stats.refused_connections_max_total = refused_connections_max_.load();
+    stats.refused_address_max_total = refused_address_max_.load();
+    stats.first_byte_timeouts_total = first_byte_timeouts_.load();
+    return stats;
+}
+
+Response Server::Impl::error_response(int status,
+                                      std::string_view code,
+                                      std::string_view detail) const {
+    Response response;
+    try {
+        response = options_.error_response(status, code, detail);
+    } catch (const std::exception& error) {
+        QRPAY_LOG_ERROR("http server: error_response threw: %s", error.what());
+        return problem_response(status, code, detail);
+    }
+    bool valid = response.status == status;
+    for (const auto& [name, value] : response.headers) {
+        valid = valid && is_valid_header(name, value);
+    }
+    if (!valid) {
+        QRPAY_LOG_ERROR("http server: error_response made an invalid response for %d", status);
+        return problem_response(status, code, detail);
+    }
+    if ((status == 429 || status == 503) && response.header("Retry-After").empty()) {
+        response.headers["Retry-After"] = "1";
+    }
+    return response;
 }
 
 std::vector<std::shared_ptr<detail::Session>> Server::Impl::sessions_snapshot() {
@@ -911,6 +1074,7 @@ void Server::Impl::stop() {
     acceptor_.close(ignored);
     std::lock_guard lock(sessions_mutex_);
     sessions_.clear();  // while context_ still exists
+    sessions_per_address_.clear();
     stopped_ = true;
 }
 
@@ -991,14 +1155,33 @@ void StreamWriter::end() const {
 
 bool StreamWriter::open() const { return !state_->ended.load() && !state_->shared->closed.load(); }
 
+Response problem_response(int status, std::string_view code, std::string_view detail) {
+    Response response;
+    response.status = status;
+    response.headers["Content-Type"] = "application/problem+json";
+    if (status == 429 || status == 503) {
+        response.headers["Retry-After"] = "1";
+    }
+    response.body = "{\"type\":\"about:blank\",\"title\":" + json_string(reason_phrase(status)) +
+                    ",\"status\":" + std::to_string(status) + ",\"detail\":" + json_string(detail) +
+                    ",\"code\":" + json_string(code) + "}";
+    return response;
+}
+
 Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, Handler handler) {
+    if (options.connections_per_address_max < 1 || options.error_response == nullptr) {
+        return Status(Errc::invalid_argument,
+                      "http server: connections_per_address_max must be >= 1 and error_response "
+                      "set");
+    }
     if (handler == nullptr || options.threads < 1 || options.connections_max < 1 ||
         options.body_bytes_max < 1 || options.header_bytes_max < 256 ||
         options.header_bytes_max > UINT32_MAX || options.tasks_pending_max < 1) {
         return Status(Errc::invalid_argument, "bad http server options or no handler");
     }
-    if (options.idle_timeout.count() <= 0 || options.request_timeout.count() <= 0 ||
-        options.response_timeout.count() <= 0 || options.stop_timeout.count() < 0) {
+    if (options.idle_timeout.count() <= 0 || options.first_byte_timeout.count() <= 0 ||
+        options.request_timeout.count() <= 0 || options.response_timeout.count() <= 0 ||
+        options.stop_timeout.count() < 0) {
         return Status(Errc::invalid_argument, "http server timeouts must be positive");
     }
     auto impl = std::make_unique<Impl>(options, std::move(handler));
@@ -1015,6 +1198,8 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() { stop(); }
 
 std::uint16_t Server::port() const { return impl_->port(); }
+
+ServerStats Server::stats() const { return impl_->stats(); }
 
 Result<TimerId> Server::run_after(std::chrono::milliseconds delay, Task task) {
     return impl_->timers().run_after(delay, std::move(task));

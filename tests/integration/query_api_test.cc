@@ -147,42 +147,62 @@ TEST_F(QueryApi, BadQueryInputIsAProblemAndReadsNothing) {
     EXPECT_EQ(call("GET", "/v1/transactions/tx_nope/events", consumer).status, 404);
 }
 
-TEST_F(QueryApi, EventStreamShowsStatusChangesUntilAFinalState) {
+// The statuses of a finished stream's events, in order.
+std::vector<std::string> statuses_in(const std::vector<SseEvent>& events) {
+    std::vector<std::string> out;
+    for (const auto& event : events) {
+        out.push_back(event.data["status"].get<std::string>());
+    }
+    return out;
+}
+
+bool streams_open(http::Client& admin, int count) {
+    return call_api(admin, "GET", "/metrics", "")
+               .raw.find("qrpay_event_streams_open " + std::to_string(count) + "\n") !=
+           std::string::npos;
+}
+
+TEST_F(QueryApi, EventStreamShowsEveryStatusUntilAStateWithNoWayOut) {
     std::string consumer = token("consumer", "sse-consumer");
     std::string merchant = token("merchant", "sse-merchant");
     auto code = call("POST", "/v1/payment-codes", consumer);
     ASSERT_EQ(code.status, 201);
     std::string id = code.body["transaction_id"];
     ApiResponse stream;
-    std::thread watcher(
+    std::jthread watcher(
         [&] { stream = call("GET", "/v1/transactions/" + id + "/events", consumer); });
     // Pay once the stream is open: the first event the consumer sees is the open code.
     auto admin = client_for(server_->admin_port());
-    ASSERT_TRUE(eventually([&] {
-        auto metrics = call_api(*admin, "GET", "/metrics", "");
-        return metrics.raw.find("qrpay_event_streams_open 1\n") != std::string::npos;
-    }));
+    ASSERT_TRUE(eventually([&] { return streams_open(*admin, 1); }));
     auto paid = call("POST", "/v1/payments", merchant, pay_body(code.body["code"], 900), "sse-1");
     ASSERT_EQ(paid.status, 200) << paid.raw;
+    ASSERT_EQ(paid.body["status"], "completed");
+    // Completed is not an end: the stream stays open for a cancellation.
+    EXPECT_TRUE(streams_open(*admin, 1)) << "the stream is still open after completed";
+    auto cancel = call("POST", "/v1/transactions/" + id + "/cancel", merchant, "", "sse-c-1");
+    ASSERT_EQ(cancel.status, 200) << cancel.raw;
     watcher.join();
     ASSERT_EQ(stream.status, 200) << stream.raw;
     EXPECT_EQ(stream.content_type, "text/event-stream");
     auto events = parse_sse(stream.raw);
-    ASSERT_GE(events.size(), 2U) << stream.raw;
-    EXPECT_EQ(events.front().data["status"], "waiting_for_read_token");
-    EXPECT_EQ(events.back().event, "status");
-    EXPECT_EQ(events.back().data["status"], "completed") << "ends at the final state";
-    EXPECT_EQ(events.back().data["transaction_id"], id);
-    for (std::size_t i = 1; i < events.size(); ++i) {
-        EXPECT_NE(events[i - 1].data["status"], events[i].data["status"]) << "only changes";
-        EXPECT_LT(std::stoll(events[i - 1].id), std::stoll(events[i].id));
+    // Every status, also preparing_to_payment, which lasts less than one command.
+    EXPECT_EQ(statuses_in(events),
+              (std::vector<std::string>{"waiting_for_read_token", "preparing_to_payment",
+                                        "waiting_for_payment_execution", "completed",
+                                        "waiting_for_payment_cancellation", "cancelled"}))
+        << stream.raw;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        EXPECT_EQ(events[i].event, "status");
+        EXPECT_EQ(events[i].data["transaction_id"], id);
+        EXPECT_EQ(events[i].id, std::to_string(events[i].data["version"].get<std::int64_t>()));
+        if (i > 0) {
+            EXPECT_LT(std::stoll(events[i - 1].id), std::stoll(events[i].id));
+        }
     }
     // The merchant of it may watch it too (already final: one event); nobody else.
     auto merchant_stream = call("GET", "/v1/transactions/" + id + "/events", merchant);
     ASSERT_EQ(merchant_stream.status, 200);
-    auto merchant_events = parse_sse(merchant_stream.raw);
-    ASSERT_EQ(merchant_events.size(), 1U);
-    EXPECT_EQ(merchant_events[0].data["status"], "completed");
+    EXPECT_EQ(statuses_in(parse_sse(merchant_stream.raw)), std::vector<std::string>{"cancelled"});
     std::string stranger = token("consumer", "sse-stranger");
     EXPECT_EQ(call("GET", "/v1/transactions/" + id + "/events", stranger).status, 404);
 }
@@ -197,11 +217,14 @@ TEST_F(QueryApi, AdminReadsAnyTransactionAndItsEventsButNotItsQrImage) {
     auto read = call("GET", "/v1/transactions/" + id, admin);
     ASSERT_EQ(read.status, 200) << read.raw;
     EXPECT_EQ(read.body["status"], "completed");
+    // Cancelled, so that the stream ends at once (a completed payment's stream stays open).
+    ASSERT_EQ(call("POST", "/v1/transactions/" + id + "/cancel", merchant, "", "admin-c-1").status,
+              200);
     auto stream = call("GET", "/v1/transactions/" + id + "/events", admin);
     ASSERT_EQ(stream.status, 200) << stream.raw;
     auto events = parse_sse(stream.raw);
     ASSERT_EQ(events.size(), 1U) << stream.raw;
-    EXPECT_EQ(events[0].data["status"], "completed");
+    EXPECT_EQ(events[0].data["status"], "cancelled");
     EXPECT_EQ(events[0].data["transaction_id"], id);
     for (const char* image : {"/qr.svg", "/qr.png"}) {
         auto qr = call("GET", "/v1/transactions/" + id + image, admin);
@@ -223,6 +246,25 @@ TEST_F(QueryApi, SalesRangeStaysWithinTheLastDay) {
     auto beyond = call("GET", "/v1/me/sales?to=10000-01-01", merchant);
     EXPECT_EQ(beyond.status, 422) << beyond.raw;
     EXPECT_EQ(beyond.body["code"], "invalid_query");
+}
+
+TEST_F(QueryApi, AStreamOpenedOnACompletedPaymentWatchesItsCancellation) {
+    std::string consumer = token("consumer", "sse-late-consumer");
+    std::string merchant = token("merchant", "sse-late-merchant");
+    std::string id = pay(consumer, merchant, 700);
+    ApiResponse stream;
+    std::jthread watcher(
+        [&] { stream = call("GET", "/v1/transactions/" + id + "/events", merchant); });
+    auto admin = client_for(server_->admin_port());
+    ASSERT_TRUE(eventually([&] { return streams_open(*admin, 1); }));
+    auto cancel = call("POST", "/v1/transactions/" + id + "/cancel", merchant, "", "late-c-1");
+    ASSERT_EQ(cancel.status, 200) << cancel.raw;
+    watcher.join();
+    ASSERT_EQ(stream.status, 200) << stream.raw;
+    EXPECT_EQ(
+        statuses_in(parse_sse(stream.raw)),
+        (std::vector<std::string>{"completed", "waiting_for_payment_cancellation", "cancelled"}))
+        << stream.raw;
 }
 
 TEST_F(QueryApi, MetricsExportTheLagHistogram) {
@@ -258,22 +300,81 @@ TEST(QueryStreams, SubscribersBeyondTheMaximumGet503) {
     std::string path =
         "/v1/transactions/" + code.body["transaction_id"].get<std::string>() + "/events";
     ApiResponse first;
-    std::thread watcher([&] { first = call_api(*client, "GET", path, consumer); });
+    std::jthread watcher([&] { first = call_api(*client, "GET", path, consumer); });
     auto admin = client_for(server.admin_port());
-    ASSERT_TRUE(eventually([&] {
-        return call_api(*admin, "GET", "/metrics", "").raw.find("qrpay_event_streams_open 1\n") !=
-               std::string::npos;
-    }));
+    ASSERT_TRUE(eventually([&] { return streams_open(*admin, 1); }));
     auto second = call_api(*client, "GET", path, consumer);
     EXPECT_EQ(second.status, 503) << second.raw;
     EXPECT_EQ(second.body["code"], "unavailable");
     auto paid = call_api(*client, "POST", "/v1/payments", merchant, pay_body(code.body["code"], 10),
                          "bound-1");
     ASSERT_EQ(paid.status, 200);
+    auto cancel =
+        call_api(*client, "POST",
+                 "/v1/transactions/" + code.body["transaction_id"].get<std::string>() + "/cancel",
+                 merchant, "", "bound-c-1");
+    ASSERT_EQ(cancel.status, 200) << cancel.raw;
     watcher.join();
     EXPECT_EQ(first.status, 200);
     ASSERT_TRUE(eventually([&] { return call_api(*client, "GET", path, consumer).status == 200; }))
         << "the slot is free again";
+}
+
+// One subject holds at most --sse-subscribers-per-subject-max streams (429, Retry-After);
+// other subjects still get theirs.
+TEST(QueryStreams, StreamsOfOneSubjectBeyondItsMaximumGet429) {
+    TempDir dir;
+    Server server(dir.path() + "/serve", {"--sse-subscribers-per-subject-max", "1"});
+    server.start();
+    auto client = client_for(server.port(), std::chrono::seconds(30), 4);
+    auto admin = client_for(server.admin_port());
+    std::string greedy = server.token("consumer", "greedy-consumer");
+    std::string other = server.token("consumer", "other-consumer");
+    std::string merchant = server.token("merchant", "subject-merchant");
+    auto code = call_api(*client, "POST", "/v1/payment-codes", greedy);
+    auto other_code = call_api(*client, "POST", "/v1/payment-codes", other);
+    ASSERT_EQ(code.status, 201);
+    ASSERT_EQ(other_code.status, 201);
+    std::string id = code.body["transaction_id"];
+    std::string other_id = other_code.body["transaction_id"];
+    ApiResponse first;
+    std::jthread watcher(
+        [&] { first = call_api(*client, "GET", "/v1/transactions/" + id + "/events", greedy); });
+    ASSERT_TRUE(eventually([&] { return streams_open(*admin, 1); }));
+
+    http::ClientRequest again{.path = "/v1/transactions/" + id + "/events",
+                              .headers = {{"Authorization", "Bearer " + greedy}}};
+    auto refused = client->call(again);
+    ASSERT_TRUE(refused.ok()) << refused.status().to_string();
+    EXPECT_EQ(refused->status, 429);
+    EXPECT_EQ(refused->header("Content-Type"), "application/problem+json");
+    EXPECT_EQ(refused->header("Retry-After"), "1");
+    EXPECT_EQ(nlohmann::json::parse(refused->body, nullptr, false)["code"],
+              "too_many_event_streams");
+    EXPECT_NE(call_api(*admin, "GET", "/metrics", "")
+                  .raw.find("qrpay_event_streams_refused_total{reason=\"per_subject_max\"} 1\n"),
+              std::string::npos);
+
+    ApiResponse second;
+    std::jthread other_watcher([&] {
+        second = call_api(*client, "GET", "/v1/transactions/" + other_id + "/events", other);
+    });
+    ASSERT_TRUE(eventually([&] { return streams_open(*admin, 2); })) << "another subject's stream";
+    for (const auto& [paid_code, key] : {std::pair{code.body["code"], std::string("s-1")},
+                                         std::pair{other_code.body["code"], std::string("s-2")}}) {
+        auto paid =
+            call_api(*client, "POST", "/v1/payments", merchant, pay_body(paid_code, 10), key);
+        ASSERT_EQ(paid.status, 200) << paid.raw;
+        auto cancel = call_api(
+            *client, "POST",
+            "/v1/transactions/" + paid.body["transaction_id"].get<std::string>() + "/cancel",
+            merchant, "", "c-" + key);
+        ASSERT_EQ(cancel.status, 200) << cancel.raw;
+    }
+    watcher.join();
+    other_watcher.join();
+    EXPECT_EQ(first.status, 200);
+    EXPECT_EQ(second.status, 200);
 }
 
 std::string file_text(const std::string& path) {
