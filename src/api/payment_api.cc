@@ -335,7 +335,7 @@ void PaymentApi::run_idempotent(Call call,
         return;
     }
     std::string key_id = key_scope_id(call.principal.subject, key);
-    Hold hold = claims_.try_hold(key_id);
+    std::shared_ptr<KeyClaims::Hold> hold = claims_.try_hold(key_id);
     if (!hold) {
         respond_problem(call.responder,
                         make_problem(409, "idempotency_key_in_flight",
@@ -346,29 +346,35 @@ void PaymentApi::run_idempotent(Call call,
     std::string hash =
         request_hash(call.principal.subject + "\n" + call.request.method + " " + call.request.path,
                      canonical_body);
-    keys_.ask_new(
-        key_id, BeginRequest{hash},
-        [this, key_id, hold, call, start = std::move(start), not_found_code,
-         conflict_code](Result<KeyReply> reply) mutable {
-            if (!reply.ok()) {
-                respond_problem(call.responder, problem_from(reply.status()));
-                return;
-            }
-            if (std::holds_alternative<Reused>(*reply)) {
-                respond_problem(call.responder,
-                                make_problem(422, "idempotency_key_reused",
-                                             "Idempotency-Key was used with a different request"));
-                return;
-            }
-            if (auto* replayed = std::get_if<Replay>(&reply.value())) {
-                hold->release();
-                replay(call, replayed->outcome);
-                return;
-            }
-            start([this, key_id, hold, call, not_found_code, conflict_code](ViewResult result) {
-                finish_key(key_id, hold, call, std::move(result), not_found_code, conflict_code);
-            });
-        });
+    Keyed keyed{.key_id = key_id,
+                .hold = std::move(hold),
+                .not_found_code = not_found_code,
+                .conflict_code = conflict_code};
+    keys_.ask_new(key_id, BeginRequest{hash},
+                  [this, keyed = std::move(keyed), call,
+                   start = std::move(start)](Result<KeyReply> reply) mutable {
+                      on_key_begun(keyed, std::move(call), std::move(start), std::move(reply));
+                  });
+}
+
+// The key's answer to Begin: go on (Proceed), answer again (Replay), or refuse.
+void PaymentApi::on_key_begun(const Keyed& keyed, Call call, Start start, Result<KeyReply> reply) {
+    if (reply.ok() && std::holds_alternative<Proceed>(*reply)) {
+        start(
+            [this, keyed, call](ViewResult result) { finish_key(keyed, call, std::move(result)); });
+        return;
+    }
+    keyed.hold->release();  // this request is done with the key: before the answer goes out
+    if (!reply.ok()) {
+        respond_problem(call.responder, problem_from(reply.status()));
+    } else if (auto* replayed = std::get_if<Replay>(&reply.value())) {
+        replay(call, replayed->outcome);
+    } else {
+        QRPAY_ASSERT(std::holds_alternative<Reused>(*reply), "Begin replies one of three");
+        respond_problem(call.responder,
+                        make_problem(422, "idempotency_key_reused",
+                                     "Idempotency-Key was used with a different request"));
+    }
 }
 
 // A finished request's answer again. The transaction is read as a direct read would read it,
@@ -391,29 +397,16 @@ void PaymentApi::replay(const Call& call, const KeyOutcome& outcome) {
                  });
 }
 
-// Records the outcome under the key, then answers: a retry after the answer replays it, a
-// retry before it (the payment still waiting on the agency) is told the key is in flight.
-// The hold is given back before the answer goes out, so a retry sent after the answer never
-// meets it; when the outcome cannot be recorded the retry takes the key over and asks again.
-void PaymentApi::finish_key(const std::string& key_id,
-                            const Hold& hold,
-                            Call call,
-                            ViewResult result,
-                            const std::string& not_found_code,
-                            const std::string& conflict_code) {
+// Records the request's outcome under the key, once final or after pay_wait_max.
+void PaymentApi::finish_key(const Keyed& keyed, Call call, ViewResult result) {
     if (!result.ok() && is_transient(result.status().code())) {
-        keys_.ask(key_id, ReleaseRequest{},
-                  [hold, responder = call.responder,
-                   status = result.status()](const Result<KeyReply>& /*released*/) {
-                      hold->release();  // released or not: a retry may take the key over
-                      respond_problem(responder, problem_from(status));
-                  });
+        release_and_respond(keyed, call.responder, result.status());
         return;
     }
     if (!result.ok()) {
-        Problem problem = problem_for(result.status(), not_found_code, conflict_code);
+        Problem problem = problem_for(result.status(), keyed.not_found_code, keyed.conflict_code);
         KeyOutcome outcome{"", problem.status, problem.code, problem.detail};
-        record_and_respond(key_id, hold, outcome, [responder = call.responder, problem] {
+        record_and_respond(keyed, outcome, [responder = call.responder, problem] {
             respond_problem(responder, problem);
         });
         return;
@@ -422,33 +415,40 @@ void PaymentApi::finish_key(const std::string& key_id,
         result->transaction_id.value,
         [](const TransactionView& view) { return is_final(view.state); },
         SteadyClock::now() + options_.pay_wait_max,
-        [this, key_id, hold, responder = call.responder](ViewResult view) {
+        [this, keyed, responder = call.responder](ViewResult view) {
             if (!view.ok()) {
-                keys_.ask(key_id, ReleaseRequest{},
-                          [hold, responder, status = view.status()](const Result<KeyReply>&) {
-                              hold->release();
-                              respond_problem(responder, problem_from(status));
-                          });
+                release_and_respond(keyed, responder, view.status());
                 return;
             }
             KeyOutcome outcome{view->transaction_id.value, 0, "", ""};
             int status = is_final(view->state) ? 200 : 202;
-            record_and_respond(key_id, hold, outcome,
-                               [responder, status, body = transaction_json(*view)] {
-                                   respond_json(responder, status, body);
-                               });
+            record_and_respond(keyed, outcome, [responder, status, body = transaction_json(*view)] {
+                respond_json(responder, status, body);
+            });
         });
 }
 
-void PaymentApi::record_and_respond(const std::string& key_id,
-                                    const Hold& hold,
+// A failure that says nothing about the request: the key goes back to unused, so a retry runs
+// the request again.
+void PaymentApi::release_and_respond(const Keyed& keyed,
+                                     const http::Responder& responder,
+                                     const Status& failure) {
+    keys_.ask(keyed.key_id, ReleaseRequest{},
+              [hold = keyed.hold, responder, failure](const Result<KeyReply>& /*released*/) {
+                  hold->release();  // released or not: a retry may take the key over
+                  respond_problem(responder, problem_from(failure));
+              });
+}
+
+// Records the outcome under the key, then answers. The hold is given back before the answer
+// goes out, so a retry sent after the answer never meets it; when the outcome cannot be
+// recorded, the key stays claimed in the journal and the retry takes it over.
+void PaymentApi::record_and_respond(const Keyed& keyed,
                                     const KeyOutcome& outcome,
                                     std::function<void()> respond) {
-    keys_.ask(key_id, FinishRequest{outcome},
-              [hold, respond = std::move(respond)](const Result<KeyReply>& finished) {
+    keys_.ask(keyed.key_id, FinishRequest{outcome},
+              [hold = keyed.hold, respond = std::move(respond)](const Result<KeyReply>& finished) {
                   if (!finished.ok()) {
-                      // Not recorded: the key stays claimed in the journal, and a retry takes
-                      // it over once this hold is gone (the payment answers it again).
                       QRPAY_LOG_WARN("idempotency key outcome not recorded: %s",
                                      errc_name(finished.status().code()).data());
                   }

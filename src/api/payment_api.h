@@ -76,18 +76,21 @@ private:
                         Start start,
                         const std::string& not_found_code,
                         const std::string& conflict_code);
-    using Hold = std::shared_ptr<KeyClaims::Hold>;
-    void on_key_begun(
-        const std::string& key_id, const Hold& hold, Call call, Start start, const KeyReply& reply);
+    // A request under an Idempotency-Key: the key's entity id, this request's hold on it, and
+    // the problem codes its route gives a domain not_found and conflict.
+    struct Keyed {
+        std::string key_id;
+        std::shared_ptr<KeyClaims::Hold> hold;
+        std::string not_found_code;
+        std::string conflict_code;
+    };
+    void on_key_begun(const Keyed& keyed, Call call, Start start, Result<KeyReply> reply);
     void replay(const Call& call, const KeyOutcome& outcome);
-    void finish_key(const std::string& key_id,
-                    const Hold& hold,
-                    Call call,
-                    ViewResult result,
-                    const std::string& not_found_code,
-                    const std::string& conflict_code);
-    void record_and_respond(const std::string& key_id,
-                            const Hold& hold,
+    void finish_key(const Keyed& keyed, Call call, ViewResult result);
+    void release_and_respond(const Keyed& keyed,
+                             const http::Responder& responder,
+                             const Status& failure);
+    void record_and_respond(const Keyed& keyed,
                             const KeyOutcome& outcome,
                             std::function<void()> respond);
     void answer_when_final(http::Responder responder, const std::string& transaction_id);
