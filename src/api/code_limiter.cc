@@ -38,6 +38,11 @@ void CodeLimiter::forget_expired(Allowance& allowance, Clock::time_point now) co
 }
 
 bool CodeLimiter::make_room(Clock::time_point now) {
+    constexpr std::chrono::seconds sweep_interval_min{1};
+    if (swept_at_ && now - *swept_at_ < sweep_interval_min) {
+        return false;
+    }
+    swept_at_ = now;
     std::size_t before = allowances_.size();
     for (auto it = allowances_.begin(); it != allowances_.end();) {
         Allowance& allowance = it->second;
@@ -80,6 +85,17 @@ CodeLimiter::Decision CodeLimiter::take(const std::string& subject, Clock::time_
     allowance.issued.push_back(now);
     QRPAY_ASSERT(allowance.issued.size() <= limits_.open_codes_max, "open codes stay bounded");
     return {};
+}
+
+void CodeLimiter::give_back(const std::string& subject) {
+    std::lock_guard lock(mutex_);
+    auto it = allowances_.find(subject);
+    if (it == allowances_.end() || it->second.issued.empty()) {
+        return;
+    }
+    Allowance& allowance = it->second;
+    allowance.issued.pop_back();
+    allowance.tokens = std::min(static_cast<double>(limits_.burst_max), allowance.tokens + 1.0);
 }
 
 std::size_t CodeLimiter::subjects_tracked() const {

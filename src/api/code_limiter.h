@@ -9,8 +9,9 @@
 //              since or not: a code counts until the moment it expires at the latest, so the
 //              count never undercounts the codes still open
 // The state lives in memory (a restart forgets it, which costs at most one more burst) and is
-// bounded: at most `subjects_max` subjects are tracked; beyond, idle ones are forgotten, and if
-// none is idle the request is refused 503.
+// bounded: at most `subjects_max` subjects are tracked; beyond, idle ones are forgotten (one
+// sweep a second at most, so a full table costs no scan per request), and if none is idle the
+// request is refused 503.
 //
 // Thread-safe.
 
@@ -18,6 +19,7 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -45,6 +47,9 @@ public:
 
     // Takes one code from `subject`'s allowance when both limits permit it.
     Decision take(const std::string& subject, Clock::time_point now);
+    // Gives back the code last taken: its issue surely failed (nothing was stored), so it
+    // must not count against the consumer after the store recovers.
+    void give_back(const std::string& subject);
 
     [[nodiscard]] const CodeLimits& limits() const { return limits_; }
     [[nodiscard]] std::size_t subjects_tracked() const;
@@ -62,8 +67,9 @@ private:
     bool make_room(Clock::time_point now);
 
     CodeLimits limits_;
-    mutable std::mutex mutex_;  // guards allowances_: requests arrive on every HTTP thread
+    mutable std::mutex mutex_;  // guards the rest: requests arrive on every HTTP thread
     std::unordered_map<std::string, Allowance> allowances_;
+    std::optional<Clock::time_point> swept_at_;
 };
 
 }  // namespace qrpay::api

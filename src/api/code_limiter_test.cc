@@ -36,6 +36,15 @@ TEST(CodeLimiter, OpenCodesAreCappedUntilTheOldestExpires) {
     EXPECT_EQ(limiter.take("alice", t0 + 300s).verdict, Verdict::allowed);  // the first expired
 }
 
+TEST(CodeLimiter, ACodeWhoseIssueFailedIsGivenBack) {
+    CodeLimiter limiter({.burst_max = 1, .refill_interval = 1h, .open_codes_max = 1});
+    EXPECT_EQ(limiter.take("alice", t0).verdict, Verdict::allowed);
+    limiter.give_back("alice");  // the store refused the write: nothing was issued
+    EXPECT_EQ(limiter.take("alice", t0).verdict, Verdict::allowed);
+    EXPECT_NE(limiter.take("alice", t0).verdict, Verdict::allowed);
+    limiter.give_back("nobody");  // unknown subjects are ignored
+}
+
 TEST(CodeLimiter, TracksAtMostSubjectsMaxForgettingIdleOnes) {
     CodeLimiter limiter({.burst_max = 1, .refill_interval = 1s, .code_ttl = 5s, .subjects_max = 2});
     EXPECT_EQ(limiter.take("a", t0).verdict, Verdict::allowed);

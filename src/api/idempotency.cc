@@ -122,22 +122,22 @@ std::string key_scope_id(const std::string& merchant, const std::string& key) {
 
 void KeyClaims::Hold::release() {
     std::call_once(released_, [this] {
-        std::lock_guard lock(claims_.mutex_);
-        claims_.held_.erase(key_id_);
+        std::lock_guard lock(held_->mutex);
+        held_->keys.erase(key_id_);
     });
 }
 
 std::shared_ptr<KeyClaims::Hold> KeyClaims::try_hold(const std::string& key_id) {
-    std::lock_guard lock(mutex_);
-    if (!held_.insert(key_id).second) {
+    std::lock_guard lock(held_->mutex);
+    if (!held_->keys.insert(key_id).second) {
         return nullptr;
     }
-    return std::make_shared<Hold>(*this, key_id);
+    return std::make_shared<Hold>(held_, key_id);
 }
 
 std::size_t KeyClaims::held() const {
-    std::lock_guard lock(mutex_);
-    return held_.size();
+    std::lock_guard lock(held_->mutex);
+    return held_->keys.size();
 }
 
 std::string IdempotencyKey::encode_state(const State& state) const {

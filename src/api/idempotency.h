@@ -104,13 +104,25 @@ static_assert(runtime::Behavior<IdempotencyKey>);
 std::string key_scope_id(const std::string& merchant, const std::string& key);
 
 // The keys a request of this process holds right now: at most one request per key at a time.
-// A Hold gives its key back when released or destroyed. Thread-safe; the set is bounded by
-// the requests in flight, which the HTTP server bounds.
+// A Hold gives its key back when released or destroyed; it shares the set with KeyClaims, so
+// a Hold still in a queue when the API is destroyed (shutdown) stays safe. Thread-safe; the
+// set is bounded by the requests in flight, which the HTTP server bounds.
+//
+// Why a retry may take over a claim the entity has in flight: the first request is gone, and
+// running the request again is safe because the Transaction answers a ReadToken or Cancel with
+// the same merchant and request key as a retry (transaction.h), so nothing happens twice. In a
+// cluster the set must live with the key's shard owner (requests forwarded there).
 class KeyClaims {
+    struct Held {
+        std::mutex mutex;  // guards keys: requests run on every HTTP and entity thread
+        std::unordered_set<std::string> keys;
+    };
+
 public:
     class Hold {
     public:
-        Hold(KeyClaims& claims, std::string key_id) : claims_(claims), key_id_(std::move(key_id)) {}
+        Hold(std::shared_ptr<Held> held, std::string key_id)
+            : held_(std::move(held)), key_id_(std::move(key_id)) {}
         ~Hold() { release(); }
         Hold(const Hold&) = delete;
         Hold& operator=(const Hold&) = delete;
@@ -119,7 +131,7 @@ public:
         void release();  // idempotent
 
     private:
-        KeyClaims& claims_;
+        std::shared_ptr<Held> held_;
         std::string key_id_;
         std::once_flag released_;
     };
@@ -129,8 +141,7 @@ public:
     [[nodiscard]] std::size_t held() const;
 
 private:
-    mutable std::mutex mutex_;  // guards held_: requests run on every HTTP and entity thread
-    std::unordered_set<std::string> held_;
+    std::shared_ptr<Held> held_ = std::make_shared<Held>();
 };
 
 }  // namespace qrpay::api

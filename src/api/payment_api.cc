@@ -39,6 +39,11 @@ bool is_transient(Errc code) {
            code == Errc::timeout || code == Errc::fenced;
 }
 
+// Failures after which nothing of the request was stored.
+bool surely_not_stored(Errc code) {
+    return code == Errc::unavailable || code == Errc::io_error || code == Errc::fenced;
+}
+
 // Parses a non-negative decimal integer query value; nullopt for anything else.
 std::optional<std::uint64_t> parse_count(std::string_view text) {
     std::uint64_t value = 0;
@@ -142,22 +147,26 @@ void PaymentApi::create_code(Call call) {
         respond_problem(call.responder, *problem);
         return;
     }
-    flows_.issue_code(domain::ConsumerId{call.principal.subject},
-                      [responder = call.responder](ViewResult view) {
-                          if (!view.ok()) {
-                              respond_problem(responder, problem_from(view.status()));
-                              return;
-                          }
-                          const std::string& id = view->transaction_id.value;
-                          nlohmann::json body = {
-                              {"transaction_id", id},
-                              {"code", view->state.code.reveal()},
-                              {"expires_at", rfc3339(view->state.expires_at)},
-                              {"qr_svg", std::string(transactions_prefix) + id + "/qr.svg"},
-                              {"qr_png", std::string(transactions_prefix) + id + "/qr.png"},
-                          };
-                          respond_json(responder, 201, body.dump());
-                      });
+    flows_.issue_code(
+        domain::ConsumerId{call.principal.subject},
+        [this, consumer = call.principal.subject, responder = call.responder](ViewResult view) {
+            if (!view.ok()) {
+                if (surely_not_stored(view.status().code())) {
+                    code_limiter_.give_back(consumer);
+                }
+                respond_problem(responder, problem_from(view.status()));
+                return;
+            }
+            const std::string& id = view->transaction_id.value;
+            nlohmann::json body = {
+                {"transaction_id", id},
+                {"code", view->state.code.reveal()},
+                {"expires_at", rfc3339(view->state.expires_at)},
+                {"qr_svg", std::string(transactions_prefix) + id + "/qr.svg"},
+                {"qr_png", std::string(transactions_prefix) + id + "/qr.png"},
+            };
+            respond_json(responder, 201, body.dump());
+        });
 }
 
 std::optional<Problem> PaymentApi::refused_by_limits(const std::string& consumer) {

@@ -111,9 +111,18 @@ private:
     using Message = std::variant<Command, Wake>;
     // What the caller knows of an entity that is not in memory.
     enum class Presume { nothing, new_entity };
-    // Whether a deadline already past arms a timer that fires at once. A Wake being handled is
-    // that firing itself; anything else that loads an entity arms it (the timer may be lost).
+    // What brings a message to an entity: a command (from a caller or the entity itself) or a
+    // Wake (its timer, a resume, wake_pending). A Wake is the firing of a deadline itself; after
+    // a command, a deadline already past arms a timer that fires at once (the entity's timer
+    // may have been lost, or the deadline passed while the append was in flight).
+    enum class Trigger { command, wake };
     enum class Overdue { skip, fire_now };
+    static Trigger trigger_of(const Message& message) {
+        return std::holds_alternative<Wake>(message) ? Trigger::wake : Trigger::command;
+    }
+    static Overdue overdue_after(Trigger trigger) {
+        return trigger == Trigger::command ? Overdue::fire_now : Overdue::skip;
+    }
     using Clock = std::chrono::steady_clock;
 
     struct Pending {
@@ -202,8 +211,7 @@ private:
                 ReplyCallback done,
                 Presume presume) {
         ++commands_;
-        Overdue overdue = std::holds_alternative<Wake>(message) ? Overdue::skip : Overdue::fire_now;
-        auto found = load(entity_id, presume, overdue);
+        auto found = load(entity_id, presume, trigger_of(message));
         if (!found.ok()) {
             if (done) {
                 done(found.status());
@@ -231,15 +239,17 @@ private:
 
     // The entity in memory, recovered first if a failed write left it untrusted; when absent,
     // recovered from its snapshot and events, or started empty when presumed new. A Wake whose
-    // recovery fails keeps the entity in memory with a resume armed: it has work to do.
-    Result<Entity*> load(const std::string& entity_id, Presume presume, Overdue overdue) {
+    // recovery fails keeps the entity in memory with a resume armed: it has work to do. A
+    // command's caller gets the error instead, and an entity not in memory before stays out.
+    Result<Entity*> load(const std::string& entity_id, Presume presume, Trigger trigger) {
         Table& table = table_of(entity_id);
         auto it = table.find(entity_id);
         if (it != table.end()) {
             Entity& entity = *it->second;
             if (entity.needs_recovery) {
-                if (Status recovered = recover_in_place(entity_id, entity, overdue);
+                if (Status recovered = recover_in_place(entity_id, entity, trigger);
                     !recovered.ok()) {
+                    keep_resuming(entity_id, entity);
                     return recovered;
                 }
             }
@@ -261,9 +271,11 @@ private:
             return &entity;
         }
         entity.needs_recovery = true;
-        if (Status recovered = recover_in_place(entity_id, entity, overdue); !recovered.ok()) {
-            if (overdue == Overdue::fire_now) {
-                evict(entity_id);  // a command's caller gets the error; no work is known
+        if (Status recovered = recover_in_place(entity_id, entity, trigger); !recovered.ok()) {
+            if (trigger == Trigger::command) {
+                evict(entity_id);
+            } else {
+                keep_resuming(entity_id, entity);
             }
             return recovered;
         }
@@ -271,29 +283,38 @@ private:
     }
 
     // Recovers an entity marked needs_recovery from the journal and arms its deadline. On
-    // failure the entity keeps the mark and a resume is armed after a backoff.
-    Status recover_in_place(const std::string& entity_id, Entity& entity, Overdue overdue) {
+    // failure the entity is unchanged: still marked, its state and seq the last trusted ones.
+    Status recover_in_place(const std::string& entity_id, Entity& entity, Trigger trigger) {
         QRPAY_ASSERT(entity.needs_recovery && !entity.persisting,
                      "only an untrusted entity with no append in flight recovers in place");
-        const SequenceNr trusted_seq = entity.seq;
-        entity.state = State{};
-        entity.seq = SequenceNr{};
-        entity.snapshot_seq = SequenceNr{};
-        if (Status recovered = recover(entity_id, entity); !recovered.ok()) {
-            ++entity.failures_in_a_row;
-            arm_resume(entity_id, entity);
-            return recovered;
+        Entity recovered;
+        if (Status status = recover(entity_id, recovered); !status.ok()) {
+            return status;
         }
+        const SequenceNr trusted_seq = entity.seq;
+        entity.state = std::move(recovered.state);
+        entity.seq = recovered.seq;
+        entity.snapshot_seq = recovered.snapshot_seq;
         entity.needs_recovery = false;
         if (entity.failures_in_a_row > 0) {
             ++resumes_;
+            if (entity.seq > trusted_seq) {
+                // A write whose answer was lost had landed: tell whoever waits for it.
+                runtime_.notify_persisted(persistence_id(entity_id), entity.seq);
+            }
         }
-        if (entity.failures_in_a_row > 0 && entity.seq > trusted_seq) {
-            // A write whose answer was lost had landed: tell whoever waits for it.
-            runtime_.notify_persisted(persistence_id(entity_id), entity.seq);
-        }
-        arm_timer(entity_id, entity, std::nullopt, overdue);
+        arm_timer(entity_id, entity, std::nullopt, overdue_after(trigger));
         return {};
+    }
+
+    // A recovery failed: the entity tries again after a backoff, unless a resume is armed
+    // already (then messages that meet the broken journal meanwhile do not lengthen it).
+    void keep_resuming(const std::string& entity_id, Entity& entity) {
+        if (entity.wake_at) {
+            return;
+        }
+        ++entity.failures_in_a_row;
+        arm_resume(entity_id, entity);
     }
 
     // Replays the journal into `entity`. REQUIRES: `entity` holds nothing yet.
@@ -438,6 +459,7 @@ private:
         // The message itself while the entity is only presumed new: if the append shows that
         // it existed after all, the message runs again on the recovered entity.
         std::optional<Message> retry;
+        Trigger trigger;
     };
 
     void start_persist(const std::string& entity_id,
@@ -460,13 +482,14 @@ private:
         }
         request.wake_at = behavior_.deadline(next);
         std::size_t count = effect.events().size();
+        Trigger trigger = trigger_of(message);
         std::optional<Message> retry;
         if (entity.presumed_new) {
             retry = std::move(message);
         }
         auto in_flight = std::make_shared<InFlight>(
             InFlight{std::move(next), SequenceNr(entity.seq.value + count), count,
-                     std::move(effect), std::move(done), std::move(retry)});
+                     std::move(effect), std::move(done), std::move(retry), trigger});
         entity.persisting = true;
         runtime_.append(std::move(request), [this, entity_id, in_flight](const Status& status) {
             on_persisted(entity_id, std::move(*in_flight), status);
@@ -497,7 +520,8 @@ private:
         runtime_.notify_persisted(persistence_id(entity_id), entity.seq);
         answer(in_flight.done, in_flight.effect);
         run_side_effects(in_flight.effect);
-        arm_timer(entity_id, entity, in_flight.effect.wake_delay(), Overdue::skip);
+        arm_timer(entity_id, entity, in_flight.effect.wake_delay(),
+                  overdue_after(in_flight.trigger));
         maybe_snapshot(entity_id, entity);
         drain_stash(entity_id, entity);
     }
@@ -591,8 +615,8 @@ private:
             std::int64_t ahead_ms = deadline->value - runtime_.clock().wall_now().value;
             if (ahead_ms > 0) {
                 consider(now + std::chrono::milliseconds(ahead_ms));
-            } else if (overdue == Overdue::fire_now) {
-                consider(now);
+            } else if (overdue == Overdue::fire_now && !entity.wake_at) {
+                consider(now);  // unless a timer is armed: it wakes the entity anyway
             }
         }
         if (!want || want == entity.wake_at) {
@@ -604,7 +628,9 @@ private:
     // Replaces whatever timer is armed by one at `at`.
     void set_timer(const std::string& entity_id, Entity& entity, Clock::time_point at) {
         entity.wake_at = at;
-        std::uint64_t generation = ++entity.timer_generation;
+        // Unique across the host, so a timer of an evicted entity never matches a new one.
+        std::uint64_t generation = ++timer_generations_;
+        entity.timer_generation = generation;
         runtime_.post_at(persistence_id(entity_id), at,
                          [this, entity_id, generation] { on_timer(entity_id, generation); });
     }
@@ -682,6 +708,7 @@ private:
     std::atomic<std::uint64_t> passivations_{0};
     std::atomic<std::uint64_t> write_failures_{0};
     std::atomic<std::uint64_t> resumes_{0};
+    std::atomic<std::uint64_t> timer_generations_{0};
 };
 
 }  // namespace qrpay::runtime

@@ -525,6 +525,13 @@ TEST_F(EntityHostTest, AnOverdueDeadlineFiresAtOnceWhenTheEntityIsLoaded) {
         eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
 }
 
+TEST_F(EntityHostTest, ADeadlineAlreadyPastWhenItsAppendIsDurableFiresAtOnce) {
+    start();
+    ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value - 1}}).ok());
+    ASSERT_TRUE(
+        eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
+}
+
 TEST_F(EntityHostTest, AWakeWhoseRecoveryFailsAtStartUpIsRetried) {
     start();
     ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value + 3'600'000}}).ok());

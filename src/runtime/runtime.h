@@ -100,6 +100,7 @@ public:
 
 private:
     void wait_for_appends();
+    void record_append_outcome(const Status& status);
 
     journal::Journal& journal_;
     const Clock& clock_;
@@ -107,8 +108,6 @@ private:
     std::vector<FencingToken> fencing_;  // written in start(), read-only afterwards
     std::vector<std::unique_ptr<Executor>> executors_;
     std::vector<PersistListener> persist_listeners_;  // written before start() only
-    void record_append_outcome(const Status& status);
-
     // Steady-clock milliseconds of the last failed and last successful append; written by
     // journal threads, read by readiness probes.
     std::atomic<std::int64_t> last_failed_append_ms_{0};
