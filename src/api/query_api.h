@@ -66,7 +66,7 @@ struct QueryApiOptions {
     std::size_t history_limit_default = 20;
     int sales_days_max = 366;
     int sales_days_default = 31;
-    std::size_t sse_subscribers_max = 1'000;
+    std::size_t sse_subscribers_max = 512;
     // Open event streams of one token subject (role and subject): one client with one code
     // cannot take the streams of everybody else.
     std::size_t sse_subscribers_per_subject_max = 8;

@@ -20,7 +20,7 @@ namespace qrpay::cli {
 struct QueryConfig {
     std::string business_time_zone{projection::default_business_time_zone};
     std::string projection_fault;  // fault points (projection/fault_points.h); tests only
-    std::size_t sse_subscribers_max = 1'000;
+    std::size_t sse_subscribers_max = 512;  // half the default connection limit
 };
 
 // The read models' file inside a data directory.
