@@ -187,6 +187,27 @@ Server::Server(std::string data_dir, std::vector<std::string> extra_flags)
 }
 
 void Server::start() {
+    // A port free a moment ago may be taken by a parallel test before serve binds it: then the
+    // server starts again on new ports (at most a few times), instead of failing the test.
+    constexpr int bind_attempts_max = 3;
+    for (int attempt = 1;; ++attempt) {
+        spawn();
+        Status ready = wait_ready_or_exit();
+        if (ready.ok()) {
+            return;
+        }
+        bool port_taken = !process_->running() &&
+                          process_->log_tail().find("Address already in use") != std::string::npos;
+        if (!port_taken || attempt == bind_attempts_max) {
+            std::fprintf(stderr, "qrpay serve log:\n%s\n", process_->log_tail().c_str());
+            QRPAY_ASSERT(false, "qrpay serve became ready");
+        }
+        port_ = free_port();
+        admin_port_ = free_port();
+    }
+}
+
+void Server::spawn() {
     std::vector<std::string> argv = {qrpay_binary(),   "serve",
                                      "--listen",       "127.0.0.1:" + std::to_string(port_),
                                      "--admin-listen", "127.0.0.1:" + std::to_string(admin_port_),
@@ -201,11 +222,20 @@ void Server::start() {
     }
     process_ =
         std::make_unique<Process>(argv, data_dir_ + "/serve-" + std::to_string(++starts_) + ".log");
-    Status ready = wait_until_ready(admin_port_, "/readyz", std::chrono::seconds(30));
-    if (!ready.ok()) {
-        std::fprintf(stderr, "qrpay serve log:\n%s\n", process_->log_tail().c_str());
+}
+
+// Ready within 30 s, or the process gave up before (bind failed, bad flags).
+Status Server::wait_ready_or_exit() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (wait_until_ready(admin_port_, "/readyz", std::chrono::milliseconds(250)).ok()) {
+            return {};
+        }
+        if (!process_->running()) {
+            return Status(Errc::unavailable, "qrpay serve exited before it was ready");
+        }
     }
-    QRPAY_ASSERT(ready.ok(), "qrpay serve became ready");
+    return Status(Errc::timeout, "qrpay serve was not ready within 30 s");
 }
 
 std::string Server::token(const std::string& role, const std::string& subject) const {

@@ -103,6 +103,9 @@ public:
     std::string token(const std::string& role, const std::string& subject) const;
 
 private:
+    void spawn();
+    Status wait_ready_or_exit();
+
     std::string data_dir_;
     std::vector<std::string> extra_flags_;
     std::uint16_t port_;

@@ -205,7 +205,7 @@ TEST_F(Configuration, EveryHelpShowsEveryDefaultOneWayAndNoTestOnlyFlag) {
     }
     const std::map<std::string, std::string> expected = {
         {"serve --snapshot-every", "=100"},    {"serve --code-ttl", "=5m"},
-        {"serve --agency-url", "=\"\""},       {"serve --sse-subscribers-max", "=1000"},
+        {"serve --agency-url", "=\"\""},       {"serve --sse-subscribers-max", "=512"},
         {"bench load --cancel-share", "=0.1"}, {"token issue --ttl", "=24h"},
         {"agency-sim --latency", "=0ms"},      {"serve --business-time-zone", "=Asia/Tokyo"}};
     for (const auto& [option, shown] : expected) {

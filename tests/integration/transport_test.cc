@@ -224,7 +224,7 @@ TEST(Transport, EventStreamsMustLeaveConnectionsForRequests) {
                   dir.path() + "/serve.log");
     EXPECT_EQ(serve.wait_exit(), 1);
     EXPECT_NE(serve.log_tail().find(
-                  "--sse-subscribers-max (1000) must be below --http-connections-max (100)"),
+                  "--sse-subscribers-max (512) must be below --http-connections-max (100)"),
               std::string::npos)
         << serve.log_tail();
 }
