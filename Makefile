@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 DATA_DIR ?= ./data
 
-.PHONY: all setup configure build run test clean
+.PHONY: all setup configure build run test sanitize clean
 
 all: build
 
@@ -25,5 +25,11 @@ run: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j2
 
+# Every test again under AddressSanitizer + UndefinedBehaviorSanitizer, then ThreadSanitizer
+# (CMakePresets.json: build-asan/, build-tsan/). CI runs it after `make test`.
+sanitize: setup
+	cmake --preset asan && cmake --build --preset asan && ctest --preset asan --timeout 600 -j2
+	cmake --preset tsan && cmake --build --preset tsan && ctest --preset tsan --timeout 600 -j2
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-asan build-tsan
