@@ -362,12 +362,15 @@ void PaymentApi::run_idempotent(Call call,
     keys_.ask_new(key_id, BeginRequest{hash},
                   [this, keyed = std::move(keyed), call,
                    start = std::move(start)](Result<KeyReply> reply) mutable {
-                      on_key_begun(keyed, std::move(call), std::move(start), std::move(reply));
+                      on_key_begun(keyed, call, start, std::move(reply));
                   });
 }
 
 // The key's answer to Begin: go on (Proceed), answer again (Replay), or refuse.
-void PaymentApi::on_key_begun(const Keyed& keyed, Call call, Start start, Result<KeyReply> reply) {
+void PaymentApi::on_key_begun(const Keyed& keyed,
+                              const Call& call,
+                              const Start& start,
+                              Result<KeyReply> reply) {
     if (reply.ok() && std::holds_alternative<Proceed>(*reply)) {
         start(
             [this, keyed, call](ViewResult result) { finish_key(keyed, call, std::move(result)); });
@@ -394,20 +397,20 @@ void PaymentApi::replay(const Call& call, const KeyOutcome& outcome) {
                                                      outcome.problem_detail));
         return;
     }
-    visible_view(call.principal, outcome.transaction_id,
-                 [this, responder = call.responder, id = outcome.transaction_id](ViewResult view) {
-                     if (!view.ok()) {
-                         respond_problem(
-                             responder,
-                             problem_for(view.status(), "transaction_not_found", "conflict"));
-                         return;
-                     }
-                     answer_when_final(responder, id);
-                 });
+    visible_view(
+        call.principal, outcome.transaction_id,
+        [this, responder = call.responder, id = outcome.transaction_id](const ViewResult& view) {
+            if (!view.ok()) {
+                respond_problem(responder,
+                                problem_for(view.status(), "transaction_not_found", "conflict"));
+                return;
+            }
+            answer_when_final(responder, id);
+        });
 }
 
 // Records the request's outcome under the key, once final or after pay_wait_max.
-void PaymentApi::finish_key(const Keyed& keyed, Call call, ViewResult result) {
+void PaymentApi::finish_key(const Keyed& keyed, const Call& call, ViewResult result) {
     if (!result.ok() && is_transient(result.status().code())) {
         release_and_respond(keyed, call.responder, result.status());
         return;
@@ -466,7 +469,8 @@ void PaymentApi::record_and_respond(const Keyed& keyed,
               });
 }
 
-void PaymentApi::answer_when_final(http::Responder responder, const std::string& transaction_id) {
+void PaymentApi::answer_when_final(const http::Responder& responder,
+                                   const std::string& transaction_id) {
     await_view(
         transaction_id, [](const TransactionView& view) { return is_final(view.state); },
         SteadyClock::now() + options_.pay_wait_max,

@@ -84,16 +84,19 @@ private:
         std::string not_found_code;
         std::string conflict_code;
     };
-    void on_key_begun(const Keyed& keyed, Call call, Start start, Result<KeyReply> reply);
+    void on_key_begun(const Keyed& keyed,
+                      const Call& call,
+                      const Start& start,
+                      Result<KeyReply> reply);
     void replay(const Call& call, const KeyOutcome& outcome);
-    void finish_key(const Keyed& keyed, Call call, ViewResult result);
+    void finish_key(const Keyed& keyed, const Call& call, ViewResult result);
     void release_and_respond(const Keyed& keyed,
                              const http::Responder& responder,
                              const Status& failure);
     void record_and_respond(const Keyed& keyed,
                             const KeyOutcome& outcome,
                             std::function<void()> respond);
-    void answer_when_final(http::Responder responder, const std::string& transaction_id);
+    void answer_when_final(const http::Responder& responder, const std::string& transaction_id);
 
     // Fetches the view visible to `principal`: another party's transaction is not_found.
     void visible_view(const Principal& principal, const std::string& id, ViewCallback done);

@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <array>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -75,12 +77,7 @@ Parsed<Json> parse_object(const std::string& body) {
 }  // namespace
 
 bool is_printable_token(std::string_view text) {
-    for (char c : text) {
-        if (c < 0x21 || c > 0x7e) {
-            return false;
-        }
-    }
-    return true;
+    return std::ranges::all_of(text, [](char c) { return c >= 0x21 && c <= 0x7e; });
 }
 
 Parsed<PayRequest> parse_pay_request(const std::string& body) {
@@ -157,14 +154,15 @@ std::string request_hash(const std::string& route, const std::string& canonical_
 }
 
 std::string sha256_hex(std::string_view input) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
     unsigned int length = 0;
-    EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha256(), nullptr);
-    static constexpr char hex[] = "0123456789abcdef";
+    EVP_Digest(input.data(), input.size(), digest.data(), &length, EVP_sha256(), nullptr);
+    constexpr std::string_view hex = "0123456789abcdef";
     std::string out;
-    for (unsigned int i = 0; i < length; ++i) {
-        out.push_back(hex[digest[i] >> 4]);
-        out.push_back(hex[digest[i] & 15]);
+    out.reserve(2 * std::size_t{length});
+    for (std::size_t i = 0; i < length; ++i) {
+        out.push_back(hex.at(digest.at(i) >> 4U));
+        out.push_back(hex.at(digest.at(i) & 15U));
     }
     return out;
 }

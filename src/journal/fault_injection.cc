@@ -1,5 +1,6 @@
 #include "journal/fault_injection.h"
 
+#include <algorithm>
 #include <charconv>
 #include <thread>
 
@@ -59,12 +60,8 @@ Status apply_point(std::string_view item, FaultSpec& spec) {
 }
 
 bool carries(const AppendRequest& request, const std::string& event_type) {
-    for (const EventData& event : request.events) {
-        if (event.type == event_type) {
-            return true;
-        }
-    }
-    return false;
+    return std::ranges::any_of(request.events,
+                               [&](const EventData& event) { return event.type == event_type; });
 }
 
 }  // namespace
@@ -85,7 +82,7 @@ FaultInjectingJournal::FaultInjectingJournal(Journal& inner, FaultSpec spec)
     : inner_(inner), spec_(std::move(spec)) {}
 
 std::optional<AppendFault> FaultInjectingJournal::take_append_fault(const AppendRequest& request) {
-    if (appends_fail.load()) {
+    if (appends_fail_.load()) {
         return AppendFault::fail;
     }
     std::lock_guard lock(mutex_);
@@ -120,7 +117,7 @@ void FaultInjectingJournal::append(AppendRequest request, AppendCallback done) {
 }
 
 Status FaultInjectingJournal::before_entity_read() {
-    if (reads_fail.load()) {
+    if (reads_fail_.load()) {
         ++faults_injected_;
         return {Errc::io_error, "injected fault: the read failed"};
     }
@@ -167,7 +164,7 @@ Result<std::vector<std::vector<ShardEvent>>> FaultInjectingJournal::read_shards(
 
 Status FaultInjectingJournal::save_snapshot(const std::string& persistence_id,
                                             const Snapshot& snapshot) {
-    if (appends_fail.load()) {
+    if (appends_fail_.load()) {
         ++faults_injected_;
         return {Errc::io_error, "injected fault: the snapshot write failed"};
     }

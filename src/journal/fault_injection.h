@@ -14,8 +14,8 @@
 //   stall_reads@MS*N            the first N entity reads (events, snapshot, highest sequence)
 //                               wait MS milliseconds first
 //
-// Switches (any thread, any time): appends_fail (every append fails with io_error, as on a
-// full disk), reads_fail (every entity read fails with io_error, as on a broken disk).
+// Switches (any thread, any time): fail_appends (every append fails with io_error, as on a
+// full disk), fail_reads (every entity read fails with io_error, as on a broken disk).
 
 #include <atomic>
 #include <chrono>
@@ -55,8 +55,9 @@ public:
     // REQUIRES: `inner` outlives this object.
     FaultInjectingJournal(Journal& inner, FaultSpec spec);
 
-    std::atomic<bool> appends_fail{false};
-    std::atomic<bool> reads_fail{false};
+    // The switches: every append (every entity read) fails with io_error while on.
+    void fail_appends(bool on) { appends_fail_ = on; }
+    void fail_reads(bool on) { reads_fail_ = on; }
 
     // How many appends and reads a fault point has refused or stalled so far.
     [[nodiscard]] std::uint64_t faults_injected() const { return faults_injected_.load(); }
@@ -85,6 +86,8 @@ private:
     Status before_entity_read();
 
     Journal& inner_;
+    std::atomic<bool> appends_fail_{false};
+    std::atomic<bool> reads_fail_{false};
     std::mutex mutex_;  // guards spec_'s counters: appends come from every executor
     FaultSpec spec_;
     std::atomic<std::uint64_t> faults_injected_{0};

@@ -58,13 +58,13 @@ TEST(FaultInjectingJournal, LostCommitAnswerStoresTheAppend) {
 TEST(FaultInjectingJournal, SwitchesFailAppendsAndReadsUntilTurnedOff) {
     auto inner = make_memory_journal();
     FaultInjectingJournal journal(*inner, {});
-    journal.appends_fail = true;
-    journal.reads_fail = true;
+    journal.fail_appends(true);
+    journal.fail_reads(true);
     EXPECT_EQ(journal.append_and_wait(append_of("e|1", 0, "Made")).code(), Errc::io_error);
     EXPECT_EQ(journal.read_events("e|1", SequenceNr(1), 10).status().code(), Errc::io_error);
     EXPECT_EQ(journal.load_snapshot("e|1").status().code(), Errc::io_error);
-    journal.appends_fail = false;
-    journal.reads_fail = false;
+    journal.fail_appends(false);
+    journal.fail_reads(false);
     EXPECT_TRUE(journal.append_and_wait(append_of("e|1", 0, "Made")).ok());
     EXPECT_EQ(journal.read_events("e|1", SequenceNr(1), 10).value().size(), 1U);
 }

@@ -472,11 +472,11 @@ TEST_F(EntityHostTest, AResumeWhoseRecoveryFailsTriesAgainUntilTheJournalReads) 
         *journal_, journal::parse_fault_spec("fail_append@AlarmRang*1").value());
     start({.resume_backoff_first = std::chrono::milliseconds(5),
            .resume_backoff_max = std::chrono::milliseconds(20)});
-    faulty_->reads_fail = true;  // before the ring: every recovery fails until it is cleared
+    faulty_->fail_reads(true);  // before the ring: every recovery fails until it is cleared
     ASSERT_TRUE(ask_new_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value + 30}}).ok());
     ASSERT_TRUE(eventually([this] { return faulty_->faults_injected() >= 4; }));
     EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(1));
-    faulty_->reads_fail = false;
+    faulty_->fail_reads(false);
     ASSERT_TRUE(
         eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
 }
@@ -485,9 +485,9 @@ TEST_F(EntityHostTest, AFailedWriteFailsItsCommandAndTheNextCommandSeesTheJourna
     start({.resume_backoff_first = std::chrono::milliseconds(1'000),
            .resume_backoff_max = std::chrono::milliseconds(1'000)});
     ASSERT_TRUE(ask_and_wait(*host_, "a", Add{2}).ok());
-    faulty_->appends_fail = true;
+    faulty_->fail_appends(true);
     EXPECT_EQ(ask_and_wait(*host_, "a", Add{3}).status().code(), Errc::io_error);
-    faulty_->appends_fail = false;
+    faulty_->fail_appends(false);
     auto seen = ask_and_wait(*host_, "a", Get{});
     ASSERT_TRUE(seen.ok());
     EXPECT_EQ(seen->total, 2);  // the failed Add is not in memory either
@@ -538,11 +538,11 @@ TEST_F(EntityHostTest, AWakeWhoseRecoveryFailsAtStartUpIsRetried) {
     restart({.resume_backoff_first = std::chrono::milliseconds(5),
              .resume_backoff_max = std::chrono::milliseconds(20)});
     wakes_ = 0;
-    faulty_->reads_fail = true;
+    faulty_->fail_reads(true);
     ASSERT_TRUE(host_->wake_pending().ok());
     ASSERT_TRUE(eventually([this] { return faulty_->faults_injected() >= 3; }));
     EXPECT_EQ(wakes_.load(), 0);
-    faulty_->reads_fail = false;
+    faulty_->fail_reads(false);
     ASSERT_TRUE(eventually([this] { return wakes_.load() >= 1; }));
     EXPECT_EQ(host_->stats().active_entities, 1U);  // kept: its alarm is ahead
 }
