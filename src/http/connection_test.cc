@@ -2,11 +2,7 @@
 // on 127.0.0.0/8 (distinct clients are distinct source addresses, 127.0.0.2, 127.0.0.3, ...,
 // all local on Linux), waits bounded by deadlines, no assertion on durations.
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +13,7 @@
 
 #include "base/testing/eventually.h"
 #include "http/server.h"
+#include "http/testing/raw_connection.h"
 
 namespace qrpay::http {
 namespace {
@@ -36,63 +33,7 @@ Handler ok_handler() {
     return [](Request, Responder responder) { responder(Response::text(200, "ok")); };
 }
 
-// A TCP connection to 127.0.0.1:port from `source` (an address of 127.0.0.0/8), closed on
-// destruction. Reads give up after 20 s, which only stops a hang.
-class Connection {
-public:
-    Connection(std::uint16_t port, const char* source) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-        timeval receive_timeout{20, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
-        sockaddr_in from{};
-        from.sin_family = AF_INET;
-        ::inet_pton(AF_INET, source, &from.sin_addr);
-        sockaddr_in to{};
-        to.sin_family = AF_INET;
-        to.sin_port = htons(port);
-        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        connected_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0 &&
-                     ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
-    }
-    ~Connection() { ::close(fd_); }
-    Connection(const Connection&) = delete;
-    Connection& operator=(const Connection&) = delete;
-    Connection(Connection&&) = delete;
-    Connection& operator=(Connection&&) = delete;
-
-    [[nodiscard]] bool connected() const { return connected_; }
-    void send(const std::string& bytes) const {
-        (void)::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    }
-    // What the server sends up to and including `end` (or until it closes or 20 s pass).
-    std::string read_through(std::string_view end) const {
-        std::string received;
-        char byte = 0;
-        while (!received.ends_with(end) && ::recv(fd_, &byte, 1, 0) == 1) {
-            received += byte;
-        }
-        return received;
-    }
-    // Everything the server sends until it closes; `closed` tells whether it did (false: the
-    // read gave up).
-    std::string read_until_closed(bool* closed = nullptr) const {
-        std::string received;
-        char buffer[4096];
-        for (;;) {
-            ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
-            if (got <= 0) {
-                if (closed != nullptr) {
-                    *closed = got == 0 || errno == ECONNRESET;
-                }
-                return received;
-            }
-            received.append(buffer, static_cast<std::size_t>(got));
-        }
-    }
-
-private:
-    int fd_;
-    bool connected_ = false;
-};
+using Connection = testing::RawConnection;
 
 const std::string get_request = "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 

@@ -3,11 +3,7 @@
 // early, and every error the server answers itself is the project's problem+json. Distinct
 // clients are distinct source addresses of 127.0.0.0/8 (all local on Linux).
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <memory>
@@ -15,6 +11,7 @@
 #include <vector>
 
 #include "base/testing/eventually.h"
+#include "http/testing/raw_connection.h"
 #include "tests/integration/api_client.h"
 
 namespace qrpay::harness {
@@ -25,51 +22,7 @@ bool eventually(const std::function<bool()>& condition) {
                                       std::chrono::milliseconds(25));
 }
 
-// A raw TCP connection from `source` to 127.0.0.1:port, closed on destruction. Reads give up
-// after 20 s, which only stops a hang.
-class RawConnection {
-public:
-    RawConnection(std::uint16_t port, const char* source) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-        timeval receive_timeout{20, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
-        sockaddr_in from{};
-        from.sin_family = AF_INET;
-        ::inet_pton(AF_INET, source, &from.sin_addr);
-        sockaddr_in to{};
-        to.sin_family = AF_INET;
-        to.sin_port = htons(port);
-        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        connected_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0 &&
-                     ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
-    }
-    ~RawConnection() { ::close(fd_); }
-    RawConnection(const RawConnection&) = delete;
-    RawConnection& operator=(const RawConnection&) = delete;
-
-    [[nodiscard]] bool connected() const { return connected_; }
-    void send(const std::string& bytes) const {
-        (void)::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    }
-    // Everything until the server closes; `closed` false when the read gave up instead.
-    std::string read_until_closed(bool* closed = nullptr) const {
-        std::string received;
-        char buffer[4096];
-        for (;;) {
-            ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
-            if (got <= 0) {
-                if (closed != nullptr) {
-                    *closed = got == 0 || errno == ECONNRESET;
-                }
-                return received;
-            }
-            received.append(buffer, static_cast<std::size_t>(got));
-        }
-    }
-
-private:
-    int fd_;
-    bool connected_ = false;
-};
+using http::testing::RawConnection;
 
 struct RawAnswer {
     int status = 0;
