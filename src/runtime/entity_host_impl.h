@@ -116,12 +116,8 @@ private:
     // a command, a deadline already past arms a timer that fires at once (the entity's timer
     // may have been lost, or the deadline passed while the append was in flight).
     enum class Trigger { command, wake };
-    enum class Overdue { skip, fire_now };
     static Trigger trigger_of(const Message& message) {
         return std::holds_alternative<Wake>(message) ? Trigger::wake : Trigger::command;
-    }
-    static Overdue overdue_after(Trigger trigger) {
-        return trigger == Trigger::command ? Overdue::fire_now : Overdue::skip;
     }
     using Clock = std::chrono::steady_clock;
 
@@ -303,7 +299,7 @@ private:
                 runtime_.notify_persisted(persistence_id(entity_id), entity.seq);
             }
         }
-        arm_timer(entity_id, entity, std::nullopt, overdue_after(trigger));
+        arm_timer(entity_id, entity, std::nullopt, trigger);
         return {};
     }
 
@@ -392,7 +388,7 @@ private:
         }
         if (effect.events().empty()) {
             run_side_effects(effect);
-            arm_timer(entity_id, entity, effect.wake_delay(), Overdue::skip);
+            arm_timer(entity_id, entity, effect.wake_delay(), trigger_of(message));
             finish_without_events(entity_id, entity);
             answer(done, effect);
             return;
@@ -520,8 +516,7 @@ private:
         runtime_.notify_persisted(persistence_id(entity_id), entity.seq);
         answer(in_flight.done, in_flight.effect);
         run_side_effects(in_flight.effect);
-        arm_timer(entity_id, entity, in_flight.effect.wake_delay(),
-                  overdue_after(in_flight.trigger));
+        arm_timer(entity_id, entity, in_flight.effect.wake_delay(), in_flight.trigger);
         maybe_snapshot(entity_id, entity);
         drain_stash(entity_id, entity);
     }
@@ -595,12 +590,13 @@ private:
     }
 
     // Keeps at most one timer per entity, at the earliest of: the one already armed, the
-    // handler's reminder, and the state's durable deadline if it is still ahead (or now, when
-    // it is past and `overdue` says so).
+    // handler's reminder, and the state's durable deadline if it is still ahead. A deadline
+    // already past fires at once after a command when no timer is armed; after a Wake it does
+    // not, since that Wake was its firing (and firing again would loop).
     void arm_timer(const std::string& entity_id,
                    Entity& entity,
                    std::optional<std::chrono::milliseconds> reminder,
-                   Overdue overdue) {
+                   Trigger trigger) {
         auto now = Clock::now();
         std::optional<Clock::time_point> want = entity.wake_at;
         auto consider = [&want](Clock::time_point at) {
@@ -615,8 +611,8 @@ private:
             std::int64_t ahead_ms = deadline->value - runtime_.clock().wall_now().value;
             if (ahead_ms > 0) {
                 consider(now + std::chrono::milliseconds(ahead_ms));
-            } else if (overdue == Overdue::fire_now && !entity.wake_at) {
-                consider(now);  // unless a timer is armed: it wakes the entity anyway
+            } else if (trigger == Trigger::command && !entity.wake_at) {
+                consider(now);
             }
         }
         if (!want || want == entity.wake_at) {
