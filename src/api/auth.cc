@@ -56,16 +56,18 @@ Result<Principal> read_claims(const std::string& payload, UnixMs now) {
         return role.status();
     }
     Principal principal{claims["sub"].get<std::string>(), *role};
-    // The subject becomes the merchant id the agency is sent, so it is held to what the agency
-    // accepts: a payment must never fail there (using up the consumer's code) over it.
-    if (principal.subject.empty() || principal.subject.size() > 128 ||
-        !is_printable_token(principal.subject)) {
+    if (!is_valid_subject(principal.subject)) {
         return bad_token("token subject must be 1 to 128 printable ASCII characters, no spaces");
     }
     return principal;
 }
 
 }  // namespace
+
+bool is_valid_subject(std::string_view subject) {
+    constexpr std::size_t subject_bytes_max = 128;
+    return !subject.empty() && subject.size() <= subject_bytes_max && is_printable_token(subject);
+}
 
 std::string_view role_name(Role role) {
     switch (role) {

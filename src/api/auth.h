@@ -19,6 +19,12 @@ struct Principal {
     Role role = Role::consumer;
 };
 
+// A token's `sub`: 1 to 128 printable ASCII characters without spaces. A merchant's subject
+// is the merchant id the agency is sent, so it is held to what the agency accepts: a payment
+// must never fail there (using up the consumer's code) over it. Tokens that break it are
+// neither issued (qrpay token issue) nor accepted.
+bool is_valid_subject(std::string_view subject);
+
 class TokenSigner {
 public:
     explicit TokenSigner(std::string key) : key_(std::move(key)) {}

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,21 @@ TEST(TokenSigner, RefusesAnExpWhoseMillisecondsDoNotFit) {
         EXPECT_EQ(refused.status().code(), Errc::invalid_argument) << exp;
         EXPECT_EQ(refused.status().message(), "token exp is out of range") << exp;
     }
+}
+
+// A subject the agency would refuse as a merchant id (a space, a control character, non-ASCII,
+// more than 128 bytes) is no subject: such a token is refused, however well it is signed.
+TEST(TokenSigner, RefusesASubjectTheAgencyWouldRefuse) {
+    TokenSigner signer(test_key);
+    for (const std::string& subject : {std::string("shop one"), std::string("a\u0001z"),
+                                       std::string("caf\u00e9"), std::string(129, 's')}) {
+        nlohmann::json claims = {{"sub", subject}, {"role", "merchant"}, {"exp", 1800003600}};
+        auto refused = signer.verify(signed_token(claims.dump()), now);
+        EXPECT_EQ(refused.status().code(), Errc::invalid_argument) << subject;
+    }
+    EXPECT_TRUE(is_valid_subject("shop|x"));
+    EXPECT_TRUE(is_valid_subject(std::string(128, 's')));
+    EXPECT_FALSE(is_valid_subject(""));
 }
 
 TEST(Role, ParsesOnlyKnownRoles) {

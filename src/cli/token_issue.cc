@@ -68,8 +68,9 @@ std::optional<std::string> data_dir_key(const TokenIssueConfig& config) {
 }  // namespace
 
 int run_token_issue(const TokenIssueConfig& config) {
-    if (config.subject.empty() || config.subject.size() > 128) {
-        std::fprintf(stderr, "qrpay: --sub must be 1 to 128 bytes\n");
+    if (!api::is_valid_subject(config.subject)) {
+        std::fprintf(stderr,
+                     "qrpay: --sub must be 1 to 128 printable ASCII characters, no spaces\n");
         return 2;
     }
     std::string key = config.jwt_key;

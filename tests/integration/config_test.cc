@@ -116,6 +116,15 @@ TEST_F(Configuration, TokenIssueRefusesADataDirectoryThatDoesNotExist) {
     EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/typo"));
 }
 
+// A subject the server would refuse (here a space) is not signed in the first place.
+TEST_F(Configuration, TokenIssueRefusesASubjectTheServerWouldRefuse) {
+    auto [status, output] = run({"token", "issue", "--role", "merchant", "--sub", "shop one",
+                                 "--data-dir", dir_.path(), "--create"});
+    EXPECT_NE(status, 0);
+    EXPECT_NE(output.find("--sub must be"), std::string::npos) << output;
+    EXPECT_EQ(std::count(output.begin(), output.end(), '.'), 0) << "no JWT: " << output;
+}
+
 TEST_F(Configuration, TokenIssueRefusesADataDirectoryWithoutAKey) {
     std::filesystem::create_directories(dir_.path() + "/empty");
     auto [status, output] = run({"token", "issue", "--role", "merchant", "--sub", "m1",
