@@ -39,6 +39,13 @@ bool is_transient(Errc code) {
            code == Errc::timeout || code == Errc::fenced;
 }
 
+// An admin sees every transaction, a consumer or merchant only its own.
+bool is_visible_to(const Principal& principal, const domain::TransactionState& state) {
+    return principal.role == Role::admin ||
+           (principal.role == Role::consumer && state.consumer_id.value == principal.subject) ||
+           (principal.role == Role::merchant && state.merchant_id.value == principal.subject);
+}
+
 // Failures after which nothing of the request was stored.
 bool surely_not_stored(Errc code) {
     return code == Errc::unavailable || code == Errc::io_error || code == Errc::fenced;
@@ -203,12 +210,7 @@ void PaymentApi::visible_view(const Principal& principal,
             done(view.status());
             return;
         }
-        const auto& state = view->state;
-        bool visible =
-            principal.role == Role::admin ||
-            (principal.role == Role::consumer && state.consumer_id.value == principal.subject) ||
-            (principal.role == Role::merchant && state.merchant_id.value == principal.subject);
-        if (!visible) {
+        if (!is_visible_to(principal, view->state)) {
             done(Status(Errc::not_found, "no such transaction"));
             return;
         }
@@ -389,24 +391,15 @@ void PaymentApi::on_key_begun(const Keyed& keyed,
     }
 }
 
-// A finished request's answer again. The transaction is read as a direct read would read it,
-// with the same visibility check, so a key can never show another party's payment.
+// A finished request's answer again, with a direct read's visibility check, so a key can never
+// show another party's payment.
 void PaymentApi::replay(const Call& call, const KeyOutcome& outcome) {
     if (outcome.transaction_id.empty()) {
         respond_problem(call.responder, make_problem(outcome.problem_status, outcome.problem_code,
                                                      outcome.problem_detail));
         return;
     }
-    visible_view(
-        call.principal, outcome.transaction_id,
-        [this, responder = call.responder, id = outcome.transaction_id](const ViewResult& view) {
-            if (!view.ok()) {
-                respond_problem(responder,
-                                problem_for(view.status(), "transaction_not_found", "conflict"));
-                return;
-            }
-            answer_when_final(responder, id);
-        });
+    answer_when_final(call.responder, outcome.transaction_id, call.principal);
 }
 
 // Records the request's outcome under the key, once final or after pay_wait_max.
@@ -469,14 +462,22 @@ void PaymentApi::record_and_respond(const Keyed& keyed,
               });
 }
 
+// Answers with the transaction once final (200) or after pay_wait_max (202). With a `viewer`,
+// another party's transaction is 404, as on a direct read.
 void PaymentApi::answer_when_final(const http::Responder& responder,
-                                   const std::string& transaction_id) {
+                                   const std::string& transaction_id,
+                                   std::optional<Principal> viewer) {
     await_view(
         transaction_id, [](const TransactionView& view) { return is_final(view.state); },
         SteadyClock::now() + options_.pay_wait_max,
-        [responder](ViewResult view) {
+        [responder, viewer = std::move(viewer)](const ViewResult& view) {
             if (!view.ok()) {
                 respond_problem(responder, problem_from(view.status()));
+                return;
+            }
+            if (viewer && !is_visible_to(*viewer, view->state)) {
+                respond_problem(responder,
+                                make_problem(404, "transaction_not_found", "no such transaction"));
                 return;
             }
             respond_json(responder, is_final(view->state) ? 200 : 202, transaction_json(*view));

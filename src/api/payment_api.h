@@ -96,7 +96,9 @@ private:
     void record_and_respond(const Keyed& keyed,
                             const KeyOutcome& outcome,
                             std::function<void()> respond);
-    void answer_when_final(const http::Responder& responder, const std::string& transaction_id);
+    void answer_when_final(const http::Responder& responder,
+                           const std::string& transaction_id,
+                           std::optional<Principal> viewer = std::nullopt);
 
     // Fetches the view visible to `principal`: another party's transaction is not_found.
     void visible_view(const Principal& principal, const std::string& id, ViewCallback done);
