@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "tests/harness/harness.h"
@@ -54,6 +56,25 @@ inline std::string pay_body(const std::string& code,
         body["order_id"] = order_id;
     }
     return body.dump();
+}
+
+// The agency's net (charged minus reversed) for one merchant in one currency, from the
+// simulator's /ledger; nullopt when the ledger cannot be read.
+inline std::optional<std::int64_t> agency_net_minor(std::uint16_t agency_port,
+                                                    const std::string& merchant,
+                                                    const std::string& currency = "JPY") {
+    auto client = client_for(agency_port);
+    auto ledger = call_api(*client, "GET", "/ledger", "");
+    if (ledger.status != 200) {
+        return std::nullopt;
+    }
+    std::int64_t net = 0;
+    for (const auto& row : ledger.body["balances"]) {
+        if (row["merchant_id"] == merchant && row["currency"] == currency) {
+            net += row["net_minor"].get<std::int64_t>();
+        }
+    }
+    return net;
 }
 
 inline bool is_final_status(const std::string& status) {

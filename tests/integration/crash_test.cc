@@ -165,16 +165,8 @@ TEST(Crash, KillNineUnderLoadLosesNoPaymentAndConservesMoney) {
     EXPECT_GT(completed, 0);
     EXPECT_GT(cancelled, 0);
 
-    auto agency_client = client_for(agency.port());
-    auto ledger = call_api(*agency_client, "GET", "/ledger", "");
-    ASSERT_EQ(ledger.status, 200);
-    std::int64_t net = 0;
-    for (const auto& row : ledger.body["balances"]) {
-        if (row["merchant_id"] == "merchant-crash" && row["currency"] == "JPY") {
-            net += row["net_minor"].get<std::int64_t>();
-        }
-    }
-    EXPECT_EQ(net, completed_sum) << "agency ledger and server disagree";
+    EXPECT_EQ(agency_net_minor(agency.port(), "merchant-crash"), completed_sum)
+        << "agency ledger and server disagree";
 }
 
 }  // namespace
