@@ -37,33 +37,13 @@ using Connection = testing::RawConnection;
 
 const std::string get_request = "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 
-// One answer as read off the wire.
-struct WireAnswer {
-    int status = 0;
-    std::string head;  // status line and headers, lower-cased
-    std::string body;
-};
-
-WireAnswer parse_answer(const std::string& raw) {
-    WireAnswer answer;
-    std::size_t head_end = raw.find("\r\n\r\n");
-    if (raw.size() < 12 || head_end == std::string::npos) {
-        return answer;
-    }
-    answer.status = std::stoi(raw.substr(9, 3));
-    answer.head = raw.substr(0, head_end);
-    for (char& c : answer.head) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    answer.body = raw.substr(head_end + 4);
-    return answer;
-}
+using testing::WireAnswer;
 
 WireAnswer exchange(std::uint16_t port, const std::string& bytes, const char* source) {
-    Connection connection(port, source);
-    EXPECT_TRUE(connection.connected());
-    connection.send(bytes);
-    return parse_answer(connection.read_until_closed());
+    bool connected = false;
+    WireAnswer answer = testing::exchange(port, bytes, source, &connected);
+    EXPECT_TRUE(connected);
+    return answer;
 }
 
 // Asserts that `answer` is a problem+json document with `status` and `code`.

@@ -24,28 +24,12 @@ bool eventually(const std::function<bool()>& condition) {
 
 using http::testing::RawConnection;
 
-struct RawAnswer {
-    int status = 0;
-    std::string head;  // lower-cased
-    nlohmann::json body;
-};
+using http::testing::WireAnswer;
 
-RawAnswer exchange(std::uint16_t port, const std::string& bytes, const char* source) {
-    RawConnection connection(port, source);
-    EXPECT_TRUE(connection.connected());
-    connection.send(bytes);
-    std::string raw = connection.read_until_closed();
-    RawAnswer answer;
-    std::size_t head_end = raw.find("\r\n\r\n");
-    if (raw.size() < 12 || head_end == std::string::npos) {
-        return answer;
-    }
-    answer.status = std::stoi(raw.substr(9, 3));
-    answer.head = raw.substr(0, head_end);
-    for (char& c : answer.head) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    answer.body = nlohmann::json::parse(raw.substr(head_end + 4), nullptr, false);
+WireAnswer exchange(std::uint16_t port, const std::string& bytes, const char* source) {
+    bool connected = false;
+    WireAnswer answer = http::testing::exchange(port, bytes, source, &connected);
+    EXPECT_TRUE(connected);
     return answer;
 }
 
@@ -53,16 +37,17 @@ const std::string healthy_request =
     "GET /v1/me/payments HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 
 // The project's problem+json (api/problem.h) with the server's stable code.
-void expect_problem(const RawAnswer& answer, int status, const std::string& code) {
+void expect_problem(const WireAnswer& answer, int status, const std::string& code) {
     SCOPED_TRACE(code);
     EXPECT_EQ(answer.status, status) << answer.head;
     EXPECT_NE(answer.head.find("content-type: application/problem+json"), std::string::npos)
         << answer.head;
-    EXPECT_EQ(answer.body["code"], code) << answer.body.dump();
-    EXPECT_EQ(answer.body["status"], status);
-    EXPECT_EQ(answer.body["type"], "https://qrpay.dev/problems/" + code);
-    EXPECT_TRUE(answer.body["title"].is_string());
-    EXPECT_TRUE(answer.body["detail"].is_string());
+    nlohmann::json body = nlohmann::json::parse(answer.body, nullptr, false);
+    EXPECT_EQ(body["code"], code) << answer.body;
+    EXPECT_EQ(body["status"], status);
+    EXPECT_EQ(body["type"], "https://qrpay.dev/problems/" + code);
+    EXPECT_TRUE(body["title"].is_string());
+    EXPECT_TRUE(body["detail"].is_string());
 }
 
 std::string metrics_of(const Server& server) {

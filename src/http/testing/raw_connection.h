@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <string>
@@ -72,5 +73,41 @@ private:
     int fd_;
     bool connected_ = false;
 };
+
+// One answer as read off the wire.
+struct WireAnswer {
+    int status = 0;    // 0 when what came back is no HTTP answer
+    std::string head;  // status line and headers, lower-cased
+    std::string body;
+};
+
+inline WireAnswer parse_wire_answer(const std::string& raw) {
+    WireAnswer answer;
+    std::size_t head_end = raw.find("\r\n\r\n");
+    if (raw.size() < 12 || head_end == std::string::npos) {
+        return answer;
+    }
+    answer.status = std::stoi(raw.substr(9, 3));
+    answer.head = raw.substr(0, head_end);
+    for (char& c : answer.head) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    answer.body = raw.substr(head_end + 4);
+    return answer;
+}
+
+// Sends `bytes` from `source` on a new connection and reads the answer until the server closes.
+// `connected` is false when the connection could not be made.
+inline WireAnswer exchange(std::uint16_t port,
+                           const std::string& bytes,
+                           const char* source,
+                           bool* connected = nullptr) {
+    RawConnection connection(port, source);
+    if (connected != nullptr) {
+        *connected = connection.connected();
+    }
+    connection.send(bytes);
+    return parse_wire_answer(connection.read_until_closed());
+}
 
 }  // namespace qrpay::http::testing
