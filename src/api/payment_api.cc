@@ -39,13 +39,6 @@ bool is_transient(Errc code) {
            code == Errc::timeout || code == Errc::fenced;
 }
 
-// An admin sees every transaction, a consumer or merchant only its own.
-bool is_visible_to(const Principal& principal, const domain::TransactionState& state) {
-    return principal.role == Role::admin ||
-           (principal.role == Role::consumer && state.consumer_id.value == principal.subject) ||
-           (principal.role == Role::merchant && state.merchant_id.value == principal.subject);
-}
-
 // Failures after which nothing of the request was stored.
 bool surely_not_stored(Errc code) {
     return code == Errc::unavailable || code == Errc::io_error || code == Errc::fenced;
@@ -63,20 +56,14 @@ std::optional<std::uint64_t> parse_count(std::string_view text) {
 
 }  // namespace
 
+bool is_visible_to(const Principal& principal, const domain::TransactionState& state) {
+    return principal.role == Role::admin ||
+           (principal.role == Role::consumer && state.consumer_id.value == principal.subject) ||
+           (principal.role == Role::merchant && state.merchant_id.value == principal.subject);
+}
+
 void respond_problem(const http::Responder& responder, const Problem& problem) {
-    http::Response response;
-    response.status = problem.status;
-    response.headers["Content-Type"] = "application/problem+json";
-    if (problem.status == 401) {
-        response.headers["WWW-Authenticate"] = "Bearer";
-    }
-    if (problem.retry_after_s > 0) {
-        response.headers["Retry-After"] = std::to_string(problem.retry_after_s);
-    } else if (problem.status == 503) {
-        response.headers["Retry-After"] = "1";
-    }
-    response.body = problem.to_json();
-    responder(std::move(response));
+    responder(to_response(problem));
 }
 
 PaymentApi::PaymentApi(domain::PaymentFlows& flows,

@@ -118,6 +118,10 @@ private:
     CodeLimiter code_limiter_;
 };
 
+// Who may see a transaction: its consumer, its merchant, and an admin. Anyone else is answered
+// 404, never 403, so ids cannot be probed.
+bool is_visible_to(const Principal& principal, const domain::TransactionState& state);
+
 // Sends a problem+json response.
 void respond_problem(const http::Responder& responder, const Problem& problem);
 

@@ -17,6 +17,8 @@ std::string title_for(int status) {
             return "Not found";
         case 405:
             return "Method not allowed";
+        case 408:
+            return "Request timeout";
         case 409:
             return "Conflict";
         case 413:
@@ -25,6 +27,10 @@ std::string title_for(int status) {
             return "Unsupported media type";
         case 422:
             return "Unprocessable content";
+        case 429:
+            return "Too many requests";
+        case 431:
+            return "Request header fields too large";
         case 503:
             return "Service unavailable";
         case 504:
@@ -47,6 +53,22 @@ std::string Problem::to_json() const {
 
 Problem make_problem(int status, std::string code, std::string detail) {
     return Problem{status, std::move(code), title_for(status), std::move(detail)};
+}
+
+http::Response to_response(const Problem& problem) {
+    http::Response response;
+    response.status = problem.status;
+    response.headers["Content-Type"] = "application/problem+json";
+    if (problem.status == 401) {
+        response.headers["WWW-Authenticate"] = "Bearer";
+    }
+    if (problem.retry_after_s > 0) {
+        response.headers["Retry-After"] = std::to_string(problem.retry_after_s);
+    } else if (problem.status == 429 || problem.status == 503) {
+        response.headers["Retry-After"] = "1";
+    }
+    response.body = problem.to_json();
+    return response;
 }
 
 Problem problem_from(const Status& status, const std::string& conflict_code) {

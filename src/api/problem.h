@@ -5,6 +5,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "http/message.h"
 
 namespace qrpay::api {
 
@@ -19,6 +20,10 @@ struct Problem {
 };
 
 Problem make_problem(int status, std::string code, std::string detail);
+
+// The problem as an HTTP answer: application/problem+json; WWW-Authenticate on 401;
+// Retry-After on 429 and 503 (retry_after_s, or 1 s).
+http::Response to_response(const Problem& problem);
 
 // The default mapping of a Status from lower layers. Routes that know more (a conflict on
 // pay is "code_already_read") pass their own code for Errc::conflict.

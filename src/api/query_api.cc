@@ -707,16 +707,9 @@ void QueryApi::stream_events(const http::Responder& responder,
     }
     flows_.get(domain::TransactionId{transaction_id}, [this, principal, responder](
                                                           Result<domain::TransactionView> view) {
-        const auto& state = view.ok() ? view->state : domain::TransactionState{};
-        // As GET /v1/transactions/{id}: its consumer, its merchant, and an admin may follow it.
-        bool visible =
-            view.ok() &&
-            (principal.role == Role::admin ||
-             (principal.role == Role::consumer && state.consumer_id.value == principal.subject) ||
-             (principal.role == Role::merchant && state.merchant_id.value == principal.subject));
         if (!view.ok() && view.status().code() != Errc::not_found) {
             respond_problem(responder, problem_from(view.status()));
-        } else if (!visible) {
+        } else if (!view.ok() || !is_visible_to(principal, view->state)) {  // as a direct read
             respond_problem(responder,
                             make_problem(404, "transaction_not_found", "no such transaction"));
         } else {
@@ -735,20 +728,13 @@ void QueryApi::start_stream(const http::Responder& responder,
         case EventStreamSlots::Refusal::subscribers_max:
             respond_problem(responder, make_problem(503, "unavailable", "too many event streams"));
             return;
-        case EventStreamSlots::Refusal::per_subject_max: {
-            Problem problem =
+        case EventStreamSlots::Refusal::per_subject_max:
+            respond_problem(
+                responder,
                 make_problem(429, "too_many_event_streams",
                              "at most " + std::to_string(options_.sse_subscribers_per_subject_max) +
-                                 " event streams per client; close one first");
-            problem.title = "Too many requests";
-            http::Response response;
-            response.status = problem.status;
-            response.headers["Content-Type"] = "application/problem+json";
-            response.headers["Retry-After"] = "1";
-            response.body = problem.to_json();
-            responder(std::move(response));
+                                 " event streams per client; close one first"));
             return;
-        }
     }
     auto writer = responder.stream(
         200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-store"}});

@@ -5,16 +5,7 @@
 namespace qrpay::api {
 
 http::Response transport_problem(int status, std::string_view code, std::string_view detail) {
-    Problem problem = make_problem(status, std::string(code), std::string(detail));
-    problem.title = std::string(http::reason_phrase(status));
-    http::Response response;
-    response.status = status;
-    response.headers["Content-Type"] = "application/problem+json";
-    if (status == 429 || status == 503) {
-        response.headers["Retry-After"] = "1";
-    }
-    response.body = problem.to_json();
-    return response;
+    return to_response(make_problem(status, std::string(code), std::string(detail)));
 }
 
 std::string http_server_metrics(const http::ServerStats& stats) {

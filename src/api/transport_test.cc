@@ -20,7 +20,7 @@ TEST(TransportProblem, IsTheProjectsProblemJsonWithTheServersCode) {
     EXPECT_EQ(response.header("Retry-After"), "");
     auto json = nlohmann::json::parse(response.body);
     EXPECT_EQ(json["type"], "https://qrpay.dev/problems/body_too_large");
-    EXPECT_EQ(json["title"], "Content Too Large");  // RFC 9110's phrase
+    EXPECT_EQ(json["title"], "Payload too large");  // as a route's 413 (api/problem.cc)
     EXPECT_EQ(json["status"], 413);
     EXPECT_EQ(json["detail"], "too big");
     EXPECT_EQ(json["code"], "body_too_large");
