@@ -255,16 +255,22 @@ TEST(TransportErrors, AThrowingOrInvalidErrorResponseFallsBackToTheDefault) {
     expect_problem(exchange(first->port(),
                             "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n", "127.0.0.1"),
                    413, fault::body_too_large);
-    ServerOptions invalid{.body_bytes_max = 4};
-    invalid.error_response = [](int, std::string_view, std::string_view) {
-        Response response = Response::text(200, "not an error");
-        response.headers["Bad\nName"] = "x";
-        return response;
-    };
-    auto second = start_server(ok_handler(), invalid);
-    expect_problem(exchange(second->port(),
-                            "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n", "127.0.0.1"),
-                   413, fault::body_too_large);
+    // Each fault alone: another status than asked, then the right status with a bad header.
+    for (bool right_status : {false, true}) {
+        ServerOptions invalid{.body_bytes_max = 4};
+        invalid.error_response = [right_status](int status, std::string_view, std::string_view) {
+            Response response = Response::text(right_status ? status : 200, "not a problem");
+            if (right_status) {
+                response.headers["Bad\nName"] = "x";
+            }
+            return response;
+        };
+        auto second = start_server(ok_handler(), invalid);
+        expect_problem(
+            exchange(second->port(), "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n",
+                     "127.0.0.1"),
+            413, fault::body_too_large);
+    }
 }
 
 TEST(TransportErrors, TheDefaultProblemEscapesItsStrings) {

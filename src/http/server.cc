@@ -11,6 +11,7 @@
 
 #include "http/server.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
@@ -82,6 +83,16 @@ bool is_valid_header(std::string_view name, std::string_view value) {
         }
     }
     return value.find_first_of("\r\n") == std::string_view::npos;
+}
+
+// A status and headers the server can send as the application gave them.
+bool is_valid_head(int status, const Headers& headers) {
+    if (status < 100 || status > 599) {
+        return false;
+    }
+    return std::all_of(headers.begin(), headers.end(), [](const auto& header) {
+        return is_valid_header(header.first, header.second);
+    });
 }
 
 // Headers the transport owns: the application's copies are ignored.
@@ -610,18 +621,15 @@ void Session::write_response(Response response, bool close_after) {
 // Copies `response` into response_; false (and logs) when the application's response is
 // invalid (status out of range, header with a bad name or a line break).
 bool Session::fill_response(Response& response, bool close_after) {
-    if (response.status < 100 || response.status > 599) {
-        QRPAY_LOG_ERROR("http server: handler answered with status %d", response.status);
+    if (!is_valid_head(response.status, response.headers)) {
+        QRPAY_LOG_ERROR("http server: handler answered with status %d or an invalid header",
+                        response.status);
         return false;
     }
     response_ = {};
     response_.version(11);
     response_.result(static_cast<unsigned>(response.status));
     for (const auto& [name, value] : response.headers) {
-        if (!is_valid_header(name, value)) {
-            QRPAY_LOG_ERROR("http server: handler set an invalid header '%s'", name.c_str());
-            return false;
-        }
         if (!is_transport_header(name)) {
             response_.set(name, value);
         }
@@ -697,11 +705,7 @@ void Session::start_streaming(Response head, std::shared_ptr<StreamShared> share
     }
     QRPAY_ASSERT(phase_ == Phase::handling, "a stream for a connection that has no request");
     response_timer_.cancel();
-    bool valid = head.status >= 100 && head.status <= 599;
-    for (const auto& [name, value] : head.headers) {
-        valid = valid && is_valid_header(name, value);
-    }
-    if (!valid) {
+    if (!is_valid_head(head.status, head.headers)) {
         QRPAY_LOG_ERROR("http server: handler started a stream with an invalid status or header");
         stream_shared_->closed = true;
         write_response(server_.error_response(500, fault::internal,
@@ -1000,18 +1004,14 @@ Response Server::Impl::error_response(int status,
         response = options_.error_response(status, code, detail);
     } catch (const std::exception& error) {
         QRPAY_LOG_ERROR("http server: error_response threw: %s", error.what());
-        return problem_response(status, code, detail);
+        response = problem_response(status, code, detail);
     }
-    bool valid = response.status == status;
-    for (const auto& [name, value] : response.headers) {
-        valid = valid && is_valid_header(name, value);
-    }
-    if (!valid) {
+    if (response.status != status || !is_valid_head(response.status, response.headers)) {
         QRPAY_LOG_ERROR("http server: error_response made an invalid response for %d", status);
-        return problem_response(status, code, detail);
+        response = problem_response(status, code, detail);
     }
     if ((status == 429 || status == 503) && response.header("Retry-After").empty()) {
-        response.headers["Retry-After"] = "1";
+        response.headers["Retry-After"] = "1";  // every refusal says when to come back
     }
     return response;
 }
@@ -1159,9 +1159,6 @@ Response problem_response(int status, std::string_view code, std::string_view de
     Response response;
     response.status = status;
     response.headers["Content-Type"] = "application/problem+json";
-    if (status == 429 || status == 503) {
-        response.headers["Retry-After"] = "1";
-    }
     response.body = "{\"type\":\"about:blank\",\"title\":" + json_string(reason_phrase(status)) +
                     ",\"status\":" + std::to_string(status) + ",\"detail\":" + json_string(detail) +
                     ",\"code\":" + json_string(code) + "}";
