@@ -275,11 +275,6 @@ Parsed<SalesParams> parse_sales_params(const http::QueryParams& query,
     return SalesParams{projection::format_iso_date(*from), projection::format_iso_date(*to)};
 }
 
-bool ends_event_stream(const domain::TransactionState& state) {
-    return state.phase == domain::TransactionPhase::finished &&
-           state.outcome != domain::TransactionOutcome::completed;
-}
-
 std::vector<domain::TransactionView> status_changes_after(
     const domain::Transaction& transaction,
     const domain::TransactionView& from,
@@ -346,7 +341,7 @@ public:
         QRPAY_ASSERT(!shown_ || view.version >= shown_->version,
                      "an event stream sees versions in order");
         bool gap = shown_ && view.version.value > shown_->version.value + 1;
-        if (!gap || history_.journal == nullptr || history_.transaction == nullptr) {
+        if (!gap) {
             show_current(view);
             return;
         }
@@ -370,15 +365,15 @@ private:
         auto count = std::min<std::size_t>(
             replay_events_max,
             static_cast<std::size_t>(view.version.value - shown_->version.value - 1));
-        auto events = history_.journal->read_events(persistence_id_,
-                                                    SequenceNr{shown_->version.value + 1}, count);
+        auto events = history_.journal.read_events(persistence_id_,
+                                                   SequenceNr{shown_->version.value + 1}, count);
         if (!events.ok()) {
             QRPAY_LOG_WARN("event stream %s: versions before %lld not shown: %s",
                            transaction_id_.c_str(), static_cast<long long>(view.version.value),
                            events.status().to_string().c_str());
         } else {
             for (const domain::TransactionView& change :
-                 status_changes_after(*history_.transaction, *shown_, *events)) {
+                 status_changes_after(history_.transaction, *shown_, *events)) {
                 if (!send(change)) {
                     return;
                 }
@@ -479,7 +474,9 @@ private:
 };
 
 EventStreamSlots::EventStreamSlots(std::size_t subscribers_max, std::size_t per_subject_max)
-    : subscribers_max_(subscribers_max), per_subject_max_(per_subject_max) {}
+    : subscribers_max_(subscribers_max), per_subject_max_(per_subject_max) {
+    QRPAY_ASSERT(per_subject_max_ >= 1, "a subject may have one event stream at least");
+}
 
 EventStreamSlots::Refusal EventStreamSlots::acquire(const std::string& subject) {
     std::lock_guard lock(mutex_);
@@ -487,12 +484,11 @@ EventStreamSlots::Refusal EventStreamSlots::acquire(const std::string& subject) 
         ++refused_subscribers_max_;
         return Refusal::subscribers_max;
     }
-    auto found = per_subject_.find(subject);
-    if (found != per_subject_.end() && found->second >= per_subject_max_) {
+    std::size_t& of_subject = per_subject_[subject];  // a new subject's 0 is taken at once
+    if (of_subject >= per_subject_max_) {
         ++refused_per_subject_max_;
         return Refusal::per_subject_max;
     }
-    std::size_t& of_subject = per_subject_[subject];
     ++of_subject;
     ++open_;
     QRPAY_ASSERT(of_subject <= per_subject_max_ && open_ <= subscribers_max_,
@@ -561,7 +557,11 @@ void QueryApi::stop() { reads_->stop(); }
 std::string QueryApi::metrics() const {
     using Refusal = EventStreamSlots::Refusal;
     std::string out =
-        "# HELP qrpay_event_streams_refused_total Event streams refused, by the bound that "
+        "# HELP qrpay_event_streams_open Open server-sent event streams "
+        "(GET /v1/transactions/{id}/events).\n# TYPE qrpay_event_streams_open gauge\n"
+        "qrpay_event_streams_open " +
+        std::to_string(slots_->open()) +
+        "\n# HELP qrpay_event_streams_refused_total Event streams refused, by the bound that "
         "refused them.\n# TYPE qrpay_event_streams_refused_total counter\n";
     for (auto [reason, name] : {std::pair{Refusal::subscribers_max, "subscribers_max"},
                                 std::pair{Refusal::per_subject_max, "per_subject_max"}}) {

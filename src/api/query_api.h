@@ -35,7 +35,6 @@
 // 503 when full); stream steps run on entity executors and the feed's thread. stop() ends the
 // read threads; streams end with the HTTP server (stop it first).
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -86,9 +85,10 @@ struct ReadModel {
 
 // Where an event stream reads the versions it did not see (the command side's journal, and the
 // behavior that decodes and applies its events).
+// Both must outlive the QueryApi.
 struct EventHistory {
-    journal::Journal* journal = nullptr;
-    const domain::Transaction* transaction = nullptr;
+    journal::Journal& journal;
+    const domain::Transaction& transaction;
 };
 
 // Counts open event streams, in total and per subject. Thread-safe.
@@ -136,7 +136,6 @@ public:
     // Runs pending reads now and joins the read threads. Idempotent.
     void stop();
 
-    [[nodiscard]] std::size_t subscribers() const { return slots_->open(); }
     // Prometheus text: qrpay_event_streams_refused_total{reason="subscribers_max"|
     // "per_subject_max"}.
     [[nodiscard]] std::string metrics() const;
@@ -173,10 +172,6 @@ private:
     // journal there (a stopped scheduler refuses, and the stream then skips versions).
     std::shared_ptr<http::Scheduler> reads_;
 };
-
-// True for a state with no way out (transaction.h's table): failed, expired, cancelled. An
-// event stream ends after showing one. Completed is not one: Cancel leads on from it.
-bool ends_event_stream(const domain::TransactionState& state);
 
 // The views, one per status change, that the events after `from` pass through: `events` are
 // the entity's events from version from.version + 1 on, applied in order; a view is kept when

@@ -44,6 +44,10 @@ bool is_final(const domain::TransactionState& state) {
     return state.phase == TransactionPhase::finished;
 }
 
+bool ends_event_stream(const domain::TransactionState& state) {
+    return is_final(state) && state.outcome != domain::TransactionOutcome::completed;
+}
+
 std::string rfc3339(UnixMs at) {
     std::time_t seconds = at.value / 1000;
     std::tm utc{};

@@ -12,7 +12,11 @@ namespace qrpay::api {
 
 // The API status word: waiting_for_read_token, ..., completed, failed, expired, cancelled.
 std::string_view status_word(const domain::TransactionState& state);
+// Final: the payment has its answer (completed, failed, expired, cancelled).
 bool is_final(const domain::TransactionState& state);
+// A final state with no way out (transaction.h's table): failed, expired, cancelled. An event
+// stream ends after showing one. Completed is not one: Cancel leads on from it.
+bool ends_event_stream(const domain::TransactionState& state);
 
 // RFC 3339 UTC with milliseconds: "2026-11-26T10:02:52.123Z".
 std::string rfc3339(UnixMs at);

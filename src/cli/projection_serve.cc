@@ -73,13 +73,6 @@ void render_stopped(std::string& out, const projection::EngineStats& stats) {
 
 std::string read_model_path(const std::string& data_dir) { return data_dir + "/readmodel.sqlite3"; }
 
-std::string event_stream_metrics(std::size_t open_streams) {
-    std::string out;
-    family(out, "qrpay_event_streams_open", "gauge",
-           "Open server-sent event streams (GET /v1/transactions/{id}/events).");
-    return out + "qrpay_event_streams_open " + std::to_string(open_streams) + "\n";
-}
-
 Result<std::unique_ptr<QuerySide>> QuerySide::open(const std::string& data_dir,
                                                    std::uint32_t shard_count,
                                                    journal::Journal& journal,

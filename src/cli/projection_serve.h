@@ -19,15 +19,12 @@ namespace qrpay::cli {
 
 struct QueryConfig {
     std::string business_time_zone{projection::default_business_time_zone};
-    std::string projection_fault;  // fault points (projection/fault_points.h); tests only
+    std::string projection_fault;           // fault points (projection/fault_points.h); tests only
     std::size_t sse_subscribers_max = 512;  // half the default connection limit
 };
 
 // The read models' file inside a data directory.
 std::string read_model_path(const std::string& data_dir);
-
-// Prometheus text of the open server-sent event streams.
-std::string event_stream_metrics(std::size_t open_streams);
 
 class QuerySide {
 public:

@@ -311,7 +311,7 @@ Node::Node(const ServeConfig& config, Opened opened)
         api::ReadModel{.store = &query_->store(),
                        .business_zone = &query_->business_zone(),
                        .as_of = [&projections] { return projections.as_of(); }},
-        flows_, feed_, api::EventHistory{.journal = journal_.get(), .transaction = &transaction_},
+        flows_, feed_, api::EventHistory{.journal = *journal_, .transaction = transaction_},
         signer_, clock_,
         api::QueryApiOptions{
             .sse_subscribers_max = config.query.sse_subscribers_max,
@@ -400,8 +400,7 @@ void Node::handle_admin(const http::Request& request, const http::Responder& res
 
 std::string Node::metrics() {
     MetricsSources sources{&tokens_, &transactions_, &keys_, journal_.get()};
-    return render_metrics(sources) + query_->metrics() +
-           event_stream_metrics(query_api_->subscribers()) + query_api_->metrics() +
+    return render_metrics(sources) + query_->metrics() + query_api_->metrics() +
            (server_ ? api::http_server_metrics(server_->stats()) : "");
 }
 
