@@ -101,21 +101,22 @@ bool is_transport_header(std::string_view name) {
            iequals(name, "Connection");
 }
 
-std::string endpoint_text(const tcp::socket& socket) {
+// Who is at the other end, read once per connection: "ip:port" for requests and logs, and
+// the IP alone, the key of the per-address bound ("?" when unknown, so all unknown peers
+// share one budget).
+struct Peer {
+    std::string address;
+    std::string ip;
+};
+
+Peer peer_of(const tcp::socket& socket) {
     error_code error;
     tcp::endpoint endpoint = socket.remote_endpoint(error);
     if (error) {
-        return "?";
+        return {"?", "?"};
     }
-    return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-}
-
-// The peer's IP address alone: the key of the per-address bound ("?" when unknown, so all
-// unknown peers share one budget).
-std::string peer_ip_text(const tcp::socket& socket) {
-    error_code error;
-    tcp::endpoint endpoint = socket.remote_endpoint(error);
-    return error ? "?" : endpoint.address().to_string();
+    std::string ip = endpoint.address().to_string();
+    return {ip + ":" + std::to_string(endpoint.port()), ip};
 }
 
 // A JSON string literal for `text`: quotes, backslashes and control bytes escaped.
@@ -295,10 +296,9 @@ public:
           stream_(std::move(socket)),
           response_timer_(executor_),
           request_timer_(executor_),
-          remote_address_(endpoint_text(stream_.socket())),
-          peer_address_(peer_ip_text(stream_.socket())) {}
+          peer_(peer_of(stream_.socket())) {}
 
-    const std::string& peer_address() const { return peer_address_; }
+    const std::string& peer_address() const { return peer_.ip; }
 
     // Each of these may be called from any thread; the work happens on the session's strand.
     void start() {
@@ -391,8 +391,7 @@ private:
     net::steady_timer request_timer_;              // request_timeout while reading a request
     bool request_timed_out_ = false;               // set by request_timer_, read by on_read_error
     std::shared_ptr<std::atomic<bool>> answered_;  // of the request with the handler
-    const std::string remote_address_;
-    const std::string peer_address_;  // the IP alone: the key of connections_per_address_max
+    const Peer peer_;
     std::array<char, 4096> drain_buffer_{};
     std::size_t drained_bytes_ = 0;
     Phase phase_ = Phase::idle;
@@ -544,7 +543,7 @@ void Session::dispatch() {
         }
     }
     request.body = std::move(message.body());
-    request.remote_address = remote_address_;
+    request.remote_address = peer_.address;
     keep_alive_ = message.keep_alive();
     chunked_ = message.version() >= 11;
     parser_.reset();
@@ -560,7 +559,7 @@ void Session::call_handler(Request request) {
                                 answered = answered_](const error_code& error) {
         if (!error && !answered->exchange(true)) {
             QRPAY_LOG_WARN("http server: no answer in time for a request from %s",
-                           self->remote_address_.c_str());
+                           self->peer_.address.c_str());
             self->write_response(
                 self->server_.error_response(
                     503, fault::response_timeout,
