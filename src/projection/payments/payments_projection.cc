@@ -105,45 +105,11 @@ Status advance(const Target& target,
 
 enum class SaleKind { completed, cancelled };
 
-// One day's totals of one merchant in one currency, as the daily_sales row holds them.
-struct SalesTotals {
-    std::int64_t completed_count = 0;
-    std::int64_t completed_amount_minor = 0;
-    std::int64_t cancelled_count = 0;
-    std::int64_t cancelled_amount_minor = 0;
-};
-
-Result<SalesTotals> read_totals(const Target& target,
-                                const std::string& merchant,
-                                const std::string& day,
-                                const std::string& currency) {
-    auto select = target.db.prepare(
-        "SELECT completed_count, completed_amount_minor, cancelled_count, "
-        "cancelled_amount_minor FROM " +
-        target.tables.table("daily_sales") +
-        " WHERE merchant_id = ? AND business_day = ? AND currency = ?");
-    if (!select.ok()) {
-        return select.status();
-    }
-    select->bind_text(1, merchant);
-    select->bind_text(2, day);
-    select->bind_text(3, currency);
-    sqlite::Step step = select->step();
-    if (step == sqlite::Step::error) {
-        return select->error("read sales totals");
-    }
-    if (step == sqlite::Step::done) {
-        return SalesTotals{};
-    }
-    return SalesTotals{select->column_int(0), select->column_int(1), select->column_int(2),
-                       select->column_int(3)};
-}
-
-// Counts the transaction's amount on the business day of `at`. The sums are computed here,
-// with overflow checks, and written as values: SQL's `+` would turn an overflowing integer
-// into a float, which reads back clamped. A total beyond 2^63 - 1 minor units is refused
-// (invalid_argument), so the engine stops the shard at this event and says why (README,
-// "Query side"), instead of keeping a wrong number.
+// Counts the transaction's amount on the business day of `at`, with SQL's `+` in one upsert.
+// SQLite turns an integer sum that overflows into a float; the upsert returns whether every
+// total is still an integer, and when one is not the event fails (invalid_argument, README
+// "Query side"). The engine then rolls back its savepoint, so the day keeps its last exact
+// total and the shard stops at this event instead of keeping a wrong number.
 Status add_sale(const Target& target, SaleKind kind, UnixMs at) {
     auto select = target.db.prepare("SELECT merchant_id, amount_minor, currency FROM " +
                                     target.tables.table("payments") + " WHERE transaction_id = ?");
@@ -160,40 +126,44 @@ Status add_sale(const Target& target, SaleKind kind, UnixMs at) {
     std::string currency = select->column_text(2);
     QRPAY_ASSERT(amount > 0, "a sale's amount is positive");
     const std::string day = format_iso_date(target.zone.local_day(at));
-    auto totals = read_totals(target, merchant, day, currency);
-    if (!totals.ok()) {
-        return totals.status();
-    }
-    bool completed = kind == SaleKind::completed;
-    std::int64_t& count = completed ? totals->completed_count : totals->cancelled_count;
-    std::int64_t& sum = completed ? totals->completed_amount_minor : totals->cancelled_amount_minor;
-    if (__builtin_add_overflow(sum, amount, &sum) || __builtin_add_overflow(count, 1, &count)) {
-        return {Errc::invalid_argument,
-                "amount overflow: the " + std::string(completed ? "completed" : "cancelled") +
-                    " amount of merchant " + merchant + " on " + day + " in " + currency +
-                    " would exceed 2^63-1 minor units with " + target.transaction_id};
-    }
     const std::string table = target.tables.table("daily_sales");
     auto upsert = target.db.prepare(
         "INSERT INTO " + table +
         " (merchant_id, business_day, currency, completed_count, completed_amount_minor, "
         "cancelled_count, cancelled_amount_minor) VALUES (?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (merchant_id, business_day, currency) DO UPDATE SET "
-        "completed_count = excluded.completed_count, "
-        "completed_amount_minor = excluded.completed_amount_minor, "
-        "cancelled_count = excluded.cancelled_count, "
-        "cancelled_amount_minor = excluded.cancelled_amount_minor");
+        "completed_count = completed_count + excluded.completed_count, "
+        "completed_amount_minor = completed_amount_minor + excluded.completed_amount_minor, "
+        "cancelled_count = cancelled_count + excluded.cancelled_count, "
+        "cancelled_amount_minor = cancelled_amount_minor + excluded.cancelled_amount_minor "
+        "RETURNING typeof(completed_count) = 'integer' AND "
+        "typeof(completed_amount_minor) = 'integer' AND typeof(cancelled_count) = 'integer' AND "
+        "typeof(cancelled_amount_minor) = 'integer'");
     if (!upsert.ok()) {
         return upsert.status();
     }
+    bool completed = kind == SaleKind::completed;
     upsert->bind_text(1, merchant);
     upsert->bind_text(2, day);
     upsert->bind_text(3, currency);
-    upsert->bind_int(4, totals->completed_count);
-    upsert->bind_int(5, totals->completed_amount_minor);
-    upsert->bind_int(6, totals->cancelled_count);
-    upsert->bind_int(7, totals->cancelled_amount_minor);
-    return upsert->run("add sale");
+    upsert->bind_int(4, completed ? 1 : 0);
+    upsert->bind_int(5, completed ? amount : 0);
+    upsert->bind_int(6, completed ? 0 : 1);
+    upsert->bind_int(7, completed ? 0 : amount);
+    if (upsert->step() != sqlite::Step::row) {
+        return upsert->error("add sale");
+    }
+    bool exact = upsert->column_int(0) == 1;
+    if (upsert->step() != sqlite::Step::done) {
+        return upsert->error("add sale");
+    }
+    if (!exact) {
+        return {Errc::invalid_argument,
+                "amount overflow: the " + std::string(completed ? "completed" : "cancelled") +
+                    " amount of merchant " + merchant + " on " + day + " in " + currency +
+                    " would exceed 2^63-1 minor units with " + target.transaction_id};
+    }
+    return {};
 }
 
 Status on(const Target& target, const domain::TokenGenerated& event) {

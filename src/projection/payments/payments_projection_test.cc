@@ -376,6 +376,22 @@ TEST_F(PaymentsProjectionTest, DailyTotalBeyond64BitsStopsTheShardInsteadOfClamp
     EXPECT_EQ(waiting->payments[0].transaction_id, over.id) << "nothing of the stopped event kept";
 }
 
+// A read model written before sums were checked may hold a total that overflowed into a float:
+// the sales query refuses it (rebuild), never reads it back clamped.
+TEST_F(PaymentsProjectionTest, SalesRefuseATotalThatIsNotA64BitInteger) {
+    auto writer = store_->open_writer();
+    ASSERT_TRUE(writer.ok()) << writer.status().to_string();
+    ASSERT_TRUE((*writer)
+                    ->run("INSERT INTO daily_sales (merchant_id, business_day, currency, "
+                          "completed_count, completed_amount_minor, cancelled_count, "
+                          "cancelled_amount_minor) VALUES ('old-m', '2026-11-26', 'JPY', 2, "
+                          "1e19, 0, 0)")
+                    .ok());
+    auto db = store_->read();
+    auto sales = read_sales(**db, "old-m", "2026-11-26", "2026-11-26");
+    EXPECT_EQ(sales.status().code(), Errc::corruption);
+}
+
 // A few thousand random payments, cancellations and expiries, interleaved across
 // transactions; the live model matches what the events mean, and a rebuild equals it.
 TEST_F(PaymentsProjectionTest, RandomFlowsMatchTheModelAndTheRebuildEqualsLive) {
