@@ -190,52 +190,41 @@ Status Ledger::mark_reversed(const std::string& idempotency_key) {
     return {};
 }
 
-// The sums are computed here, with overflow checks: SQL's SUM() fails with a bare "integer
-// overflow" (and TOTAL() would round). A balance beyond 2^63 - 1 minor units is refused as a
-// whole, never clamped.
+// SQLite's SUM() never wraps or rounds: a sum beyond 2^63 - 1 fails the query with "integer
+// overflow", which is refused as a whole (invalid_argument), never clamped.
 Result<std::vector<LedgerBalance>> Ledger::balances() {
     std::lock_guard lock(mutex_);
     Result<Statement> rows = db_->prepare(
-        "SELECT merchant, currency, amount_minor, status = 'reversed' FROM payments "
-        "WHERE status IN ('captured', 'reversed') ORDER BY merchant, currency");
+        "SELECT merchant, currency, SUM(amount_minor), "
+        "SUM(CASE WHEN status = 'reversed' THEN amount_minor ELSE 0 END), "
+        "COUNT(*), SUM(CASE WHEN status = 'reversed' THEN 1 ELSE 0 END) "
+        "FROM payments WHERE status IN ('captured', 'reversed') "
+        "GROUP BY merchant, currency ORDER BY merchant, currency");
     if (!rows.ok()) {
         return rows.status();
     }
     std::vector<LedgerBalance> balances;
     Step step = Step::done;
     while ((step = rows->step()) == Step::row) {
-        std::string merchant = rows->column_text(0);
-        std::string currency = rows->column_text(1);
-        std::int64_t amount = rows->column_int(2);
-        bool reversed = rows->column_int(3) != 0;
-        if (amount <= 0) {
-            return Status(Errc::corruption,
-                          "agency ledger: a payment of " + merchant + " has a non-positive amount");
-        }
-        if (balances.empty() || balances.back().merchant_id != merchant ||
-            balances.back().currency != currency) {
-            balances.push_back({.merchant_id = merchant, .currency = currency});
-        }
-        LedgerBalance& balance = balances.back();
-        bool overflow =
-            __builtin_add_overflow(balance.captured_minor, amount, &balance.captured_minor) ||
-            (reversed &&
-             __builtin_add_overflow(balance.reversed_minor, amount, &balance.reversed_minor));
-        if (overflow) {
-            return Status(Errc::invalid_argument, "amount overflow: the balance of merchant " +
-                                                      merchant + " in " + currency +
-                                                      " exceeds 2^63-1 minor units");
-        }
-        balance.captured_count += 1;
-        balance.reversed_count += reversed ? 1 : 0;
-    }
-    if (step == Step::error) {
-        return rows->error("agency ledger: balances");
-    }
-    for (LedgerBalance& balance : balances) {
-        // Both sums are non-negative and reversed <= captured: the difference fits.
+        LedgerBalance balance;
+        balance.merchant_id = rows->column_text(0);
+        balance.currency = rows->column_text(1);
+        balance.captured_minor = rows->column_int(2);
+        balance.reversed_minor = rows->column_int(3);
+        // Amounts are positive (insert) and reversed ones a part of the captured: it fits.
         QRPAY_ASSERT(balance.reversed_minor <= balance.captured_minor, "reversed part of captured");
         balance.net_minor = balance.captured_minor - balance.reversed_minor;
+        balance.captured_count = rows->column_int(4);
+        balance.reversed_count = rows->column_int(5);
+        balances.push_back(std::move(balance));
+    }
+    if (step == Step::error) {
+        Status failed = rows->error("agency ledger: balances");
+        if (failed.message().find("integer overflow") != std::string::npos) {
+            return Status(Errc::invalid_argument,
+                          "amount overflow: a balance exceeds 2^63-1 minor units");
+        }
+        return failed;
     }
     return balances;
 }

@@ -158,17 +158,9 @@ http::Response ledger_response(Simulator& simulator) {
     auto balances = simulator.ledger();
     if (!balances.ok()) {
         bool overflow = balances.status().code() == Errc::invalid_argument;
-        int status = overflow ? 422 : 500;
-        http::Response response;
-        response.status = status;
-        response.headers.emplace("Content-Type", std::string(wire::problem_content_type));
-        response.body = wire::to_text(
-            Json{{"type", "about:blank"},
-                 {"title", overflow ? "Unprocessable Content" : "Internal Server Error"},
-                 {"status", status},
-                 {"detail", balances.status().message()},
-                 {"code", overflow ? "amount_overflow" : "ledger_failed"}});
-        return response;
+        return http::problem_response(overflow ? 422 : 500,
+                                      overflow ? "amount_overflow" : "ledger_failed",
+                                      balances.status().message());
     }
     Json rows = Json::array();
     for (const LedgerBalance& balance : *balances) {
