@@ -14,7 +14,8 @@ void AdminApi::handle(const http::Request& request, const http::Responder& respo
     } else if (request.path == "/readyz") {
         if (!sources_.ready()) {
             responder(http::Response::text(503, "not ready\n"));
-        } else if (std::string reason = sources_.saturation ? sources_.saturation() : "";
+        } else if (std::string reason =
+                       sources_.not_ready_reason ? sources_.not_ready_reason() : "";
                    !reason.empty()) {
             responder(http::Response::text(503, "not ready: " + reason + "\n"));
         } else {

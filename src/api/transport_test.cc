@@ -55,7 +55,7 @@ TEST(Readyz, Is503WithTheReasonWhileSaturated) {
     std::atomic<bool> saturated{false};
     AdminApi admin({.ready = [] { return true; },
                     .metrics = [] { return std::string(); },
-                    .saturation =
+                    .not_ready_reason =
                         [&saturated] {
                             return saturated ? std::string("http connections at the maximum")
                                              : std::string();

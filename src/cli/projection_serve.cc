@@ -138,26 +138,24 @@ std::string QuerySide::metrics() const {
     return out;
 }
 
-bool QuerySide::answer_readyz_if_stopped(const http::Request& request,
-                                         const http::Responder& responder) const {
-    if (request.path != "/readyz" || request.method != "GET" || engine_->healthy()) {
-        return false;
+std::string QuerySide::stop_reason() const {
+    if (engine_->healthy()) {
+        return "";
     }
     projection::EngineStats stats = engine_->stats();
-    // Unauthenticated: where it stopped and the kind of error; the log has the message.
-    std::string text = "not ready: projection " + stats.name + " is stopped\n";
+    // Unauthenticated: where it stopped; the log has the message.
+    std::string text = "projection " + stats.name + " is stopped";
     for (std::size_t shard = 0; shard < stats.shards.size(); ++shard) {
         if (const auto& failure = stats.shards[shard].failure) {
-            text += "shard " + std::to_string(shard) + " at offset " +
+            text += "\nshard " + std::to_string(shard) + " at offset " +
                     std::to_string(failure->offset.value) + " (" +
                     (failure->persistence_id.empty()
                          ? std::string("no event")
                          : domain::loggable_persistence_id(failure->persistence_id)) +
-                    " seq " + std::to_string(failure->seq.value) + "); see the log\n";
+                    " seq " + std::to_string(failure->seq.value) + "); see the log";
         }
     }
-    responder(http::Response::text(503, text));
-    return true;
+    return text;
 }
 
 }  // namespace qrpay::cli

@@ -44,10 +44,9 @@ public:
 
     // Prometheus text of the engine: lag histogram, events, failures, stopped shards.
     [[nodiscard]] std::string metrics() const;
-    // Answers GET /readyz with 503 and the reason while a shard's projection is stopped, and
-    // returns true; false (nothing answered) when it is healthy or the request is another.
-    [[nodiscard]] bool answer_readyz_if_stopped(const http::Request& request,
-                                                const http::Responder& responder) const;
+    // Why the read model is behind for good, while a shard's projection is stopped at an
+    // event: which shard, offset and event (for /readyz); "" while it is healthy.
+    [[nodiscard]] std::string stop_reason() const;
 
 private:
     QuerySide() = default;

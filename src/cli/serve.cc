@@ -184,9 +184,8 @@ private:
     };
     Node(const ServeConfig& config, Opened opened);
     void handle_api(http::Request request, http::Responder responder);
-    void handle_admin(const http::Request& request, const http::Responder& responder);
     std::string metrics();
-    std::string saturation();
+    std::string not_ready_reason();
 
     ServeConfig config_;
     SystemClock clock_;
@@ -295,7 +294,7 @@ Node::Node(const ServeConfig& config, Opened opened)
                                     .code_ttl = config.code_ttl}}),
       admin_api_({.ready = [this] { return ready_.load(); },
                   .metrics = [this] { return metrics(); },
-                  .saturation = [this] { return saturation(); }}) {
+                  .not_ready_reason = [this] { return not_ready_reason(); }}) {
     auto query =
         QuerySide::open(config.data_dir, config.shard_count, *journal_, clock_, config.query);
     if (!query.ok()) {
@@ -349,7 +348,7 @@ Status Node::start() {
     server_ = std::move(server).value();
     auto admin = start_server(config_.admin_listen, {.threads = 1},
                               [this](const http::Request& request, http::Responder responder) {
-                                  handle_admin(request, responder);
+                                  admin_api_.handle(request, responder);
                               });
     if (!admin.ok()) {
         return admin.status();
@@ -384,20 +383,6 @@ void Node::handle_api(http::Request request, http::Responder responder) {
     }
 }
 
-void Node::handle_admin(const http::Request& request, const http::Responder& responder) {
-    if (request.path == "/readyz" && request.method == "GET" &&
-        runtime_.writes_failing(storage_failure_window)) {
-        responder(http::Response::text(
-            503, "not ready: storage_unavailable: the journal failed a write in the last " +
-                     std::to_string(storage_failure_window.count()) +
-                     " ms and has taken none since (see the log)\n"));
-        return;
-    }
-    if (!query_->answer_readyz_if_stopped(request, responder)) {
-        admin_api_.handle(request, responder);
-    }
-}
-
 std::string Node::metrics() {
     MetricsSources sources{&tokens_, &transactions_, &keys_, journal_.get()};
     return render_metrics(sources) + query_->metrics() + query_api_->metrics() +
@@ -406,7 +391,19 @@ std::string Node::metrics() {
 
 // Read on the admin listener's thread while the API server runs; server_ is set before
 // ready_ and reset only after both servers stopped.
-std::string Node::saturation() { return server_ ? api::http_saturation(server_->stats()) : ""; }
+// /readyz's reason, the first that holds: the journal failing writes, the API listener full,
+// the read model stopped at an event.
+std::string Node::not_ready_reason() {
+    if (runtime_.writes_failing(storage_failure_window)) {
+        return "storage_unavailable: the journal failed a write in the last " +
+               std::to_string(storage_failure_window.count()) +
+               " ms and has taken none since (see the log)";
+    }
+    if (std::string full = server_ ? api::http_saturation(server_->stats()) : ""; !full.empty()) {
+        return full;
+    }
+    return query_->stop_reason();
+}
 
 }  // namespace
 
