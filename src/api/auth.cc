@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -139,9 +140,16 @@ Result<Principal> TokenSigner::verify_bearer(std::string_view authorization, Uni
 
 Result<std::string> load_key(const std::string& data_dir) {
     const std::string path = data_dir + "/jwt.key";
+    std::error_code error;
+    if (!std::filesystem::exists(path, error)) {
+        return error ? Status(Errc::io_error, "cannot look for " + path + ": " + error.message())
+                     : Status(Errc::not_found, path + " does not exist");
+    }
+    // It exists: a file that cannot be read is an error, never a reason to write a new key
+    // over it (every token issued with it would stop working).
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        return Status(Errc::not_found, path + " does not exist");
+        return Status(Errc::io_error, "cannot read " + path);
     }
     std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (key.size() < key_bytes) {
