@@ -12,9 +12,8 @@ void add_agency_sim(CLI::App& root, AgencySimConfig& config) {
     CLI::App* sim = root.add_subcommand("agency-sim", "run the simulated payment agency");
     auto& options = config.simulator;
     options.data_dir = "./agency-data";
-    sim->add_option("--listen", config.listen, "HOST:PORT")->capture_default_str();
-    sim->add_option("--data-dir", options.data_dir, "where the ledger lives")
-        ->capture_default_str();
+    sim->add_option("--listen", config.listen, "HOST:PORT");
+    sim->add_option("--data-dir", options.data_dir, "where the ledger lives");
     add_duration(*sim, "--latency", options.latency, "delay before each operation");
     sim->add_option("--decline-rate", options.decline_rate, "share of payments declined")
         ->check(CLI::Range(0.0, 1.0));

@@ -59,32 +59,24 @@ void add_load(CLI::App& bench, BenchConfig& config) {
     BenchLoadConfig& load = config.load;
     CLI::App* cmd = bench.add_subcommand("load", "drive a running `qrpay serve` with flows");
     cmd->callback([&config] { config.command = "load"; });
-    cmd->add_option("--url", load.url, "the API's base URL")->capture_default_str();
-    cmd->add_option("--admin-url", load.admin_url, "the admin listener (healthz target)")
-        ->capture_default_str();
-    cmd->add_option("--data-dir", load.data_dir, "the server's data dir (its jwt.key)")
-        ->capture_default_str();
+    cmd->add_option("--url", load.url, "the API's base URL");
+    cmd->add_option("--admin-url", load.admin_url, "the admin listener (healthz target)");
+    cmd->add_option("--data-dir", load.data_dir, "the server's data dir (its jwt.key)");
     cmd->add_option("--jwt-key", load.jwt_key, "HS256 key instead of DATA_DIR/jwt.key");
-    cmd->add_option("--consumers", load.consumers, "simulated consumers")->capture_default_str();
-    cmd->add_option("--merchants", load.merchants, "simulated merchants")->capture_default_str();
+    cmd->add_option("--consumers", load.consumers, "simulated consumers");
+    cmd->add_option("--merchants", load.merchants, "simulated merchants");
     cmd->add_option("--target", load.target, "flow or healthz")
-        ->check(CLI::IsMember({"flow", "healthz"}))
-        ->capture_default_str();
+        ->check(CLI::IsMember({"flow", "healthz"}));
     cmd->add_option("--mode", load.mode, "open (constant rate), closed, or max (search)")
-        ->check(CLI::IsMember({"open", "closed", "max"}))
-        ->capture_default_str();
-    cmd->add_option("--rate", load.rate_per_s, "open loop: flows per second")
-        ->capture_default_str();
-    cmd->add_option("--concurrency", load.concurrency, "closed loop: workers")
-        ->capture_default_str();
+        ->check(CLI::IsMember({"open", "closed", "max"}));
+    cmd->add_option("--rate", load.rate_per_s, "open loop: flows per second");
+    cmd->add_option("--concurrency", load.concurrency, "closed loop: workers");
     cmd->add_option("--concurrency-steps", load.concurrency_steps, "max mode: workers per step")
         ->delimiter(',');
     add_duration(*cmd, "--duration", load.duration, "length of each run, warmup included");
     add_duration(*cmd, "--warmup", load.warmup, "first part not measured");
-    cmd->add_option("--connections", load.connections, "keep-alive connections")
-        ->capture_default_str();
-    cmd->add_option("--client-threads", load.client_threads, "generator I/O threads")
-        ->capture_default_str();
+    cmd->add_option("--connections", load.connections, "keep-alive connections");
+    cmd->add_option("--client-threads", load.client_threads, "generator I/O threads");
     cmd->add_option("--cancel-share", load.cancel_share, "completed payments cancelled")
         ->check(CLI::Range(0.0, 1.0));
     cmd->add_option("--history-share", load.history_share, "flows ending with a history read")
@@ -199,17 +191,13 @@ void add_fill(CLI::App& bench, BenchConfig& config) {
     BenchFillConfig& fill = config.fill;
     CLI::App* cmd = bench.add_subcommand("fill", "activate tokens straight into a new journal");
     cmd->callback([&config] { config.command = "fill"; });
-    cmd->add_option("--data-dir", fill.data_dir, "a new data directory for `qrpay serve`")
-        ->capture_default_str();
+    cmd->add_option("--data-dir", fill.data_dir, "a new data directory for `qrpay serve`");
     cmd->add_option("--tokens", fill.tokens, "payment codes to activate (one event each)")
-        ->capture_default_str()
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
     cmd->add_option("--in-flight", fill.in_flight_max, "activations outstanding at most")
-        ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{65'536}));
     add_duration(*cmd, "--code-ttl", fill.code_ttl, "validity of the activated codes");
     cmd->add_option("--shard-count", fill.shard_count, "shards, as `qrpay serve` will use")
-        ->capture_default_str()
         ->check(CLI::Range(1U, 65536U));
     cmd->add_option("--executors", fill.executors, "entity threads; 0: one per core");
     cmd->add_option("--json", fill.json_path, "write the numbers as JSON to this file");
@@ -410,10 +398,8 @@ void add_startup(CLI::App& bench, BenchConfig& config) {
     BenchStartupConfig& startup = config.startup;
     CLI::App* cmd = bench.add_subcommand("startup", "time `qrpay serve` to ready on a data dir");
     cmd->callback([&config] { config.command = "startup"; });
-    cmd->add_option("--data-dir", startup.data_dir, "the data directory to serve")
-        ->capture_default_str();
-    cmd->add_option("--shard-count", startup.shard_count, "as the data was created with")
-        ->capture_default_str();
+    cmd->add_option("--data-dir", startup.data_dir, "the data directory to serve");
+    cmd->add_option("--shard-count", startup.shard_count, "as the data was created with");
     cmd->add_option("--wait-active", startup.wait_active,
                     "also wait for this many tokens in memory (or their count to settle)");
     add_duration(*cmd, "--timeout", startup.timeout, "give up after");

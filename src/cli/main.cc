@@ -26,11 +26,9 @@ using qrpay::cli::show_every_default;
 
 void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
     CLI::App* serve = root.add_subcommand("serve", "run the payment service");
-    serve->add_option("--listen", config.listen, "HOST:PORT of the API")->capture_default_str();
-    serve->add_option("--admin-listen", config.admin_listen, "HOST:PORT of healthz/readyz/metrics")
-        ->capture_default_str();
-    serve->add_option("--data-dir", config.data_dir, "where the journal and keys live")
-        ->capture_default_str();
+    serve->add_option("--listen", config.listen, "HOST:PORT of the API");
+    serve->add_option("--admin-listen", config.admin_listen, "HOST:PORT of healthz/readyz/metrics");
+    serve->add_option("--data-dir", config.data_dir, "where the journal and keys live");
     serve->add_option("--agency-url", config.agency_url,
                       "payment agency base URL; empty: the built-in simulator");
     serve->add_option("--jwt-key", config.jwt_key, "HS256 key; empty: DATA_DIR/jwt.key");
@@ -39,7 +37,6 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
     add_duration(*serve, "--agency-timeout", config.agency_timeout, "agency call timeout");
     add_duration(*serve, "--passivate-after", config.passivate_after, "idle entity unload");
     serve->add_option("--shard-count", config.shard_count, "shards (fixed once data exists)")
-        ->capture_default_str()
         ->check(CLI::Range(1U, 65536U));
     serve->add_option("--executors", config.executors, "entity threads; 0: one per core");
     serve->add_option("--http-threads", config.http_threads, "HTTP threads; 0: one per core");
@@ -48,7 +45,6 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
     serve
         ->add_option("--active-entities-max", config.active_entities_max,
                      "entities in memory before idle ones are unloaded early")
-        ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
     serve->add_flag("--quickstart", config.quickstart, "print tokens and curl commands");
     serve->add_option("--log-level", config.log_level, "debug, info, warn or error")
@@ -70,17 +66,14 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
     serve
         ->add_option("--sse-subscribers-per-subject-max", config.sse_subscribers_per_subject_max,
                      "open event streams of one token subject at most")
-        ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
     serve
         ->add_option("--http-connections-max", config.http_connections_max,
                      "open API connections at most; beyond: 503")
-        ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
     serve
         ->add_option("--http-connections-per-address-max", config.http_connections_per_address_max,
                      "open API connections from one client address at most; beyond: 429")
-        ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
     add_duration(*serve, "--http-first-byte-timeout", config.http_first_byte_timeout,
                  "a new connection's wait for its first byte");

@@ -39,12 +39,9 @@ void add_projection(CLI::App& root, ProjectionConfig& config) {
     CLI::App* rebuild = projection->add_subcommand(
         "rebuild", "rebuild a read model from the journal, online, and swap it in");
     rebuild->add_option("name", config.rebuild.name, "the projection: payments")->required();
-    rebuild->add_option("--data-dir", config.rebuild.data_dir, "the service's data directory")
-        ->capture_default_str();
-    rebuild
-        ->add_option("--business-time-zone", config.rebuild.business_time_zone,
-                     "IANA zone of the business day (as the service uses)")
-        ->capture_default_str();
+    rebuild->add_option("--data-dir", config.rebuild.data_dir, "the service's data directory");
+    rebuild->add_option("--business-time-zone", config.rebuild.business_time_zone,
+                        "IANA zone of the business day (as the service uses)");
     add_environment_names(*rebuild);
 
     ProjectionBenchConfig& bench = config.bench;
@@ -54,13 +51,10 @@ void add_projection(CLI::App& root, ProjectionConfig& config) {
     bench_app->add_option("--rate", bench.rate_per_s, "payments/s; 0: half the probed maximum");
     add_duration(*bench_app, "--duration", bench.duration, "the steady run");
     add_duration(*bench_app, "--probe", bench.probe, "the closed-loop probe for the maximum");
-    bench_app
-        ->add_option("--probe-concurrency", bench.probe_concurrency,
-                     "payments in flight during the probe")
-        ->capture_default_str();
-    bench_app->add_option("--shard-count", bench.shard_count, "shards")->capture_default_str();
-    bench_app->add_option("--in-flight-max", bench.in_flight_max, "payments in flight at most")
-        ->capture_default_str();
+    bench_app->add_option("--probe-concurrency", bench.probe_concurrency,
+                          "payments in flight during the probe");
+    bench_app->add_option("--shard-count", bench.shard_count, "shards");
+    bench_app->add_option("--in-flight-max", bench.in_flight_max, "payments in flight at most");
 }
 
 int run_projection(const CLI::App& root, const ProjectionConfig& config) {

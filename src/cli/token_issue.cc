@@ -15,8 +15,7 @@ void add_token_issue(CLI::App& root, TokenIssueConfig& config) {
     CLI::App* token = root.add_subcommand("token", "bearer tokens");
     token->require_subcommand(1);
     CLI::App* issue = token->add_subcommand("issue", "print a signed bearer token");
-    issue->add_option("--data-dir", config.data_dir, "data directory holding jwt.key")
-        ->capture_default_str();
+    issue->add_option("--data-dir", config.data_dir, "data directory holding jwt.key");
     issue->add_option("--jwt-key", config.jwt_key, "HS256 key instead of DATA_DIR/jwt.key");
     issue->add_option("--role", config.role, "consumer, merchant or admin")
         ->required()
