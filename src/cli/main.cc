@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -48,7 +49,14 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
         ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
     serve->add_flag("--quickstart", config.quickstart, "print tokens and curl commands");
     serve->add_option("--log-level", config.log_level, "debug, info, warn or error")
-        ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+        ->transform(CLI::CheckedTransformer(std::map<std::string, qrpay::log::Level>{
+                                                {"debug", qrpay::log::Level::debug},
+                                                {"info", qrpay::log::Level::info},
+                                                {"warn", qrpay::log::Level::warn},
+                                                {"error", qrpay::log::Level::error}})
+                        .description(""))
+        ->type_name("LEVEL")
+        ->default_str("info");
     serve
         ->add_option("--codes-burst-max", config.codes_burst_max,
                      "codes one consumer may ask for at once")

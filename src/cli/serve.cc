@@ -414,10 +414,7 @@ int run_serve(const ServeConfig& config) {
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    log::set_min_level(config.log_level == "debug"   ? log::Level::debug
-                       : config.log_level == "warn"  ? log::Level::warn
-                       : config.log_level == "error" ? log::Level::error
-                                                     : log::Level::info);
+    log::set_min_level(config.log_level);
 
     auto node = Node::open(config);
     if (!node.ok()) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "base/log.h"
 #include "cli/projection_serve.h"
 
 namespace qrpay::cli {
@@ -25,7 +26,7 @@ struct ServeConfig {
     std::uint64_t snapshot_every = 100;
     std::size_t active_entities_max = 2'000'000;  // in memory before early passivation
     bool quickstart = false;                      // print tokens and curl commands once ready
-    std::string log_level = "info";               // debug, info, warn or error
+    log::Level log_level = log::Level::info;
     std::string journal_fault;  // journal fault points (journal/fault_injection.h); tests only
     std::string agency_fault;   // agency fault points (agency/fault_injection.h); tests only
     // Codes one consumer may ask for (api/code_limiter.h).
