@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "base/base64url.h"
 #include "base/hash.h"
 #include "base/random.h"
 #include "base/secret.h"
@@ -56,6 +57,23 @@ TEST(Secret, RedactsToPrefix) {
     Secret code("12345678901234567890");
     EXPECT_EQ(code.redacted(), "1234…");
     EXPECT_EQ(code.reveal().size(), 20U);
+    EXPECT_EQ(redacted_persistence_id("token|12345678901234567890"), "token|1234…");
+}
+
+TEST(Base64url, RoundTripsEveryByteAndRefusesOtherCharacters) {
+    std::string bytes;
+    for (int byte = 0; byte < 256; ++byte) {
+        bytes.push_back(static_cast<char>(byte));
+    }
+    for (std::size_t length : {0U, 1U, 2U, 3U, 256U}) {
+        std::string part = bytes.substr(0, length);
+        std::string text = base64url_encode(part);
+        EXPECT_EQ(text.find_first_of("+/="), std::string::npos) << "url-safe, unpadded";
+        EXPECT_EQ(base64url_decode(text), part) << length;
+    }
+    EXPECT_EQ(base64url_encode("hi?"), "aGk_");
+    EXPECT_EQ(base64url_decode("aGk+"), std::nullopt);
+    EXPECT_EQ(base64url_decode("aGk="), std::nullopt);
 }
 
 }  // namespace

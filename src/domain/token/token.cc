@@ -130,6 +130,7 @@ std::optional<UnixMs> Token::deadline(const TokenState& state) const {
 }
 
 std::string loggable_persistence_id(const std::string& persistence_id) {
+    static_assert(Token::entity_id_is_secret, "the one entity whose ids are secrets");
     std::string_view secret_prefix = Token::type_name;
     if (persistence_id.size() > secret_prefix.size() &&
         persistence_id.compare(0, secret_prefix.size(), secret_prefix) == 0 &&
