@@ -84,6 +84,9 @@ Problem problem_from(const Status& status, const std::string& conflict_code) {
         case Errc::fenced:
         case Errc::sequence_conflict:
             return make_problem(503, "unavailable", "busy or moving; retry later");
+        case Errc::key_taken:
+            return make_problem(409, "idempotency_key_in_flight",
+                                "a request with this Idempotency-Key is being answered");
         case Errc::timeout:
             return make_problem(504, "timeout", status.message());
         // The store's own text (SQLite's, with ids in it) stays in the log, never in an answer.

@@ -16,6 +16,8 @@ std::string_view errc_name(Errc errc) {
             return "sequence_conflict";
         case Errc::fenced:
             return "fenced";
+        case Errc::key_taken:
+            return "key_taken";
         case Errc::unavailable:
             return "unavailable";
         case Errc::io_error:

@@ -20,6 +20,7 @@ enum class Errc {
     conflict,           // state forbids the command (e.g. code already read)
     sequence_conflict,  // journal: expected sequence number is not the highest stored
     fenced,             // journal: the shard's fencing token is stale
+    key_taken,          // journal: a claimed key is held by another entity
     unavailable,        // overloaded or shutting down; retry later
     io_error,           // the store failed; the write surely did not happen
     unknown_outcome,    // the write or remote call may or may not have happened

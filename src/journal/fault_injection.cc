@@ -179,6 +179,14 @@ Result<std::optional<Snapshot>> FaultInjectingJournal::load_snapshot(
     return inner_.load_snapshot(persistence_id);
 }
 
+Result<std::optional<KeyClaim>> FaultInjectingJournal::find_key_claim(const std::string& key,
+                                                                      UnixMs now) {
+    if (Status status = before_entity_read(); !status.ok()) {
+        return status;
+    }
+    return inner_.find_key_claim(key, now);
+}
+
 Status FaultInjectingJournal::claim_shard(ShardId shard, FencingToken token) {
     return inner_.claim_shard(shard, token);
 }

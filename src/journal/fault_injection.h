@@ -74,6 +74,9 @@ public:
         const std::vector<ShardRead>& reads) override;
     Status save_snapshot(const std::string& persistence_id, const Snapshot& snapshot) override;
     Result<std::optional<Snapshot>> load_snapshot(const std::string& persistence_id) override;
+    // A key lookup is an entity read: it fails and stalls with them.
+    Result<std::optional<KeyClaim>> find_key_claim(const std::string& key, UnixMs now) override;
+    Result<std::size_t> key_claim_count() override { return inner_.key_claim_count(); }
     Status claim_shard(ShardId shard, FencingToken token) override;
     Result<FencingToken> current_fencing(ShardId shard) override;
     Result<std::vector<WakeEntry>> pending_wakeups(ShardId shard) override;

@@ -84,7 +84,8 @@ struct Completion {
 
 class MemoryJournal final : public Journal {
 public:
-    MemoryJournal() {
+    explicit MemoryJournal(std::chrono::milliseconds key_retention)
+        : key_retention_ms_(key_retention.count()) {
         completion_thread_ = std::thread([this] { run_completions(); });
     }
 
@@ -113,12 +114,17 @@ public:
                                                std::size_t max_count) override;
     Status save_snapshot(const std::string& persistence_id, const Snapshot& snapshot) override;
     Result<std::optional<Snapshot>> load_snapshot(const std::string& persistence_id) override;
+    Result<std::optional<KeyClaim>> find_key_claim(const std::string& key, UnixMs now) override;
+    Result<std::size_t> key_claim_count() override;
     Status claim_shard(ShardId shard, FencingToken token) override;
     Result<FencingToken> current_fencing(ShardId shard) override;
     Result<std::vector<WakeEntry>> pending_wakeups(ShardId shard) override;
     void set_commit_listener(CommitListener listener) override;
 
 private:
+    // REQUIRES: mutex_ held. The claim of `key` still holding at `now`, or null.
+    const KeyClaim* live_claim(const std::string& key, UnixMs now) const;
+    void forget_expired_claims(UnixMs now);                   // REQUIRES: mutex_ held
     Status check_append(const AppendRequest& request) const;  // REQUIRES: mutex_ held
     ShardTip store_append(const AppendRequest& request);      // REQUIRES: mutex_ held
     void run_completions();
@@ -132,6 +138,9 @@ private:
     std::unordered_map<ShardId, MemoryShard> shards_;
     std::unordered_map<std::string, Snapshot> snapshots_;
     std::unordered_map<std::string, MemoryWakeup> wakeups_;
+    std::unordered_map<std::string, KeyClaim> key_claims_;
+    const std::int64_t key_retention_ms_;
+    UnixMs claims_swept_at_;              // written_at of the last sweep of expired claims
     std::deque<Completion> completions_;  // at most memory_completions_max
     CommitListener listener_;
     bool appended_any_ = false;
@@ -175,7 +184,33 @@ Status MemoryJournal::check_append(const AppendRequest& request) const {
         return {Errc::sequence_conflict, "expected " + std::to_string(request.expected_seq.value) +
                                              ", highest " + std::to_string(highest.value)};
     }
+    for (const std::string& key : request.claimed_keys) {
+        const KeyClaim* claim = live_claim(key, request.written_at);
+        if (claim != nullptr && claim->persistence_id != request.persistence_id) {
+            return {Errc::key_taken, "a claimed key is held by another entity"};
+        }
+    }
     return {};
+}
+
+const KeyClaim* MemoryJournal::live_claim(const std::string& key, UnixMs now) const {
+    auto found = key_claims_.find(key);
+    if (found == key_claims_.end() ||
+        found->second.claimed_at.value + key_retention_ms_ <= now.value) {
+        return nullptr;
+    }
+    return &found->second;
+}
+
+// Once per retention/24 of written_at time at most, so appends stay cheap on average.
+void MemoryJournal::forget_expired_claims(UnixMs now) {
+    if (now.value - claims_swept_at_.value < std::max<std::int64_t>(1, key_retention_ms_ / 24)) {
+        return;
+    }
+    claims_swept_at_ = now;
+    std::erase_if(key_claims_, [this, now](const auto& entry) {
+        return entry.second.claimed_at.value + key_retention_ms_ <= now.value;
+    });
 }
 
 ShardTip MemoryJournal::store_append(const AppendRequest& request) {
@@ -195,6 +230,12 @@ ShardTip MemoryJournal::store_append(const AppendRequest& request) {
     } else {
         wakeups_.erase(request.persistence_id);
     }
+    for (const std::string& key : request.claimed_keys) {
+        if (live_claim(key, request.written_at) == nullptr) {
+            key_claims_[key] = KeyClaim{request.persistence_id, request.written_at};
+        }
+    }
+    forget_expired_claims(request.written_at);
     return {request.shard, log.back().offset};
 }
 
@@ -268,6 +309,17 @@ Result<std::optional<Snapshot>> MemoryJournal::load_snapshot(const std::string& 
     return std::optional<Snapshot>(found->second);
 }
 
+Result<std::optional<KeyClaim>> MemoryJournal::find_key_claim(const std::string& key, UnixMs now) {
+    std::lock_guard lock(mutex_);
+    const KeyClaim* claim = live_claim(key, now);
+    return claim == nullptr ? std::optional<KeyClaim>() : std::optional<KeyClaim>(*claim);
+}
+
+Result<std::size_t> MemoryJournal::key_claim_count() {
+    std::lock_guard lock(mutex_);
+    return key_claims_.size();
+}
+
 Status MemoryJournal::claim_shard(ShardId shard, FencingToken token) {
     if (Status valid = validate_fencing(token); !valid.ok()) {
         return valid;
@@ -338,6 +390,9 @@ bool MemoryJournal::take_completions(std::deque<Completion>& batch, CommitListen
 
 }  // namespace
 
-std::unique_ptr<Journal> make_memory_journal() { return std::make_unique<MemoryJournal>(); }
+std::unique_ptr<Journal> make_memory_journal(std::chrono::milliseconds key_retention) {
+    QRPAY_ASSERT(key_retention.count() > 0, "key claims need a positive retention");
+    return std::make_unique<MemoryJournal>(key_retention);
+}
 
 }  // namespace qrpay::journal

@@ -9,10 +9,17 @@
 //                   with an offset below N that it did not see.
 //   fencing token   per shard; claim_shard() raises it, and an append that carries any other
 //                   token than the shard's current one is refused with Errc::fenced.
+//   key claim       a unique name (a request's idempotency key, say) that an append binds to
+//                   its persistence id atomically with its events. A claim holds for the
+//                   journal's key retention after the claiming append's written_at (24 h by
+//                   default); then find_key_claim() no longer sees it, another persistence id
+//                   may claim the key, and the journal forgets it, so claims never pile up.
 //
 // Error codes returned by every backend:
 //   sequence_conflict  expected_seq is not the highest stored sequence of the entity
 //   fenced             the fencing token is not the shard's current token
+//   key_taken          a key the append claims is held by another persistence id; nothing
+//                      of the append is stored
 //   invalid_argument   empty event list or persistence id, oversized id, payload or event
 //                      count, a number above INT64_MAX; nothing changed
 //   unavailable        the journal's bounded queue is full or it is closing; nothing stored
@@ -21,6 +28,7 @@
 //
 // Thread safety: every method may be called from any thread.
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -37,6 +45,10 @@ namespace qrpay::journal {
 inline constexpr std::size_t persistence_id_bytes_max = 200;
 inline constexpr std::size_t event_payload_bytes_max = 64 * 1024;
 inline constexpr std::size_t events_per_append_max = 64;
+inline constexpr std::size_t claimed_keys_per_append_max = 4;
+inline constexpr std::size_t claimed_key_bytes_max = 128;
+// How long a key claim holds when the backend's options do not say otherwise.
+inline constexpr std::chrono::milliseconds key_retention_default = std::chrono::hours(24);
 
 // One event as the runtime hands it over: its type name and its encoded bytes.
 struct EventData {
@@ -79,6 +91,16 @@ struct AppendRequest {
     // The entity's durable deadline after these events, stored atomically with them; nullopt
     // clears it. pending_wakeups() lists entities that have one.
     std::optional<UnixMs> wake_at;
+    // Keys bound to persistence_id with the events (see "key claim"), at most
+    // claimed_keys_per_append_max of 1..claimed_key_bytes_max bytes. A key this entity holds
+    // already stays bound from its first claim.
+    std::vector<std::string> claimed_keys;
+};
+
+// Who holds a key, and since when.
+struct KeyClaim {
+    std::string persistence_id;
+    UnixMs claimed_at;  // the written_at of the append that claimed it
 };
 
 struct Snapshot {
@@ -128,6 +150,14 @@ public:
     virtual Status save_snapshot(const std::string& persistence_id, const Snapshot& snapshot) = 0;
     virtual Result<std::optional<Snapshot>> load_snapshot(const std::string& persistence_id) = 0;
 
+    // The claim holding `key` at `now`: nullopt when the key was never claimed, or was claimed
+    // a key retention or longer before `now`.
+    virtual Result<std::optional<KeyClaim>> find_key_claim(const std::string& key, UnixMs now) = 0;
+
+    // Claims stored, including expired ones not yet forgotten (a gauge for operators; tests
+    // show that forgetting keeps it bounded).
+    virtual Result<std::size_t> key_claim_count() = 0;
+
     // Makes `token` the shard's current fencing token. Refused (fenced) when the shard's
     // current token is already >= token. The shard's current token is 0 until claimed.
     virtual Status claim_shard(ShardId shard, FencingToken token) = 0;
@@ -147,6 +177,7 @@ public:
 };
 
 // A journal held in memory; passes the conformance suite except durability across reopen.
-std::unique_ptr<Journal> make_memory_journal();
+std::unique_ptr<Journal> make_memory_journal(
+    std::chrono::milliseconds key_retention = key_retention_default);
 
 }  // namespace qrpay::journal

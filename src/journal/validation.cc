@@ -36,6 +36,16 @@ Status validate_append(const AppendRequest& request) {
                           " bytes exceeds event_payload_bytes_max");
         }
     }
+    if (request.claimed_keys.size() > claimed_keys_per_append_max) {
+        return refuse(std::to_string(request.claimed_keys.size()) +
+                      " claimed keys exceed claimed_keys_per_append_max");
+    }
+    for (const std::string& key : request.claimed_keys) {
+        if (key.empty() || key.size() > claimed_key_bytes_max) {
+            return refuse("a claimed key must have 1 to " + std::to_string(claimed_key_bytes_max) +
+                          " bytes");
+        }
+    }
     if (request.expected_seq.value > stored_number_max - request.events.size()) {
         return refuse("sequence number out of range");
     }

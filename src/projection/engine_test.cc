@@ -262,6 +262,11 @@ public:
     Result<std::optional<journal::Snapshot>> load_snapshot(const std::string& pid) override {
         return inner_.load_snapshot(pid);
     }
+    Result<std::optional<journal::KeyClaim>> find_key_claim(const std::string& key,
+                                                            UnixMs now) override {
+        return inner_.find_key_claim(key, now);
+    }
+    Result<std::size_t> key_claim_count() override { return inner_.key_claim_count(); }
     Status claim_shard(ShardId shard, FencingToken token) override {
         return inner_.claim_shard(shard, token);
     }

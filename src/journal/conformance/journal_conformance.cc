@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -536,6 +538,17 @@ void check_bad_inputs_refused(Journal& journal) {
     refused(make_append(id, SequenceNr(above_int64), 1), "seq out of range");
     refused(make_append(id, SequenceNr(0), 1, ShardId(1), FencingToken(above_int64)),
             "token out of range");
+    AppendRequest empty_key = make_append(id, SequenceNr(0), 1);
+    empty_key.claimed_keys = {""};
+    refused(std::move(empty_key), "empty claimed key");
+    AppendRequest long_key = make_append(id, SequenceNr(0), 1);
+    long_key.claimed_keys = {std::string(claimed_key_bytes_max + 1, 'k')};
+    refused(std::move(long_key), "long claimed key");
+    AppendRequest many_keys = make_append(id, SequenceNr(0), 1);
+    for (std::size_t i = 0; i <= claimed_keys_per_append_max; ++i) {
+        many_keys.claimed_keys.push_back("key-" + std::to_string(i));
+    }
+    refused(std::move(many_keys), "too many claimed keys");
     EXPECT_EQ(highest(journal, id), SequenceNr(0));
     EXPECT_TRUE(read_whole_shard(journal, ShardId(1)).empty()) << "a refused append stored";
 
@@ -568,6 +581,109 @@ void check_bounds_accepted(Journal& journal) {
     std::vector<StoredEvent> events = read_all(journal, "conf|big");
     ASSERT_EQ(events.size(), 1U);
     EXPECT_EQ(events[0].payload, big.events[0].payload);
+}
+
+}  // namespace qrpay::journal::conformance
+
+namespace qrpay::journal::conformance {
+
+namespace {
+
+AppendRequest claiming(const std::string& persistence_id,
+                       SequenceNr expected_seq,
+                       std::vector<std::string> keys,
+                       UnixMs written_at = UnixMs{1000}) {
+    AppendRequest request = make_append(persistence_id, expected_seq, 1);
+    request.claimed_keys = std::move(keys);
+    request.written_at = written_at;
+    return request;
+}
+
+std::optional<KeyClaim> claim_of(Journal& journal, const std::string& key, UnixMs now) {
+    Result<std::optional<KeyClaim>> claim = journal.find_key_claim(key, now);
+    EXPECT_TRUE(claim.ok()) << claim.status().to_string();
+    return claim.ok() ? *claim : std::nullopt;
+}
+
+}  // namespace
+
+// A key binds to the first entity that claims it; that entity may claim it again, another is
+// refused whole (key_taken), also when it claims a free key in the same append.
+void check_key_claims_bind_once(Journal& journal) {
+    ASSERT_TRUE(journal.append_and_wait(claiming("conf|a", SequenceNr(0), {"k1"})).ok());
+    std::optional<KeyClaim> claim = claim_of(journal, "k1", UnixMs{1000});
+    ASSERT_TRUE(claim.has_value());
+    EXPECT_EQ(claim->persistence_id, "conf|a");
+    EXPECT_EQ(claim->claimed_at, UnixMs{1000});
+    EXPECT_FALSE(claim_of(journal, "never", UnixMs{1000}).has_value());
+
+    Status again = journal.append_and_wait(claiming("conf|a", SequenceNr(1), {"k1"}, {2000}));
+    ASSERT_TRUE(again.ok()) << again.to_string();
+    EXPECT_EQ(claim_of(journal, "k1", UnixMs{2000})->claimed_at, UnixMs{1000})
+        << "a claim keeps its first time";
+
+    expect_code(journal.append_and_wait(claiming("conf|b", SequenceNr(0), {"k1"})), Errc::key_taken,
+                "another entity's key");
+    expect_code(journal.append_and_wait(claiming("conf|b", SequenceNr(0), {"k2", "k1"})),
+                Errc::key_taken, "a free key with a taken one");
+    EXPECT_EQ(highest(journal, "conf|b"), SequenceNr(0)) << "a refused append stored events";
+    EXPECT_FALSE(claim_of(journal, "k2", UnixMs{1000}).has_value())
+        << "a refused append claimed a key";
+    EXPECT_EQ(read_whole_shard(journal, ShardId(1)).size(), 2U);
+    Result<std::size_t> count = journal.key_claim_count();
+    ASSERT_TRUE(count.ok());
+    EXPECT_EQ(*count, 1U);
+}
+
+// Entities racing for one key, their appends possibly in one group: exactly one wins, and
+// every loser stored nothing.
+void check_key_claims_race(Journal& journal) {
+    constexpr std::size_t racers = 16;
+    auto racer = [](std::size_t i) { return "conf|racer-" + std::to_string(i); };
+    OutcomeLog outcomes(racers);
+    for (std::size_t i = 0; i < racers; ++i) {
+        journal.append(claiming(racer(i), SequenceNr(0), {"contested"}), outcomes.callback(i));
+    }
+    ASSERT_TRUE(outcomes.wait_all());
+    std::vector<Status> statuses = outcomes.statuses();
+    int winners = 0;
+    for (std::size_t i = 0; i < racers; ++i) {
+        if (statuses[i].ok()) {
+            ++winners;
+            EXPECT_EQ(claim_of(journal, "contested", UnixMs{1000})->persistence_id, racer(i));
+        } else {
+            expect_code(statuses[i], Errc::key_taken, "a racer that lost");
+            EXPECT_EQ(highest(journal, racer(i)), SequenceNr(0));
+        }
+    }
+    EXPECT_EQ(winners, 1);
+}
+
+// A claim holds for the key retention after its written_at; then the key is free, another
+// entity may claim it, and the journal forgets expired claims as written_at moves on, so the
+// claims stay bounded by about a retention's worth.
+void check_key_claims_expire_and_are_forgotten(Journal& journal) {
+    const std::int64_t retention_ms = key_retention_default.count();
+    const UnixMs start{1000};
+    for (int i = 0; i < 10; ++i) {
+        const std::string key = "old-" + std::to_string(i);
+        ASSERT_TRUE(
+            journal.append_and_wait(claiming("conf|old-" + std::to_string(i), SequenceNr(0), {key}))
+                .ok());
+    }
+    EXPECT_TRUE(claim_of(journal, "old-0", UnixMs{start.value + retention_ms - 1}).has_value());
+    EXPECT_FALSE(claim_of(journal, "old-0", UnixMs{start.value + retention_ms}).has_value());
+
+    const UnixMs later{start.value + retention_ms + 10 * 60 * 1000};
+    Status taken_over =
+        journal.append_and_wait(claiming("conf|new", SequenceNr(0), {"old-0"}, later));
+    ASSERT_TRUE(taken_over.ok()) << taken_over.to_string();
+    EXPECT_EQ(claim_of(journal, "old-0", later)->persistence_id, "conf|new");
+    // Another append after it: a backend may forget between groups.
+    ASSERT_TRUE(journal.append_and_wait(claiming("conf|new", SequenceNr(1), {}, later)).ok());
+    Result<std::size_t> count = journal.key_claim_count();
+    ASSERT_TRUE(count.ok());
+    EXPECT_EQ(*count, 1U) << "expired claims were not forgotten";
 }
 
 }  // namespace qrpay::journal::conformance

@@ -53,6 +53,9 @@ void check_wake_at_set_cleared_listed(Journal& journal);
 void check_commit_listener(Journal& journal);
 void check_bad_inputs_refused(Journal& journal);
 void check_bounds_accepted(Journal& journal);
+void check_key_claims_bind_once(Journal& journal);
+void check_key_claims_race(Journal& journal);
+void check_key_claims_expire_and_are_forgotten(Journal& journal);
 
 template <class Backend>
 class JournalConformance : public ::testing::Test {
@@ -127,6 +130,13 @@ TYPED_TEST_P(JournalConformance, CommitListenerGetsShardAndOffset) {
 }
 TYPED_TEST_P(JournalConformance, BadInputsRefused) { check_bad_inputs_refused(this->journal()); }
 TYPED_TEST_P(JournalConformance, BoundsAccepted) { check_bounds_accepted(this->journal()); }
+TYPED_TEST_P(JournalConformance, KeyClaimsBindOnce) { check_key_claims_bind_once(this->journal()); }
+TYPED_TEST_P(JournalConformance, KeyClaimsRaceHasOneWinner) {
+    check_key_claims_race(this->journal());
+}
+TYPED_TEST_P(JournalConformance, KeyClaimsExpireAndAreForgotten) {
+    check_key_claims_expire_and_are_forgotten(this->journal());
+}
 
 REGISTER_TYPED_TEST_SUITE_P(JournalConformance,
                             AppendThenReadBack,
@@ -145,6 +155,9 @@ REGISTER_TYPED_TEST_SUITE_P(JournalConformance,
                             WakeAtSetClearedListedPerShard,
                             CommitListenerGetsShardAndOffset,
                             BadInputsRefused,
-                            BoundsAccepted);
+                            BoundsAccepted,
+                            KeyClaimsBindOnce,
+                            KeyClaimsRaceHasOneWinner,
+                            KeyClaimsExpireAndAreForgotten);
 
 }  // namespace qrpay::journal::conformance

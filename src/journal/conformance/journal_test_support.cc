@@ -1,6 +1,7 @@
 #include "journal/conformance/journal_test_support.h"
 
 #include <gtest/gtest.h>
+
 #include <cstdlib>  // mkdtemp
 #include <filesystem>
 #include <system_error>
@@ -32,7 +33,8 @@ AppendRequest make_append(const std::string& persistence_id,
                           .expected_seq = expected_seq,
                           .events = {},
                           .written_at = UnixMs{1000},
-                          .wake_at = std::nullopt};
+                          .wake_at = std::nullopt,
+                          .claimed_keys = {}};
     for (std::size_t i = 1; i <= event_count; ++i) {
         SequenceNr seq(expected_seq.value + i);
         request.events.push_back({.type = "Event", .payload = payload_of(persistence_id, seq)});

@@ -5,6 +5,7 @@
 
 #include "base/assert.h"
 #include "base/log.h"
+#include "journal/sqlite/key_claims.h"
 #include "journal/sqlite/sqlite_schema.h"
 #include "sqlite/connection.h"
 #include "sqlite/transaction.h"
@@ -29,10 +30,11 @@ constexpr const char* sql_store_fencing =
     "INSERT INTO shard_state (shard, fencing_token, last_offset) VALUES (?1, ?2, 0) "
     "ON CONFLICT (shard) DO UPDATE SET fencing_token = excluded.fencing_token";
 constexpr const char* sql_store_wakeup =
-    "INSERT INTO wakeups (persistence_id, shard, wake_at_unix_ms) VALUES (?1, ?2, ?3) "
-    "ON CONFLICT (persistence_id) DO UPDATE SET shard = excluded.shard, "
+    "INSERT INTO wakeups (shard, persistence_id, wake_at_unix_ms) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT (shard, persistence_id) DO UPDATE SET "
     "wake_at_unix_ms = excluded.wake_at_unix_ms";
-constexpr const char* sql_delete_wakeup = "DELETE FROM wakeups WHERE persistence_id = ?1";
+constexpr const char* sql_delete_wakeup =
+    "DELETE FROM wakeups WHERE shard = ?1 AND persistence_id = ?2";
 constexpr const char* sql_store_snapshot =
     "INSERT INTO snapshots (persistence_id, seq, payload) VALUES (?1, ?2, ?3) "
     "ON CONFLICT (persistence_id) DO UPDATE SET seq = excluded.seq, payload = excluded.payload "
@@ -57,7 +59,8 @@ void record_tip(std::vector<ShardTip>& tips, ShardTip tip) {
 }
 
 bool is_refusal(const Status& status) {
-    return status.code() == Errc::sequence_conflict || status.code() == Errc::fenced;
+    return status.code() == Errc::sequence_conflict || status.code() == Errc::fenced ||
+           status.code() == Errc::key_taken;
 }
 
 void fail_all(GroupOutcome& outcome, const Status& status) {
@@ -252,6 +255,9 @@ Status GroupCommitter::append_isolated(const AppendRequest& request,
     if (Status checked = check_highest_seq(request); !checked.ok()) {
         return checked;
     }
+    if (Status free = check_key_claims(db_, request, key_retention_); !free.ok()) {
+        return free;
+    }
     std::size_t inserted = 0;
     if (Status stored = insert_events(request, shard->last_offset, inserted); !stored.ok()) {
         return stored;
@@ -280,6 +286,9 @@ Status GroupCommitter::append_direct(const AppendRequest& request,
             return checked;
         }
     }
+    if (Status free = check_key_claims(db_, request, key_retention_); !free.ok()) {
+        return free;
+    }
     std::size_t inserted = 0;
     Status stored = insert_events(request, shard->last_offset, inserted);
     if (!stored.ok() && inserted == 0 && db_.in_transaction()) {
@@ -306,6 +315,9 @@ Status GroupCommitter::finish_append(const AppendRequest& request,
                                      WakeupRow wakeup,
                                      std::optional<ShardTip>& tip,
                                      WriteEffect& effect) {
+    if (Status claimed = store_key_claims(db_, request); !claimed.ok()) {
+        return claimed;
+    }
     if (Status woken = store_wakeup(request, wakeup); !woken.ok()) {
         return woken;
     }
@@ -416,14 +428,15 @@ Status GroupCommitter::store_wakeup(const AppendRequest& request, WakeupRow wake
         }
         Result<Statement> erase = db_.prepare(sql_delete_wakeup);
         if (erase.ok()) {
-            erase->bind_text_borrowed(1, request.persistence_id);
+            erase->bind_int(1, request.shard.value);
+            erase->bind_text_borrowed(2, request.persistence_id);
         }
         return run_statement(erase, "delete wakeup");
     }
     Result<Statement> upsert = db_.prepare(sql_store_wakeup);
     if (upsert.ok()) {
-        upsert->bind_text_borrowed(1, request.persistence_id);
-        upsert->bind_int(2, request.shard.value);
+        upsert->bind_int(1, request.shard.value);
+        upsert->bind_text_borrowed(2, request.persistence_id);
         upsert->bind_int(3, request.wake_at->value);
     }
     return run_statement(upsert, "store wakeup");

@@ -1,6 +1,7 @@
 #pragma once
 // Group commit: the writer thread applies a group of writes in one transaction with one sync.
 
+#include <chrono>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -35,14 +36,17 @@ struct GroupOutcome {
 class GroupCommitter {
 public:
     // REQUIRES: `connection` is the writer connection and outlives this object; only the
-    // writer thread calls commit(). `seq_cache_entries_max` bounds the HighestSeqCache.
-    GroupCommitter(qrpay::sqlite::Connection& connection, std::size_t seq_cache_entries_max)
-        : db_(connection), cache_(seq_cache_entries_max) {}
+    // writer thread calls commit(). `seq_cache_entries_max` bounds the HighestSeqCache;
+    // `key_retention` is how long a key claim holds (journal.h).
+    GroupCommitter(qrpay::sqlite::Connection& connection,
+                   std::size_t seq_cache_entries_max,
+                   std::chrono::milliseconds key_retention)
+        : db_(connection), cache_(seq_cache_entries_max), key_retention_(key_retention) {}
 
     // Applies every write of `group` in one transaction, then stores each touched shard's last
     // offset once and commits once; when that store fails the whole group rolls back. A write
-    // refused on its own conditions (sequence_conflict, fenced) or failing alone leaves the
-    // others in place. A write reports io_error when the transaction surely rolled back,
+    // refused on its own conditions (sequence_conflict, fenced, key_taken) or failing alone leaves
+    // the others in place. A write reports io_error when the transaction surely rolled back,
     // unknown_outcome when COMMIT failed after SQLite began to write it.
     //
     // Two passes keep that promise cheaply. The direct pass writes each append without a
@@ -131,6 +135,7 @@ private:
     HighestSeqCache cache_;
     // slots_[i]: the slot of the pass's write i when it is an append (look_up_slots()).
     std::vector<EntitySlot*> slots_;
+    const std::chrono::milliseconds key_retention_;
 };
 
 }  // namespace qrpay::journal::sqlite

@@ -14,9 +14,11 @@
 #include <vector>
 
 #include "base/assert.h"
+#include "base/log.h"
 #include "base/thread_name.h"
 #include "journal/sqlite/checkpointer.h"
 #include "journal/sqlite/group_commit.h"
+#include "journal/sqlite/key_claims.h"
 #include "journal/sqlite/sqlite_schema.h"
 #include "journal/sqlite/write_queue.h"
 #include "journal/validation.h"
@@ -92,6 +94,8 @@ public:
         const std::vector<ShardRead>& reads) override;
     Status save_snapshot(const std::string& persistence_id, const Snapshot& snapshot) override;
     Result<std::optional<Snapshot>> load_snapshot(const std::string& persistence_id) override;
+    Result<std::optional<KeyClaim>> find_key_claim(const std::string& key, UnixMs now) override;
+    Result<std::size_t> key_claim_count() override;
     Status claim_shard(ShardId shard, FencingToken token) override;
     Result<FencingToken> current_fencing(ShardId shard) override;
     Result<std::vector<WakeEntry>> pending_wakeups(ShardId shard) override;
@@ -104,11 +108,19 @@ private:
                                                        std::size_t max_count);
     void run_writer();
     void report(std::vector<PendingWrite>& group, GroupOutcome& outcome);
+    // Writer thread: forgets expired key claims once claim_sweep_interval of written_at time
+    // has passed since the last sweep, `group` telling how far written_at has come.
+    void sweep_claims(const std::vector<PendingWrite>& group);
     Status write_and_wait(WriteOp op);
+
+    const std::chrono::milliseconds key_retention_;
+    const std::chrono::milliseconds claim_sweep_interval_;
+    const std::size_t claims_forgotten_per_sweep_;
 
     // Used by the writer thread only, once start() ran.
     std::unique_ptr<Connection> writer_connection_;
     GroupCommitter committer_;
+    UnixMs claims_swept_at_;  // the newest written_at at the last sweep
 
     sqlite::WriteQueue queue_;  // thread-safe
     ReadPool readers_;          // thread-safe
@@ -126,6 +138,7 @@ private:
     std::atomic<std::uint64_t> writes_refused_{0};
     std::atomic<std::uint64_t> groups_failed_{0};
     std::atomic<std::uint64_t> groups_retried_isolated_{0};
+    std::atomic<std::uint64_t> claims_forgotten_{0};
 
     std::thread writer_;  // started by start(), joined by the destructor
 };
@@ -133,8 +146,11 @@ private:
 SqliteJournal::SqliteJournal(const SqliteJournalOptions& options,
                              std::unique_ptr<Connection> writer,
                              std::unique_ptr<Connection> checkpoint_connection)
-    : writer_connection_(std::move(writer)),
-      committer_(*writer_connection_, options.seq_cache_entries_max),
+    : key_retention_(options.key_retention),
+      claim_sweep_interval_(options.claim_sweep_interval),
+      claims_forgotten_per_sweep_(options.claims_forgotten_per_sweep),
+      writer_connection_(std::move(writer)),
+      committer_(*writer_connection_, options.seq_cache_entries_max, options.key_retention),
       queue_({.queued_writes_max = options.queued_writes_max,
               .queued_bytes_max = options.queued_bytes_max,
               .group_events_max = options.group_events_max,
@@ -177,7 +193,8 @@ SqliteJournalStats SqliteJournal::stats() const {
             .groups_failed = groups_failed_.load(),
             .groups_retried_isolated = groups_retried_isolated_.load(),
             .checkpoints = checkpoints.checkpoints,
-            .checkpoint_failures = checkpoints.failures};
+            .checkpoint_failures = checkpoints.failures,
+            .claims_forgotten = claims_forgotten_.load()};
 }
 
 void SqliteJournal::run_writer() {
@@ -186,14 +203,47 @@ void SqliteJournal::run_writer() {
         GroupOutcome outcome = committer_.commit(group);
         QRPAY_ASSERT(outcome.statuses.size() == group.size(), "a write of the group unanswered");
         report(group, outcome);
+        sweep_claims(group);
     }
+}
+
+void SqliteJournal::sweep_claims(const std::vector<PendingWrite>& group) {
+    UnixMs newest = claims_swept_at_;
+    for (const PendingWrite& write : group) {
+        if (const auto* append = std::get_if<AppendRequest>(&write.op)) {
+            newest = std::max(newest, append->written_at);
+        }
+    }
+    if (newest.value - claims_swept_at_.value < claim_sweep_interval_.count()) {
+        return;
+    }
+    claims_swept_at_ = newest;
+    UnixMs claimed_before{newest.value - key_retention_.count()};
+    std::size_t forgotten = 0;
+    Status swept = qrpay::sqlite::in_transaction(
+        *writer_connection_, qrpay::sqlite::Begin::immediate, [&]() -> Status {
+            Result<std::size_t> deleted = sqlite::forget_claims(*writer_connection_, claimed_before,
+                                                                claims_forgotten_per_sweep_);
+            if (!deleted.ok()) {
+                return deleted.status();
+            }
+            forgotten = *deleted;
+            return {};
+        });
+    if (!swept.ok()) {  // the claims stay until the next sweep; nothing else depends on it
+        QRPAY_LOG_WARN("journal writer: forgetting expired key claims failed: %s",
+                       swept.to_string().c_str());
+        return;
+    }
+    claims_forgotten_ += forgotten;
 }
 
 // Counts the group, tells the commit listener, then answers every write of the group.
 void SqliteJournal::report(std::vector<PendingWrite>& group, GroupOutcome& outcome) {
     std::uint64_t refused = 0;
     for (const Status& status : outcome.statuses) {
-        if (status.code() == Errc::sequence_conflict || status.code() == Errc::fenced) {
+        if (status.code() == Errc::sequence_conflict || status.code() == Errc::fenced ||
+            status.code() == Errc::key_taken) {
             ++refused;
         }
     }
@@ -410,6 +460,22 @@ Result<std::optional<Snapshot>> SqliteJournal::load_snapshot(const std::string& 
         Snapshot{SequenceNr(from_column(query->column_int(0))), query->column_blob(1)});
 }
 
+Result<std::optional<KeyClaim>> SqliteJournal::find_key_claim(const std::string& key, UnixMs now) {
+    Result<ReadPool::Lease> lease = readers_.acquire();
+    if (!lease.ok()) {
+        return lease.status();
+    }
+    return sqlite::find_live_claim(*lease.value(), key, now, key_retention_);
+}
+
+Result<std::size_t> SqliteJournal::key_claim_count() {
+    Result<ReadPool::Lease> lease = readers_.acquire();
+    if (!lease.ok()) {
+        return lease.status();
+    }
+    return sqlite::count_claims(*lease.value());
+}
+
 Result<FencingToken> SqliteJournal::current_fencing(ShardId shard) {
     Result<ReadPool::Lease> lease = readers_.acquire();
     if (!lease.ok()) {
@@ -443,13 +509,14 @@ Result<std::vector<WakeEntry>> SqliteJournal::pending_wakeups(ShardId shard) {
 }
 
 Status validate_options(const SqliteJournalOptions& options) {
-    bool valid = !options.path.empty() && options.group_events_max > 0 &&
-                 options.group_bytes_max > 0 && options.group_wait_max.count() >= 0 &&
-                 options.queued_writes_max > 0 && options.queued_bytes_max > 0 &&
-                 options.read_connections_max > 0 && options.read_wait_max.count() >= 0 &&
-                 options.lock_wait_max.count() >= 0 &&
-                 options.checkpoint_interval_min.count() >= 0 &&
-                 options.lock_wait_max <= std::chrono::hours(24);
+    bool valid =
+        !options.path.empty() && options.group_events_max > 0 && options.group_bytes_max > 0 &&
+        options.group_wait_max.count() >= 0 && options.queued_writes_max > 0 &&
+        options.queued_bytes_max > 0 && options.read_connections_max > 0 &&
+        options.read_wait_max.count() >= 0 && options.lock_wait_max.count() >= 0 &&
+        options.checkpoint_interval_min.count() >= 0 && options.key_retention.count() > 0 &&
+        options.claim_sweep_interval.count() > 0 && options.claims_forgotten_per_sweep > 0 &&
+        options.lock_wait_max <= std::chrono::hours(24);
     if (!valid) {
         return {Errc::invalid_argument, "SqliteJournalOptions: empty path or a zero bound"};
     }

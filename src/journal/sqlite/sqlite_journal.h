@@ -49,6 +49,13 @@ struct SqliteJournalOptions {
     // The WAL is copied into the database file by a thread of its own (checkpointer.h), at
     // most once per this interval, so that the writer seldom pauses for it.
     std::chrono::milliseconds checkpoint_interval_min{10};
+    // How long a key claim holds (journal.h, "key claim").
+    std::chrono::milliseconds key_retention = key_retention_default;
+    // The writer forgets expired claims at most once per this much written_at time, at most
+    // claims_forgotten_per_sweep at a time (one small transaction), so a sweep never holds
+    // the writer for long and the claims stay bounded by about a retention's worth.
+    std::chrono::milliseconds claim_sweep_interval = std::chrono::minutes(1);
+    std::size_t claims_forgotten_per_sweep = 4096;
 };
 
 // Opens (or creates) the journal at options.path and starts its writer thread.
@@ -61,13 +68,14 @@ Result<std::unique_ptr<Journal>> open_sqlite_journal(const SqliteJournalOptions&
 struct SqliteJournalStats {
     std::uint64_t commits = 0;            // transactions committed, one sync each
     std::uint64_t appends_committed = 0;  // appends made durable by those commits
-    std::uint64_t writes_refused = 0;     // sequence_conflict or fenced
+    std::uint64_t writes_refused = 0;     // sequence_conflict, fenced or key_taken
     std::uint64_t groups_failed = 0;      // groups answered with io_error or unknown_outcome
     // Groups in which a write failed unexpectedly without a savepoint, so that the group ran
     // again with one savepoint per write (group_commit.h).
     std::uint64_t groups_retried_isolated = 0;
     std::uint64_t checkpoints = 0;          // by the checkpointer's thread
     std::uint64_t checkpoint_failures = 0;  // logged
+    std::uint64_t claims_forgotten = 0;     // expired key claims deleted by the writer
 };
 
 // REQUIRES: `journal` was made by open_sqlite_journal(). Thread-safe.

@@ -375,15 +375,59 @@ private:
 TEST_F(SqliteJournalTest, CreatesSchemaWithVersionInWalMode) {
     ASSERT_NE(open_or_fail(options()), nullptr);
     RawDb db(db_path());
-    EXPECT_EQ(db.column("PRAGMA user_version"), std::vector<std::string>{"1"});
+    EXPECT_EQ(db.column("PRAGMA user_version"), std::vector<std::string>{"2"});
     EXPECT_EQ(db.column("PRAGMA journal_mode"), std::vector<std::string>{"wal"});
     EXPECT_EQ(db.column("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"),
-              (std::vector<std::string>{"events", "shard_state", "snapshots", "wakeups"}));
+              (std::vector<std::string>{"claimed_keys", "events", "shard_state", "snapshots",
+                                        "wakeups"}));
+}
+
+// A journal written by a build of schema version 1 (its tables as that build made them,
+// written out here as the fixture of the old format) opens, is migrated to version 2, and keeps
+// its events and wakeups.
+TEST_F(SqliteJournalTest, MigratesAVersion1Journal) {
+    {
+        RawDb db(db_path());
+        db.exec(R"sql(
+CREATE TABLE events (
+    persistence_id TEXT NOT NULL, seq INTEGER NOT NULL CHECK (seq >= 1),
+    shard INTEGER NOT NULL CHECK (shard >= 0), shard_offset INTEGER NOT NULL CHECK (shard_offset >= 1),
+    type TEXT NOT NULL, payload BLOB NOT NULL, written_at_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (persistence_id, seq));
+CREATE UNIQUE INDEX events_by_shard_offset ON events (shard, shard_offset);
+CREATE TABLE shard_state (shard INTEGER PRIMARY KEY CHECK (shard >= 0),
+    fencing_token INTEGER NOT NULL CHECK (fencing_token >= 0),
+    last_offset INTEGER NOT NULL CHECK (last_offset >= 0));
+CREATE TABLE snapshots (persistence_id TEXT PRIMARY KEY NOT NULL,
+    seq INTEGER NOT NULL CHECK (seq >= 0), payload BLOB NOT NULL);
+CREATE TABLE wakeups (persistence_id TEXT PRIMARY KEY NOT NULL,
+    shard INTEGER NOT NULL CHECK (shard >= 0), wake_at_unix_ms INTEGER NOT NULL);
+CREATE INDEX wakeups_by_shard ON wakeups (shard, wake_at_unix_ms, persistence_id);
+INSERT INTO events VALUES ('old|a', 1, 1, 1, 'Event', 'old|a#1', 1000);
+INSERT INTO shard_state VALUES (1, 0, 1);
+INSERT INTO wakeups VALUES ('old|a', 1, 5000);
+PRAGMA user_version = 1;
+)sql");
+    }
+    std::unique_ptr<Journal> journal = open_or_fail(options());
+    ASSERT_NE(journal, nullptr);
+    EXPECT_EQ(RawDb(db_path()).column("PRAGMA user_version"), std::vector<std::string>{"2"});
+    Result<std::vector<WakeEntry>> wakeups = journal->pending_wakeups(ShardId(1));
+    ASSERT_TRUE(wakeups.ok());
+    ASSERT_EQ(wakeups->size(), 1U);
+    EXPECT_EQ((*wakeups)[0].persistence_id, "old|a");
+    EXPECT_EQ((*wakeups)[0].wake_at, UnixMs{5000});
+    AppendRequest next = make_append("old|a", SequenceNr(1), 1);
+    next.claimed_keys = {"after-upgrade"};
+    ASSERT_TRUE(journal->append_and_wait(next).ok());
+    EXPECT_EQ(journal->highest_seq("old|a").value(), SequenceNr(2));
+    EXPECT_TRUE(journal->pending_wakeups(ShardId(1))->empty()) << "the append cleared it";
+    EXPECT_TRUE(journal->find_key_claim("after-upgrade", UnixMs{1000})->has_value());
 }
 
 TEST_F(SqliteJournalTest, RefusesANewerSchemaVersion) {
     ASSERT_NE(open_or_fail(options()), nullptr);
-    RawDb(db_path()).exec("PRAGMA user_version = 2");
+    RawDb(db_path()).exec("PRAGMA user_version = 3");
     Result<std::unique_ptr<Journal>> journal = open_sqlite_journal(options());
     ASSERT_FALSE(journal.ok());
     EXPECT_EQ(journal.status().code(), Errc::corruption) << journal.status().to_string();

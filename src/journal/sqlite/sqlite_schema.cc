@@ -1,4 +1,4 @@
-// On-disk format of the SQLite journal, schema version 1 (PRAGMA user_version = 1).
+// On-disk format of the SQLite journal, schema version 2 (PRAGMA user_version = 2).
 //
 //   events       one row per event.
 //                (persistence_id TEXT, seq INTEGER >= 1) primary key: seq runs 1, 2, 3...
@@ -11,12 +11,22 @@
 //   snapshots    at most one per persistence id: seq (state includes events 1..seq), payload.
 //   wakeups      one row per persistence id whose last append carried a wake_at: its shard
 //                and wake_at_unix_ms. Written in the same transaction as the events.
+//                WITHOUT ROWID, keyed by (shard, persistence_id): one B-tree instead of a
+//                table and its index (v2).
+//   claimed_keys one row per key claim (journal.h): key, persistence_id, claimed_at_unix_ms
+//                (the claiming append's written_at). Written in the same transaction as the
+//                events; rows older than the key retention are deleted by the writer (v2).
+//
+// Versions: 1 created the tables above but claimed_keys, with a rowid wakeups table; 2 rebuilt
+// wakeups and added claimed_keys. A database is created at version 1 and migrated up, so a
+// new file and an upgraded one are the same.
 //
 // Numbers are unsigned values stored in signed 64-bit columns; CHECK constraints refuse
 // negative ones. A change of any of this is a new schema version with a migration here.
 
 #include "journal/sqlite/sqlite_schema.h"
 
+#include <iterator>
 #include <string>
 
 #include "base/assert.h"
@@ -58,6 +68,31 @@ CREATE INDEX wakeups_by_shard ON wakeups (shard, wake_at_unix_ms, persistence_id
 PRAGMA user_version = 1;
 )sql";
 
+constexpr const char* migrate_v1_to_v2 = R"sql(
+CREATE TABLE wakeups_v2 (
+    shard           INTEGER NOT NULL CHECK (shard >= 0),
+    persistence_id  TEXT    NOT NULL,
+    wake_at_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (shard, persistence_id)
+) WITHOUT ROWID;
+INSERT INTO wakeups_v2 (shard, persistence_id, wake_at_unix_ms)
+    SELECT shard, persistence_id, wake_at_unix_ms FROM wakeups;
+DROP TABLE wakeups;
+ALTER TABLE wakeups_v2 RENAME TO wakeups;
+CREATE INDEX wakeups_by_time ON wakeups (shard, wake_at_unix_ms);
+CREATE TABLE claimed_keys (
+    key                TEXT    PRIMARY KEY NOT NULL,
+    persistence_id     TEXT    NOT NULL,
+    claimed_at_unix_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX claimed_keys_by_age ON claimed_keys (claimed_at_unix_ms);
+PRAGMA user_version = 2;
+)sql";
+
+// migrations[v - 1] takes a database from version v to v + 1.
+constexpr const char* migrations[] = {migrate_v1_to_v2};
+static_assert(std::size(migrations) == schema_version - 1, "one migration per version step");
+
 Result<std::int64_t> read_int(Connection& connection, const char* sql) {
     Result<Statement> query = connection.prepare(sql);
     if (!query.ok()) {
@@ -75,22 +110,32 @@ Status check_or_create(Connection& connection) {
     if (!version.ok()) {
         return version.status();
     }
-    if (*version == schema_version) {
-        return {};
-    }
     if (*version > schema_version || *version < 0) {
         return {Errc::corruption, "journal schema version " + std::to_string(*version) +
                                       " is unknown to this build (knows " +
                                       std::to_string(schema_version) + ")"};
     }
-    Result<std::int64_t> tables = read_int(connection, "SELECT count(*) FROM sqlite_schema");
-    if (!tables.ok()) {
-        return tables.status();
+    std::int64_t at = *version;
+    if (at == 0) {
+        Result<std::int64_t> tables = read_int(connection, "SELECT count(*) FROM sqlite_schema");
+        if (!tables.ok()) {
+            return tables.status();
+        }
+        if (*tables != 0) {
+            return {Errc::corruption, "the database holds tables but no journal schema version"};
+        }
+        if (Status created = connection.run_script(std::string(events_table_sql) + schema_v1_rest);
+            !created.ok()) {
+            return created;
+        }
+        at = 1;
     }
-    if (*tables != 0) {
-        return {Errc::corruption, "the database holds tables but no journal schema version"};
+    for (; at < schema_version; ++at) {
+        if (Status migrated = connection.run_script(migrations[at - 1]); !migrated.ok()) {
+            return migrated;
+        }
     }
-    return connection.run_script(std::string(events_table_sql) + schema_v1_rest);
+    return {};
 }
 
 }  // namespace

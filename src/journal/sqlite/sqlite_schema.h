@@ -13,8 +13,8 @@ class Connection;
 
 namespace qrpay::journal::sqlite {
 
-// The version this build writes into PRAGMA user_version.
-inline constexpr std::int64_t schema_version = 1;
+// The version this build writes into PRAGMA user_version. Older versions are migrated up.
+inline constexpr std::int64_t schema_version = 2;
 
 // The events table and its shard-order index, as version 1 creates them. Public so that the
 // storage benchmark's raw-SQLite side inserts into exactly the journal's table (bench/).
@@ -32,7 +32,8 @@ CREATE TABLE events (
 CREATE UNIQUE INDEX events_by_shard_offset ON events (shard, shard_offset);
 )sql";
 
-// Creates the schema in an empty database and accepts one at schema_version.
+// Creates the schema in an empty database, migrates an older version up to schema_version
+// (in one transaction), and accepts one at schema_version.
 // corruption: the file holds a newer version, or tables of something else than a journal.
 // io_error: SQLite failed. REQUIRES: a writer connection with no transaction open.
 Status ensure_schema(qrpay::sqlite::Connection& connection);

@@ -114,7 +114,8 @@ public:
                                        .expected_seq = SequenceNr(token_seqs_[pid]++),
                                        .events = {{"UseStarted", "{}"}},
                                        .written_at = start_time,
-                                       .wake_at = {}};
+                                       .wake_at = {},
+                                       .claimed_keys = {}};
         ASSERT_TRUE(journal_.append_and_wait(std::move(request)).ok());
     }
 
@@ -130,7 +131,8 @@ private:
                                        .expected_seq = SequenceNr(tx.seq),
                                        .events = {},
                                        .written_at = start_time,
-                                       .wake_at = {}};
+                                       .wake_at = {},
+                                       .claimed_keys = {}};
         for (const auto& event : events) {
             request.events.push_back(codec_.encode_event(event));
         }
