@@ -9,12 +9,17 @@
 //   .and_then(side_effect)                 runs after the events are durable, on the entity's
 //                                          executor; its results come back as commands
 //   .wake_after(duration)                  a non-durable reminder: on_wake runs again then
+//   .claiming(key)                         binds a unique key to this entity atomically with
+//                                          the events (journal.h, "key claim"); when another
+//                                          entity holds it, nothing is stored and the command
+//                                          is answered key_taken
 //
 // A Persist alone is not an Effect, so a forgotten reply does not compile.
 
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -57,7 +62,8 @@ public:
     Effect(Effect<Event, OtherReply>&& other)  // NOLINT(google-explicit-constructor)
         : events_(std::move(other.events_)),
           side_effects_(std::move(other.side_effects_)),
-          wake_after_(other.wake_after_) {
+          wake_after_(other.wake_after_),
+          claimed_keys_(std::move(other.claimed_keys_)) {
         if (other.is_rejected()) {
             outcome_ = Rejected{other.rejection()};
         } else if (other.reply()) {
@@ -77,6 +83,11 @@ public:
         wake_after_ = delay;
         return std::move(*this);
     }
+    Effect&& claiming(std::string key) && {
+        QRPAY_ASSERT(!events_.empty(), "a key is claimed with events");
+        claimed_keys_.push_back(std::move(key));
+        return std::move(*this);
+    }
 
     [[nodiscard]] const std::vector<Event>& events() const { return events_; }
     std::vector<Event>& events() { return events_; }
@@ -90,6 +101,7 @@ public:
     [[nodiscard]] std::optional<std::chrono::milliseconds> wake_delay() const {
         return wake_after_;
     }
+    std::vector<std::string>& claimed_keys() { return claimed_keys_; }
 
 private:
     template <class, class>
@@ -99,6 +111,7 @@ private:
     std::variant<std::optional<Reply>, Rejected> outcome_;
     std::vector<SideEffect> side_effects_;
     std::optional<std::chrono::milliseconds> wake_after_;
+    std::vector<std::string> claimed_keys_;
 };
 
 // Events waiting for their reply decision.

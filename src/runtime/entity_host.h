@@ -18,6 +18,9 @@
 //                           again; a command that persists nothing on the empty state is
 //                           answered only after a real recovery.
 //   tell(id, command)       the same without a reply.
+//   find_key_holder(key, done)
+//                           the entity of this type holding a key it claimed with its events
+//                           (Effect::claiming), within the journal's key retention.
 //   wake_pending()          at start-up: wakes every entity whose last append left a deadline.
 //
 // Persistence id = "<B::type_name>|<entity id>". A Behavior whose ids are secrets (payment

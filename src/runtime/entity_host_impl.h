@@ -47,6 +47,25 @@ public:
         deliver(entity_id, Message{std::move(command)}, nullptr, Presume::nothing);
     }
 
+    // The id of the entity of this type that holds `key` now (a claim of Effect::claiming()
+    // within the journal's key retention), or nullopt; the journal's error when it cannot
+    // say. `done` runs once, on the calling thread for now: a point read of the journal's
+    // index, which never waits for the journal's writer.
+    using KeyHolderCallback = std::function<void(Result<std::optional<std::string>>)>;
+    void find_key_holder(const std::string& key, const KeyHolderCallback& done) {
+        Result<std::optional<journal::KeyClaim>> claim =
+            runtime_.journal().find_key_claim(key, runtime_.clock().wall_now());
+        if (!claim.ok()) {
+            done(claim.status());
+            return;
+        }
+        if (!*claim || !(*claim)->persistence_id.starts_with(prefix())) {
+            done(std::optional<std::string>());
+            return;
+        }
+        done(std::optional<std::string>((*claim)->persistence_id.substr(prefix().size())));
+    }
+
     // Wakes every entity of this type whose last append left a deadline. Call once, after
     // Runtime::start(). Returns the journal's error if the index cannot be read.
     Status wake_pending() {
@@ -477,6 +496,7 @@ private:
             next = behavior_.on_event(std::move(next), event);
         }
         request.wake_at = behavior_.deadline(next);
+        request.claimed_keys = std::move(effect.claimed_keys());
         std::size_t count = effect.events().size();
         Trigger trigger = trigger_of(message);
         std::optional<Message> retry;
@@ -502,6 +522,10 @@ private:
         if (!status.ok() && entity.presumed_new && status.code() == Errc::sequence_conflict) {
             ++presumed_new_wrong_;
             retry_recovered(entity_id, std::move(in_flight));
+            return;
+        }
+        if (status.code() == Errc::key_taken) {
+            refuse_persist(entity_id, entity, std::move(in_flight), status);
             return;
         }
         if (!status.ok()) {
@@ -544,6 +568,22 @@ private:
             in_flight.done(status);
         }
         replay_stash(entity_id, std::move(stashed));
+    }
+
+    // The journal refused the append on a key another entity holds: nothing was stored and the
+    // state in memory is still the truth, so the command is answered with the refusal and the
+    // entity goes on with what waits behind it.
+    void refuse_persist(const std::string& entity_id,
+                        Entity& entity,
+                        InFlight in_flight,
+                        const Status& status) {
+        if (in_flight.done) {
+            in_flight.done(status);
+        }
+        drain_stash(entity_id, entity);
+        if (table_of(entity_id).contains(entity_id)) {
+            finish_without_events(entity_id, entity);
+        }
     }
 
     // The entity presumed new existed after all: nothing of the refused append happened, so
