@@ -1,7 +1,7 @@
 // The load generator's engine: LoadRun drives one load (open or closed loop) and walks each
 // flow through its steps with http::Client callbacks. See load.h for what is measured.
 
-#include "bench/load.h"
+#include "loadgen/load.h"
 
 #include <algorithm>
 #include <array>
@@ -16,7 +16,7 @@
 #include "base/assert.h"
 #include "http/client.h"
 
-namespace qrpay::bench {
+namespace qrpay::loadgen {
 
 namespace {
 
@@ -718,4 +718,4 @@ Result<MaxSearchReport> find_max(const MaxSearchOptions& options) {
     return search;
 }
 
-}  // namespace qrpay::bench
+}  // namespace qrpay::loadgen

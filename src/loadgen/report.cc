@@ -5,9 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "bench/load.h"
+#include "loadgen/load.h"
 
-namespace qrpay::bench {
+namespace qrpay::loadgen {
 
 namespace {
 
@@ -124,4 +124,4 @@ std::string to_json(const MaxSearchReport& report) {
     return out.dump(2);
 }
 
-}  // namespace qrpay::bench
+}  // namespace qrpay::loadgen

@@ -2,7 +2,7 @@
 // of the payment API with fixed bodies. They check counting, flow steps, error kinds and the
 // renderings; no assertion depends on speed (durations only bound how long a test runs).
 
-#include "bench/load.h"
+#include "loadgen/load.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 
 #include "http/server.h"
 
-namespace qrpay::bench {
+namespace qrpay::loadgen {
 namespace {
 
 using namespace std::chrono_literals;
@@ -221,4 +221,4 @@ TEST(Load, FindMaxStopsWhenTheRateStopsGrowingAndRendersJson) {
 }
 
 }  // namespace
-}  // namespace qrpay::bench
+}  // namespace qrpay::loadgen

@@ -40,9 +40,9 @@
 #include <vector>
 
 #include "base/status.h"
-#include "bench/histogram.h"
+#include "loadgen/histogram.h"
 
-namespace qrpay::bench {
+namespace qrpay::loadgen {
 
 enum class Target {
     payment_flow,  // the payment flow above
@@ -148,4 +148,4 @@ std::string format_table(const LoadReport& report);
 std::string to_json(const LoadReport& report);
 std::string to_json(const MaxSearchReport& report);
 
-}  // namespace qrpay::bench
+}  // namespace qrpay::loadgen
