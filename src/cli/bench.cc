@@ -86,6 +86,9 @@ void add_load(CLI::App& bench, BenchConfig& config) {
     cmd->add_option("--long-poll-wait", load.long_poll_wait_s, "seconds per long-poll")
         ->check(CLI::Range(0, 30));
     cmd->add_option("--json", load.json_path, "write the report as JSON to this file");
+    cmd->add_option("--interval-json", load.interval_json_path,
+                    "also write each --interval's latencies, one JSON object a line");
+    add_duration(*cmd, "--interval", load.interval, "length of an --interval-json interval");
     cmd->add_flag("--quiet", load.quiet, "no progress lines");
 }
 
@@ -157,6 +160,18 @@ int run_load_command(const BenchLoadConfig& config) {
     auto options = load_options(config);
     if (!options.ok()) {
         return fail("load", options.status());
+    }
+    std::ofstream intervals;
+    if (!config.interval_json_path.empty()) {
+        intervals.open(config.interval_json_path, std::ios::trunc);
+        if (!intervals) {
+            return fail("load",
+                        Status(Errc::io_error, "cannot write " + config.interval_json_path));
+        }
+        options->interval = config.interval;
+        options->on_interval = [&intervals](const loadgen::IntervalReport& report) {
+            intervals << loadgen::to_json(report) << std::endl;  // flushed: read while running
+        };
     }
     std::string json;
     if (config.mode == "max") {
