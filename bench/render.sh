@@ -127,6 +127,12 @@ render() {
         awk '/^## Projection lag/ {on = 1; print; next} on && /^## / {exit} on' "$old" |
             sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'  # without trailing blank lines
         echo
+        # The soak's section (bench/soak writes it) likewise.
+        if grep -q '^## Soak' "$old"; then
+            awk '/^## Soak/ {on = 1; print; next} on && /^## / {exit} on' "$old" |
+                sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
+            echo
+        fi
         history_section "$row"
         how_to_run
     } > "$md.new"
@@ -412,9 +418,12 @@ how_to_run() {
     make build && bench/run        # about 5 minutes; rewrites this file and the plot
     bench/run --tiny --out-dir /tmp/bench   # seconds; what make test runs (bench_run_tiny)
     bench/run --keep               # also keeps every JSON report and server log it made
+    bench/soak                     # 30 minutes at half the maximum; rewrites "Soak" only
+    bench/soak --rate 600 --duration 10m   # a given rate, a shorter soak
+    bench/soak --tiny              # seconds; what make test runs (bench_soak_tiny)
 
 Single tools: `qrpay bench load --help` (open loop at `--rate`, closed loop, `--mode max`,
-`--target healthz`, `--json FILE`), `qrpay bench fill`, `qrpay bench startup`,
+`--target healthz`, `--json FILE`, `--interval-json FILE --interval 1m`), `qrpay bench fill`, `qrpay bench startup`,
 `build/bench/journal_bench`.
 EOF
 }
