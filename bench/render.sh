@@ -423,7 +423,7 @@ how_to_run() {
     bench/soak --tiny              # seconds; what make test runs (bench_soak_tiny)
 
 Single tools: `qrpay bench load --help` (open loop at `--rate`, closed loop, `--mode max`,
-`--target healthz`, `--json FILE`, `--interval-json FILE --interval 1m`), `qrpay bench fill`, `qrpay bench startup`,
-`build/bench/journal_bench`.
+`--target healthz`, `--json FILE`, `--interval-json FILE --interval 1m`), `qrpay bench fill`,
+`qrpay bench startup`, `build/bench/journal_bench`.
 EOF
 }
