@@ -22,11 +22,11 @@
 #include "api/auth.h"
 #include "base/clock.h"
 #include "base/random.h"
-#include "bench/load.h"
 #include "cli/flags.h"
 #include "domain/token/token.h"
 #include "http/client.h"
 #include "journal/sqlite/sqlite_journal.h"
+#include "loadgen/load.h"
 #include "runtime/entity_host.h"
 
 namespace qrpay::cli {
@@ -86,6 +86,9 @@ void add_load(CLI::App& bench, BenchConfig& config) {
     cmd->add_option("--long-poll-wait", load.long_poll_wait_s, "seconds per long-poll")
         ->check(CLI::Range(0, 30));
     cmd->add_option("--json", load.json_path, "write the report as JSON to this file");
+    cmd->add_option("--interval-json", load.interval_json_path,
+                    "also write each --interval's latencies, one JSON object a line");
+    add_duration(*cmd, "--interval", load.interval, "length of an --interval-json interval");
     cmd->add_flag("--quiet", load.quiet, "no progress lines");
 }
 
@@ -111,7 +114,7 @@ Result<std::vector<std::string>> sign_tokens(const BenchLoadConfig& config,
     return tokens;
 }
 
-void print_progress(const bench::Progress& progress) {
+void print_progress(const loadgen::Progress& progress) {
     std::fprintf(stderr,
                  "  %6.1fs  started %8llu  done %8llu  in flight %6llu  errors %6llu  "
                  "%8.1f flows/s  flow p99 %8.2f ms\n",
@@ -122,13 +125,13 @@ void print_progress(const bench::Progress& progress) {
                  static_cast<double>(progress.flow_latency_us_p99) / 1000.0);
 }
 
-Result<bench::LoadOptions> load_options(const BenchLoadConfig& config) {
-    bench::LoadOptions options;
+Result<loadgen::LoadOptions> load_options(const BenchLoadConfig& config) {
+    loadgen::LoadOptions options;
     options.api_url = config.url;
     options.admin_url = config.admin_url;
     options.target =
-        config.target == "healthz" ? bench::Target::healthz : bench::Target::payment_flow;
-    if (options.target == bench::Target::payment_flow) {
+        config.target == "healthz" ? loadgen::Target::healthz : loadgen::Target::payment_flow;
+    if (options.target == loadgen::Target::payment_flow) {
         auto consumers = sign_tokens(config, api::Role::consumer, config.consumers, "bench-c");
         auto merchants = sign_tokens(config, api::Role::merchant, config.merchants, "bench-m");
         if (!consumers.ok() || !merchants.ok()) {
@@ -158,27 +161,39 @@ int run_load_command(const BenchLoadConfig& config) {
     if (!options.ok()) {
         return fail("load", options.status());
     }
+    std::ofstream intervals;
+    if (!config.interval_json_path.empty()) {
+        intervals.open(config.interval_json_path, std::ios::trunc);
+        if (!intervals) {
+            return fail("load",
+                        Status(Errc::io_error, "cannot write " + config.interval_json_path));
+        }
+        options->interval = config.interval;
+        options->on_interval = [&intervals](const loadgen::IntervalReport& report) {
+            intervals << loadgen::to_json(report) << std::endl;  // flushed: read while running
+        };
+    }
     std::string json;
     if (config.mode == "max") {
-        bench::MaxSearchOptions search{.load = *options,
-                                       .concurrency_steps = config.concurrency_steps};
-        auto report = bench::find_max(search);
+        loadgen::MaxSearchOptions search{.load = *options,
+                                         .concurrency_steps = config.concurrency_steps};
+        auto report = loadgen::find_max(search);
         if (!report.ok()) {
             return fail("load", report.status());
         }
-        for (const bench::LoadReport& step : report->steps) {
-            std::printf("%s\n", bench::format_table(step).c_str());
+        for (const loadgen::LoadReport& step : report->steps) {
+            std::printf("%s\n", loadgen::format_table(step).c_str());
         }
         std::printf("maximum: %.1f flows/s with %zu workers\n", report->best().flows_per_s,
                     report->best().concurrency);
-        json = bench::to_json(*report);
+        json = loadgen::to_json(*report);
     } else {
-        auto report = bench::run_load(*options);
+        auto report = loadgen::run_load(*options);
         if (!report.ok()) {
             return fail("load", report.status());
         }
-        std::printf("%s", bench::format_table(*report).c_str());
-        json = bench::to_json(*report);
+        std::printf("%s", loadgen::format_table(*report).c_str());
+        json = loadgen::to_json(*report);
     }
     std::fflush(stdout);
     Status written = write_json(config.json_path, json);

@@ -47,6 +47,8 @@ struct BenchLoadConfig {
     bool no_consumer_wait = false;
     int long_poll_wait_s = 10;
     std::string json_path;
+    std::string interval_json_path;  // empty: no interval reports
+    std::chrono::milliseconds interval{std::chrono::minutes(1)};
     bool quiet = false;
 };
 

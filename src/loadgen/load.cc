@@ -1,7 +1,7 @@
 // The load generator's engine: LoadRun drives one load (open or closed loop) and walks each
 // flow through its steps with http::Client callbacks. See load.h for what is measured.
 
-#include "bench/load.h"
+#include "loadgen/load.h"
 
 #include <algorithm>
 #include <array>
@@ -16,7 +16,7 @@
 #include "base/assert.h"
 #include "http/client.h"
 
-namespace qrpay::bench {
+namespace qrpay::loadgen {
 
 namespace {
 
@@ -70,6 +70,10 @@ struct Lane {
     std::array<LatencyHistogram, request_kind_count> latency_us;
     std::array<std::uint64_t, request_kind_count> ok{};
     std::array<std::uint64_t, request_kind_count> errors{};
+    // The same since the last interval report (only with LoadOptions::interval > 0).
+    std::array<LatencyHistogram, request_kind_count> interval_latency_us;
+    std::array<std::uint64_t, request_kind_count> interval_ok{};
+    std::array<std::uint64_t, request_kind_count> interval_errors{};
     std::map<std::string, std::uint64_t> error_kinds;
     std::map<std::string, std::uint64_t> outcomes;
 };
@@ -163,6 +167,9 @@ private:
     void record_error(Lane& lane, RequestKind kind, const std::string& what);
     void record_outcome(const FlowPtr& flow, const std::string& what);
     void report_progress(TimePoint now);
+    void report_interval(TimePoint now);
+    // REQUIRES: lane.mutex is held.
+    void record_latency(Lane& lane, RequestKind kind, std::uint64_t micros, bool ok);
     [[nodiscard]] LoadReport collect() const;
 
     const LoadOptions& options_;
@@ -187,6 +194,9 @@ private:
     TimePoint next_progress_;
     TimePoint last_progress_;
     std::uint64_t completed_at_last_progress_ = 0;
+    TimePoint last_interval_;
+    TimePoint next_interval_;
+    std::uint64_t completed_at_last_interval_ = 0;
 };
 
 Status LoadRun::open() {
@@ -219,12 +229,17 @@ LoadReport LoadRun::run() {
     end_ = start_ + options_.duration;
     last_progress_ = start_;
     next_progress_ = start_ + options_.progress_interval;
+    last_interval_ = start_;
+    next_interval_ = start_ + options_.interval;
     if (options_.concurrency > 0) {
         drive_closed_loop();
     } else {
         drive_open_loop();
     }
     drain();
+    if (options_.interval.count() > 0) {
+        report_interval(SteadyClock::now());
+    }
     return collect();
 }
 
@@ -331,9 +346,8 @@ void LoadRun::finish_flow(const FlowPtr& flow) {
         if (stopping_.load()) {
             record_error(*flow->lane, RequestKind::flow, "unfinished");
         } else if (!flow->failed) {
-            flow->lane->latency_us[kind_index(RequestKind::flow)].record(
-                micros_between(flow->intended_start, now));
-            ++flow->lane->ok[kind_index(RequestKind::flow)];
+            record_latency(*flow->lane, RequestKind::flow,
+                           micros_between(flow->intended_start, now), true);
         }
     }
     const bool next = options_.concurrency > 0 && now < end_ && !stopping_.load();
@@ -541,8 +555,16 @@ void LoadRun::record(const FlowPtr& flow, RequestKind kind, TimePoint due, TimeP
         return;
     }
     std::lock_guard lock(flow->lane->mutex);
-    flow->lane->latency_us[kind_index(kind)].record(micros_between(due, now));
-    ++(ok ? flow->lane->ok : flow->lane->errors)[kind_index(kind)];
+    record_latency(*flow->lane, kind, micros_between(due, now), ok);
+}
+
+void LoadRun::record_latency(Lane& lane, RequestKind kind, std::uint64_t micros, bool ok) {
+    lane.latency_us[kind_index(kind)].record(micros);
+    ++(ok ? lane.ok : lane.errors)[kind_index(kind)];
+    if (options_.interval.count() > 0) {
+        lane.interval_latency_us[kind_index(kind)].record(micros);
+        ++(ok ? lane.interval_ok : lane.interval_errors)[kind_index(kind)];
+    }
 }
 
 // Marks the flow failed and counts "<kind>:<what>" when the flow is measured.
@@ -590,6 +612,41 @@ void LoadRun::report_progress(TimePoint now) {
     completed_at_last_progress_ = completed;
     last_progress_ = now;
     next_progress_ = now + options_.progress_interval;
+    if (options_.interval.count() > 0 && now >= next_interval_) {
+        report_interval(now);
+    }
+}
+
+// Hands the requests answered since the previous interval report to on_interval and starts
+// the next interval. On the driver thread.
+void LoadRun::report_interval(TimePoint now) {
+    IntervalReport report;
+    report.from_s = std::chrono::duration<double>(last_interval_ - start_).count();
+    report.to_s = std::chrono::duration<double>(now - start_).count();
+    const std::uint64_t completed = completed_measured_.load();
+    report.flows_completed = completed - completed_at_last_interval_;
+    for (std::size_t i = 0; i < request_kind_count; ++i) {
+        KindReport kind;
+        kind.kind = static_cast<RequestKind>(i);
+        for (const auto& lane : lanes_) {
+            std::lock_guard lock(lane->mutex);
+            kind.latency_us.merge(lane->interval_latency_us[i]);
+            kind.ok += lane->interval_ok[i];
+            kind.errors += lane->interval_errors[i];
+            lane->interval_latency_us[i].reset();
+            lane->interval_ok[i] = 0;
+            lane->interval_errors[i] = 0;
+        }
+        if (kind.ok + kind.errors > 0) {
+            report.kinds.push_back(std::move(kind));
+        }
+    }
+    completed_at_last_interval_ = completed;
+    last_interval_ = now;
+    next_interval_ = now + options_.interval;
+    if (options_.on_interval) {
+        options_.on_interval(report);
+    }
 }
 
 LoadReport LoadRun::collect() const {
@@ -718,4 +775,4 @@ Result<MaxSearchReport> find_max(const MaxSearchOptions& options) {
     return search;
 }
 
-}  // namespace qrpay::bench
+}  // namespace qrpay::loadgen

@@ -1,4 +1,4 @@
-#include "bench/histogram.h"
+#include "loadgen/histogram.h"
 
 #include <algorithm>
 #include <bit>
@@ -6,7 +6,7 @@
 
 #include "base/assert.h"
 
-namespace qrpay::bench {
+namespace qrpay::loadgen {
 
 namespace {
 
@@ -116,4 +116,4 @@ std::uint64_t LatencyHistogram::value_at_quantile(double quantile) const {
     return max_;
 }
 
-}  // namespace qrpay::bench
+}  // namespace qrpay::loadgen

@@ -2,7 +2,7 @@
 // of the payment API with fixed bodies. They check counting, flow steps, error kinds and the
 // renderings; no assertion depends on speed (durations only bound how long a test runs).
 
-#include "bench/load.h"
+#include "loadgen/load.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 
 #include "http/server.h"
 
-namespace qrpay::bench {
+namespace qrpay::loadgen {
 namespace {
 
 using namespace std::chrono_literals;
@@ -184,6 +184,47 @@ TEST(Load, ProgressIsReportedWhileRunning) {
     EXPECT_GT(reports, 0);
 }
 
+// Interval reports split the measured requests between them: together they hold every one the
+// whole report holds, and each covers the time since the previous one.
+TEST(Load, IntervalReportsPartitionTheMeasuredRequests) {
+    Fixture fixture;
+    LoadOptions options = fixture.options();
+    options.rate_per_s = 100;
+    options.progress_interval = 20ms;
+    options.interval = 100ms;
+    std::vector<IntervalReport> intervals;
+    options.on_interval = [&intervals](const IntervalReport& report) {
+        intervals.push_back(report);
+    };
+    auto report = run_load(options);
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    ASSERT_GE(intervals.size(), 2U);
+    std::uint64_t flows = 0;
+    std::uint64_t pays = 0;
+    double previous_end = 0;
+    for (const IntervalReport& interval : intervals) {
+        EXPECT_DOUBLE_EQ(interval.from_s, previous_end);
+        EXPECT_GE(interval.to_s, interval.from_s);
+        previous_end = interval.to_s;
+        flows += interval.flows_completed;
+        for (const KindReport& kind : interval.kinds) {
+            if (kind.kind == RequestKind::pay) {
+                pays += kind.ok + kind.errors;
+                EXPECT_EQ(kind.latency_us.count(), kind.ok + kind.errors);
+            }
+        }
+        EXPECT_NE(to_json(interval).find("\"from_s\""), std::string::npos);
+    }
+    EXPECT_EQ(flows, report->flows_completed);
+    std::uint64_t pays_total = 0;
+    for (const KindReport& kind : report->kinds) {
+        if (kind.kind == RequestKind::pay) {
+            pays_total = kind.ok + kind.errors;
+        }
+    }
+    EXPECT_EQ(pays, pays_total);
+}
+
 TEST(Load, RejectsInconsistentOptions) {
     LoadOptions options;
     options.api_url = "http://127.0.0.1:1";
@@ -221,4 +262,4 @@ TEST(Load, FindMaxStopsWhenTheRateStopsGrowingAndRendersJson) {
 }
 
 }  // namespace
-}  // namespace qrpay::bench
+}  // namespace qrpay::loadgen

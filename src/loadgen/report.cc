@@ -5,9 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "bench/load.h"
+#include "loadgen/load.h"
 
-namespace qrpay::bench {
+namespace qrpay::loadgen {
 
 namespace {
 
@@ -124,4 +124,21 @@ std::string to_json(const MaxSearchReport& report) {
     return out.dump(2);
 }
 
-}  // namespace qrpay::bench
+std::string to_json(const IntervalReport& report) {
+    nlohmann::json kinds = nlohmann::json::array();
+    for (const KindReport& kind : report.kinds) {
+        kinds.push_back(kind_json(kind));
+    }
+    const double length_s = report.to_s - report.from_s;
+    nlohmann::json out = {
+        {"from_s", report.from_s},
+        {"to_s", report.to_s},
+        {"flows_completed", report.flows_completed},
+        {"flows_per_s",
+         length_s > 0 ? static_cast<double>(report.flows_completed) / length_s : 0.0},
+        {"kinds", kinds},
+    };
+    return out.dump();
+}
+
+}  // namespace qrpay::loadgen

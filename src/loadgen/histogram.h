@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace qrpay::bench {
+namespace qrpay::loadgen {
 
 class LatencyHistogram {
 public:
@@ -59,4 +59,4 @@ private:
     long double sum_ = 0;
 };
 
-}  // namespace qrpay::bench
+}  // namespace qrpay::loadgen

@@ -40,9 +40,9 @@
 #include <vector>
 
 #include "base/status.h"
-#include "bench/histogram.h"
+#include "loadgen/histogram.h"
 
-namespace qrpay::bench {
+namespace qrpay::loadgen {
 
 enum class Target {
     payment_flow,  // the payment flow above
@@ -63,6 +63,8 @@ struct Progress {
     double flows_per_s_recent = 0;          // completions since the previous snapshot, per second
     std::uint64_t flow_latency_us_p99 = 0;  // so far, measured flows only
 };
+
+struct IntervalReport;
 
 struct LoadOptions {
     std::string api_url;    // "http://127.0.0.1:8080"
@@ -95,6 +97,12 @@ struct LoadOptions {
 
     std::chrono::milliseconds progress_interval{1'000};
     std::function<void(const Progress&)> on_progress;  // on the driver thread; may be empty
+
+    // > 0: every `interval` (at the first progress tick past it) and once at the end, the
+    // latencies of the measured requests answered since the previous one go to on_interval
+    // (on the driver thread), so a long run shows how its tail moves (bench/soak).
+    std::chrono::milliseconds interval{0};
+    std::function<void(const IntervalReport&)> on_interval;
 };
 
 struct KindReport {
@@ -102,6 +110,14 @@ struct KindReport {
     std::uint64_t ok = 0;
     std::uint64_t errors = 0;
     LatencyHistogram latency_us;  // measured requests, errors included
+};
+
+// The requests answered in one interval of a run (LoadOptions::interval).
+struct IntervalReport {
+    double from_s = 0;  // since the run's start, warmup included
+    double to_s = 0;
+    std::uint64_t flows_completed = 0;  // measured flows that ended in the interval
+    std::vector<KindReport> kinds;      // kinds with at least one request in the interval
 };
 
 struct LoadReport {
@@ -147,5 +163,6 @@ Result<MaxSearchReport> find_max(const MaxSearchOptions& options);
 std::string format_table(const LoadReport& report);
 std::string to_json(const LoadReport& report);
 std::string to_json(const MaxSearchReport& report);
+std::string to_json(const IntervalReport& report);  // one line, for JSON Lines files
 
-}  // namespace qrpay::bench
+}  // namespace qrpay::loadgen

@@ -1,6 +1,6 @@
 // Tests of LatencyHistogram: layout, precision bound, quantiles, merge. No timing involved.
 
-#include "bench/histogram.h"
+#include "loadgen/histogram.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-namespace qrpay::bench {
+namespace qrpay::loadgen {
 namespace {
 
 TEST(LatencyHistogram, EmptyReportsZeros) {
@@ -117,4 +117,4 @@ TEST(LatencyHistogram, ValuesAboveTheRangeSaturateButMaxStaysExact) {
 }
 
 }  // namespace
-}  // namespace qrpay::bench
+}  // namespace qrpay::loadgen
