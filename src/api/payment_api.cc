@@ -33,12 +33,6 @@ Problem problem_for(const Status& status,
     return problem;
 }
 
-// Failures that say nothing about the request itself: the key is released for a retry.
-bool is_transient(Errc code) {
-    return code == Errc::unavailable || code == Errc::io_error || code == Errc::unknown_outcome ||
-           code == Errc::timeout || code == Errc::fenced;
-}
-
 // Failures after which nothing of the request was stored.
 bool surely_not_stored(Errc code) {
     return code == Errc::unavailable || code == Errc::io_error || code == Errc::fenced;
@@ -67,13 +61,11 @@ void respond_problem(const http::Responder& responder, const Problem& problem) {
 }
 
 PaymentApi::PaymentApi(domain::PaymentFlows& flows,
-                       runtime::EntityHost<IdempotencyKey>& keys,
                        const TokenSigner& signer,
                        const Clock& clock,
                        ChangeFeed& feed,
                        ApiOptions options)
     : flows_(flows),
-      keys_(keys),
       signer_(signer),
       clock_(clock),
       feed_(feed),
@@ -283,9 +275,9 @@ void PaymentApi::pay(Call call) {
     }
     PayRequest request = std::get<PayRequest>(std::move(parsed));
     domain::MerchantId merchant{call.principal.subject};
-    std::string key(call.request.header("Idempotency-Key"));
     std::string canonical = request.canonical_body;
-    Start start = [this, merchant, request = std::move(request), key](ViewCallback done) {
+    Start start = [this, merchant, request = std::move(request)](const domain::RequestKey& key,
+                                                                 ViewCallback done) {
         flows_.pay(merchant, request.code, request.amount, request.order_id, key, std::move(done));
     };
     run_idempotent(std::move(call), canonical, std::move(start), "code_not_found",
@@ -303,8 +295,7 @@ void PaymentApi::cancel(Call call, const std::string& id) {
         return;
     }
     domain::MerchantId merchant{call.principal.subject};
-    std::string key(call.request.header("Idempotency-Key"));
-    Start start = [this, merchant, id, key](ViewCallback done) {
+    Start start = [this, merchant, id](const domain::RequestKey& key, ViewCallback done) {
         flows_.cancel(merchant, domain::TransactionId{id}, key, std::move(done));
     };
     run_idempotent(std::move(call), "cancel " + id, std::move(start), "transaction_not_found",
@@ -318,7 +309,7 @@ void PaymentApi::run_idempotent(Call call,
                                 const std::string& conflict_code) {
     std::string key(call.request.header("Idempotency-Key"));
     if (key.empty()) {
-        start([this, call, not_found_code, conflict_code](ViewResult result) {
+        start(domain::RequestKey{}, [this, call, not_found_code, conflict_code](ViewResult result) {
             if (!result.ok()) {
                 respond_problem(call.responder,
                                 problem_for(result.status(), not_found_code, conflict_code));
@@ -332,121 +323,108 @@ void PaymentApi::run_idempotent(Call call,
         respond_problem(call.responder, *problem);
         return;
     }
-    std::string key_id = key_scope_id(call.principal.subject, key);
-    std::shared_ptr<KeyClaims::Hold> hold = claims_.try_hold(key_id);
+    domain::MerchantId merchant{call.principal.subject};
+    std::shared_ptr<KeyClaims::Hold> hold =
+        claims_.try_hold(domain::request_key_claim(merchant, key));
     if (!hold) {
         respond_problem(call.responder,
                         make_problem(409, "idempotency_key_in_flight",
                                      "a request with this Idempotency-Key is being answered"));
         return;
     }
-    // The fingerprint covers the merchant as well as the request, although the scope does.
+    // The fingerprint covers the merchant as well as the request, although the key's scope
+    // does.
     std::string hash =
         request_hash(call.principal.subject + "\n" + call.request.method + " " + call.request.path,
                      canonical_body);
-    Keyed keyed{.key_id = key_id,
+    Keyed keyed{.key = {.key = key, .request_hash = std::move(hash)},
                 .hold = std::move(hold),
                 .not_found_code = not_found_code,
                 .conflict_code = conflict_code};
-    keys_.ask_new(key_id, BeginRequest{hash},
-                  [this, keyed = std::move(keyed), call,
-                   start = std::move(start)](Result<KeyReply> reply) mutable {
-                      on_key_begun(keyed, call, start, std::move(reply));
-                  });
+    flows_.find_by_request_key(
+        merchant, key,
+        [this, keyed = std::move(keyed), call = std::move(call),
+         start = std::move(start)](Result<std::optional<domain::TransactionId>> found) {
+            on_key_looked_up(keyed, call, start, std::move(found));
+        });
 }
 
-// The key's answer to Begin: go on (Proceed), answer again (Replay), or refuse.
-void PaymentApi::on_key_begun(const Keyed& keyed,
-                              const Call& call,
-                              const Start& start,
-                              Result<KeyReply> reply) {
-    if (reply.ok() && std::holds_alternative<Proceed>(*reply)) {
-        start(
-            [this, keyed, call](ViewResult result) { finish_key(keyed, call, std::move(result)); });
+// A key not taken yet runs the request; a taken one answers again what it was taken by.
+void PaymentApi::on_key_looked_up(const Keyed& keyed,
+                                  const Call& call,
+                                  const Start& start,
+                                  Result<std::optional<domain::TransactionId>> found) {
+    if (!found.ok()) {
+        keyed.hold->release();
+        respond_problem(call.responder, problem_from(found.status()));
         return;
     }
-    keyed.hold->release();  // this request is done with the key: before the answer goes out
-    if (!reply.ok()) {
-        respond_problem(call.responder, problem_from(reply.status()));
-    } else if (auto* replayed = std::get_if<Replay>(&reply.value())) {
-        replay(call, replayed->outcome);
-    } else {
-        QRPAY_ASSERT(std::holds_alternative<Reused>(*reply), "Begin replies one of three");
+    if (*found) {
+        replay(keyed, call, **found);
+        return;
+    }
+    start(keyed.key,
+          [this, keyed, call](ViewResult result) { on_started(keyed, call, std::move(result)); });
+}
+
+// The request that took the key, answered again with a direct read's visibility check, so a
+// key can never show another party's payment; another request under the key is refused.
+void PaymentApi::replay(const Keyed& keyed,
+                        const Call& call,
+                        const domain::TransactionId& transaction) {
+    flows_.get(transaction, [this, keyed, call](ViewResult view) {
+        keyed.hold->release();  // this request is done with the key: before the answer goes out
+        if (!view.ok()) {
+            respond_problem(call.responder, problem_from(view.status()));
+        } else if (is_reused(keyed, *view)) {
+            respond_problem(call.responder,
+                            make_problem(422, "idempotency_key_reused",
+                                         "Idempotency-Key was used with a different request"));
+        } else {
+            answer_when_final(call.responder, view->transaction_id.value, call.principal);
+        }
+    });
+}
+
+bool PaymentApi::is_reused(const Keyed& keyed, const domain::TransactionView& view) {
+    const domain::TransactionState& state = view.state;
+    const std::string* taken_by = nullptr;
+    if (state.pay_request_key == keyed.key.key) {
+        taken_by = &state.pay_request_hash;
+    } else if (state.cancel_request_key == keyed.key.key) {
+        taken_by = &state.cancel_request_hash;
+    }
+    return taken_by != nullptr && !taken_by->empty() && *taken_by != keyed.key.request_hash;
+}
+
+// The request ran: its answer once final or after pay_wait_max. The hold is given back before
+// the answer goes out, so a retry sent after the answer never meets it.
+void PaymentApi::on_started(const Keyed& keyed, const Call& call, ViewResult result) {
+    if (!result.ok()) {
+        keyed.hold->release();
+        respond_problem(call.responder,
+                        problem_for(result.status(), keyed.not_found_code, keyed.conflict_code));
+        return;
+    }
+    if (is_reused(keyed, *result)) {  // the key's earlier request, met through the domain
+        keyed.hold->release();
         respond_problem(call.responder,
                         make_problem(422, "idempotency_key_reused",
                                      "Idempotency-Key was used with a different request"));
-    }
-}
-
-// A finished request's answer again, with a direct read's visibility check, so a key can never
-// show another party's payment.
-void PaymentApi::replay(const Call& call, const KeyOutcome& outcome) {
-    if (outcome.transaction_id.empty()) {
-        respond_problem(call.responder, make_problem(outcome.problem_status, outcome.problem_code,
-                                                     outcome.problem_detail));
-        return;
-    }
-    answer_when_final(call.responder, outcome.transaction_id, call.principal);
-}
-
-// Records the request's outcome under the key, once final or after pay_wait_max.
-void PaymentApi::finish_key(const Keyed& keyed, const Call& call, ViewResult result) {
-    if (!result.ok() && is_transient(result.status().code())) {
-        release_and_respond(keyed, call.responder, result.status());
-        return;
-    }
-    if (!result.ok()) {
-        Problem problem = problem_for(result.status(), keyed.not_found_code, keyed.conflict_code);
-        KeyOutcome outcome{"", problem.status, problem.code, problem.detail};
-        record_and_respond(keyed, outcome, [responder = call.responder, problem] {
-            respond_problem(responder, problem);
-        });
         return;
     }
     await_view(
         result->transaction_id.value,
         [](const TransactionView& view) { return is_final(view.state); },
         SteadyClock::now() + options_.pay_wait_max,
-        [this, keyed, responder = call.responder](ViewResult view) {
+        [keyed, responder = call.responder](ViewResult view) {
+            keyed.hold->release();
             if (!view.ok()) {
-                release_and_respond(keyed, responder, view.status());
+                respond_problem(responder, problem_from(view.status()));
                 return;
             }
-            KeyOutcome outcome{view->transaction_id.value, 0, "", ""};
-            int status = is_final(view->state) ? 200 : 202;
-            record_and_respond(keyed, outcome, [responder, status, body = transaction_json(*view)] {
-                respond_json(responder, status, body);
-            });
+            respond_json(responder, is_final(view->state) ? 200 : 202, transaction_json(*view));
         });
-}
-
-// A failure that says nothing about the request: the key goes back to unused, so a retry runs
-// the request again.
-void PaymentApi::release_and_respond(const Keyed& keyed,
-                                     const http::Responder& responder,
-                                     const Status& failure) {
-    keys_.ask(keyed.key_id, ReleaseRequest{},
-              [hold = keyed.hold, responder, failure](const Result<KeyReply>& /*released*/) {
-                  hold->release();  // released or not: a retry may take the key over
-                  respond_problem(responder, problem_from(failure));
-              });
-}
-
-// Records the outcome under the key, then answers. The hold is given back before the answer
-// goes out, so a retry sent after the answer never meets it; when the outcome cannot be
-// recorded, the key stays claimed in the journal and the retry takes it over.
-void PaymentApi::record_and_respond(const Keyed& keyed,
-                                    const KeyOutcome& outcome,
-                                    std::function<void()> respond) {
-    keys_.ask(keyed.key_id, FinishRequest{outcome},
-              [hold = keyed.hold, respond = std::move(respond)](const Result<KeyReply>& finished) {
-                  if (!finished.ok()) {
-                      QRPAY_LOG_WARN("idempotency key outcome not recorded: %s",
-                                     errc_name(finished.status().code()).data());
-                  }
-                  hold->release();
-                  respond();
-              });
 }
 
 // Answers with the transaction once final (200) or after pay_wait_max (202). With a `viewer`,

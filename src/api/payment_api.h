@@ -24,7 +24,6 @@
 #include "api/problem.h"
 #include "domain/payment_flows.h"
 #include "http/server.h"
-#include "runtime/entity_host.h"
 
 namespace qrpay::api {
 
@@ -40,7 +39,6 @@ struct ApiOptions {
 class PaymentApi {
 public:
     PaymentApi(domain::PaymentFlows& flows,
-               runtime::EntityHost<IdempotencyKey>& keys,
                const TokenSigner& signer,
                const Clock& clock,
                ChangeFeed& feed,
@@ -51,7 +49,7 @@ public:
 private:
     using ViewResult = Result<domain::TransactionView>;
     using ViewCallback = std::function<void(ViewResult)>;
-    using Start = std::function<void(ViewCallback)>;
+    using Start = std::function<void(const domain::RequestKey&, ViewCallback)>;
 
     struct Call {
         http::Request request;
@@ -71,31 +69,35 @@ private:
 
     // Runs `start` under the request's Idempotency-Key (if any), then answers with the
     // transaction once final or after pay_wait_max. `conflict_code` names a domain conflict.
+    //
+    // A key is taken by the transaction itself: its ReadToken or Cancel claims the key in the
+    // journal with the same append (domain::request_key_claim), so a key costs no write of
+    // its own. A request first looks the key up: a key already taken answers the request it
+    // was taken by again (replay, with a direct read's visibility check), or 422 when this is
+    // another request. A request refused by the domain takes no key: a retry runs again and
+    // meets the same refusal, or succeeds if what refused it has changed.
     void run_idempotent(Call call,
                         const std::string& canonical_body,
                         Start start,
                         const std::string& not_found_code,
                         const std::string& conflict_code);
-    // A request under an Idempotency-Key: the key's entity id, this request's hold on it, and
-    // the problem codes its route gives a domain not_found and conflict.
+    // A request under an Idempotency-Key: the key with this request's fingerprint, this
+    // request's hold on it, and the problem codes its route gives a domain not_found and
+    // conflict.
     struct Keyed {
-        std::string key_id;
+        domain::RequestKey key;
         std::shared_ptr<KeyClaims::Hold> hold;
         std::string not_found_code;
         std::string conflict_code;
     };
-    void on_key_begun(const Keyed& keyed,
-                      const Call& call,
-                      const Start& start,
-                      Result<KeyReply> reply);
-    void replay(const Call& call, const KeyOutcome& outcome);
-    void finish_key(const Keyed& keyed, const Call& call, ViewResult result);
-    void release_and_respond(const Keyed& keyed,
-                             const http::Responder& responder,
-                             const Status& failure);
-    void record_and_respond(const Keyed& keyed,
-                            const KeyOutcome& outcome,
-                            std::function<void()> respond);
+    void on_key_looked_up(const Keyed& keyed,
+                          const Call& call,
+                          const Start& start,
+                          Result<std::optional<domain::TransactionId>> found);
+    void replay(const Keyed& keyed, const Call& call, const domain::TransactionId& transaction);
+    void on_started(const Keyed& keyed, const Call& call, ViewResult result);
+    // True when the view shows `keyed`'s key taken by another request than this one.
+    static bool is_reused(const Keyed& keyed, const domain::TransactionView& view);
     void answer_when_final(const http::Responder& responder,
                            const std::string& transaction_id,
                            std::optional<Principal> viewer = std::nullopt);
@@ -109,7 +111,6 @@ private:
                     ViewCallback done);
 
     domain::PaymentFlows& flows_;
-    runtime::EntityHost<IdempotencyKey>& keys_;
     const TokenSigner& signer_;
     const Clock& clock_;
     ChangeFeed& feed_;

@@ -168,12 +168,12 @@ std::vector<journal::StoredEvent> paid_then_cancelled(const domain::Transaction&
     const UnixMs at{1'000};
     std::vector<domain::TransactionEvent> events = {
         domain::TokenGenerated{{"consumer-1"}, Secret("12345678901234567890"), UnixMs{60'000}, at},
-        domain::TokenRead{merchant, amount, "order-1", "key-1", at},
+        domain::TokenRead{merchant, amount, "order-1", "key-1", "", at},
         domain::PaymentStarted{"tx_1", merchant, amount, "order-1", at},
         domain::PaymentCompleted{"ref-1", at},
-        domain::CancellationStarted{merchant, "cancel-1", at},
+        domain::CancellationStarted{merchant, "cancel-1", "", at},
         domain::CancellationFailed{"declined", at},
-        domain::CancellationStarted{merchant, "cancel-2", at},
+        domain::CancellationStarted{merchant, "cancel-2", "", at},
         domain::CancellationCompleted{at},
     };
     std::vector<journal::StoredEvent> stored;

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "base/sha256.h"
+
 namespace qrpay::api {
 namespace {
 
@@ -151,20 +153,6 @@ std::optional<Problem> check_idempotency_key(const std::string& key) {
 
 std::string request_hash(const std::string& route, const std::string& canonical_body) {
     return sha256_hex(route + "\n" + canonical_body);
-}
-
-std::string sha256_hex(std::string_view input) {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int length = 0;
-    EVP_Digest(input.data(), input.size(), digest.data(), &length, EVP_sha256(), nullptr);
-    constexpr std::string_view hex = "0123456789abcdef";
-    std::string out;
-    out.reserve(2 * std::size_t{length});
-    for (std::size_t i = 0; i < length; ++i) {
-        out.push_back(hex.at(digest.at(i) >> 4U));
-        out.push_back(hex.at(digest.at(i) & 15U));
-    }
-    return out;
 }
 
 }  // namespace qrpay::api

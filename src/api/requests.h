@@ -41,7 +41,4 @@ std::optional<Problem> check_idempotency_key(const std::string& key);
 // SHA-256, hex, of the parts joined by newlines.
 std::string request_hash(const std::string& route, const std::string& canonical_body);
 
-// SHA-256 of `input`, as 64 lowercase hex digits.
-std::string sha256_hex(std::string_view input);
-
 }  // namespace qrpay::api

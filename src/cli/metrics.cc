@@ -48,6 +48,7 @@ void append_journal_metrics(std::string& out, const journal::SqliteJournalStats&
         {"qrpay_journal_groups_retried_isolated_total", stats.groups_retried_isolated},
         {"qrpay_journal_checkpoints_total", stats.checkpoints},
         {"qrpay_journal_checkpoint_failures_total", stats.checkpoint_failures},
+        {"qrpay_journal_key_claims_forgotten_total", stats.claims_forgotten},
     };
     for (const auto& [name, value] : counters) {
         out += std::string("# TYPE ") + name + " counter\n" + name + " " + std::to_string(value) +
@@ -65,7 +66,6 @@ std::string render_metrics(const MetricsSources& sources) {
     const Row rows[] = {
         {domain::Token::type_name, sources.tokens->stats()},
         {domain::Transaction::type_name, sources.transactions->stats()},
-        {api::IdempotencyKey::type_name, sources.keys->stats()},
     };
     std::string out;
     for (const Family& family : families) {

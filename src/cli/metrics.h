@@ -3,7 +3,6 @@
 
 #include <string>
 
-#include "api/idempotency.h"
 #include "domain/token/token.h"
 #include "domain/transaction/transaction.h"
 #include "journal/journal.h"
@@ -14,7 +13,6 @@ namespace qrpay::cli {
 struct MetricsSources {
     const runtime::EntityHost<domain::Token>* tokens;
     const runtime::EntityHost<domain::Transaction>* transactions;
-    const runtime::EntityHost<api::IdempotencyKey>* keys;
     const journal::Journal* journal;  // made by open_sqlite_journal()
 };
 

@@ -227,7 +227,7 @@ void Stack::start_payment(std::uint64_t n, InFlight& in_flight) {
         }
         flows_->pay(
             domain::MerchantId{"bench-merchant-" + std::to_string(n % 100)},
-            code->state.code.reveal(), Money{100, "JPY"}, "", "",
+            code->state.code.reveal(), Money{100, "JPY"}, "", {},
             [&in_flight](Result<domain::TransactionView> paid) { in_flight.finish(paid.ok()); });
     });
 }

@@ -16,7 +16,6 @@
 #include "api/admin_api.h"
 #include "api/auth.h"
 #include "api/change_feed.h"
-#include "api/idempotency.h"
 #include "api/payment_api.h"
 #include "api/query_api.h"
 #include "api/transport.h"
@@ -199,10 +198,8 @@ private:
     runtime::Runtime runtime_;
     domain::Token token_;
     domain::Transaction transaction_;
-    api::IdempotencyKey idempotency_;
     runtime::EntityHost<domain::Token> tokens_;
     runtime::EntityHost<domain::Transaction> transactions_;
-    runtime::EntityHost<api::IdempotencyKey> keys_;
     api::ChangeFeed feed_;
     domain::PaymentFlows flows_;
     api::PaymentApi payment_api_;
@@ -280,10 +277,8 @@ Node::Node(const ServeConfig& config, Opened opened)
       transaction_(*agency_.port, {.agency_call_timeout = config.agency_timeout * 2}),
       tokens_(runtime_, token_),
       transactions_(runtime_, transaction_),
-      keys_(runtime_, idempotency_),
       flows_(tokens_, transactions_, random_, clock_, {.code_ttl = config.code_ttl}),
       payment_api_(flows_,
-                   keys_,
                    signer_,
                    clock_,
                    feed_,
@@ -332,7 +327,6 @@ Status Node::start() {
     }
     tokens_.start_passivation();
     transactions_.start_passivation();
-    keys_.start_passivation();
     auto server =
         start_server(config_.listen,
                      {.threads = thread_count(config_.http_threads),
@@ -384,7 +378,7 @@ void Node::handle_api(http::Request request, http::Responder responder) {
 }
 
 std::string Node::metrics() {
-    MetricsSources sources{&tokens_, &transactions_, &keys_, journal_.get()};
+    MetricsSources sources{&tokens_, &transactions_, journal_.get()};
     return render_metrics(sources) + query_->metrics() + query_api_->metrics() +
            (server_ ? api::http_server_metrics(server_->stats()) : "");
 }

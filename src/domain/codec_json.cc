@@ -49,6 +49,10 @@ std::string string_field(const Json& object, const char* name) {
     return value.get<std::string>();
 }
 
+std::string optional_string_field(const Json& object, const char* name) {
+    return object.contains(name) ? string_field(object, name) : std::string();
+}
+
 UnixMs unix_ms_field(const Json& object, const char* name) {
     return UnixMs{int_field(object, name)};
 }

@@ -28,6 +28,8 @@ std::string dump(const Json& object);
 
 std::int64_t int_field(const Json& object, const char* name);
 std::string string_field(const Json& object, const char* name);
+// A string field added to a v1 payload after its first release: "" when absent.
+std::string optional_string_field(const Json& object, const char* name);
 UnixMs unix_ms_field(const Json& object, const char* name);
 // Reads "amount_minor" and "currency" and asserts they form a valid amount.
 Money money_fields(const Json& object);

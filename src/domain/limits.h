@@ -10,14 +10,15 @@
 
 namespace qrpay::domain {
 
-inline constexpr std::size_t id_bytes_max = 128;           // transaction, consumer, merchant
-inline constexpr std::size_t order_id_bytes_max = 128;     // the merchant's order id
-inline constexpr std::size_t request_key_bytes_max = 128;  // the merchant's idempotency key
-inline constexpr std::size_t agency_text_bytes_max = 256;  // an agency reference or reason
+inline constexpr std::size_t id_bytes_max = 128;            // transaction, consumer, merchant
+inline constexpr std::size_t order_id_bytes_max = 128;      // the merchant's order id
+inline constexpr std::size_t request_key_bytes_max = 128;   // the merchant's idempotency key
+inline constexpr std::size_t request_hash_bytes_max = 128;  // a request's fingerprint
+inline constexpr std::size_t agency_text_bytes_max = 256;   // an agency reference or reason
 
 // Every field of an event at its ceiling still fits one stored payload, with room for keys.
 static_assert(4 * id_bytes_max + order_id_bytes_max + request_key_bytes_max +
-                      2 * agency_text_bytes_max + 1024 <
+                      request_hash_bytes_max + 2 * agency_text_bytes_max + 1024 <
                   journal::event_payload_bytes_max,
               "a domain event always fits a journal payload");
 

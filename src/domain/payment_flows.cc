@@ -1,5 +1,8 @@
 #include "domain/payment_flows.h"
 
+#include <memory>
+#include <mutex>
+
 #include "base/log.h"
 
 namespace qrpay::domain {
@@ -39,47 +42,68 @@ PaymentFlows::PaymentFlows(runtime::EntityHost<Token>& tokens,
 }
 
 void PaymentFlows::issue_code(const ConsumerId& consumer, ViewCallback done) {
-    TransactionId transaction{"tx_" + random_.hex(transaction_id_random_bytes)};
-    QRPAY_ASSERT(is_well_formed_transaction_id(transaction.value), "issued ids are well formed");
-    draw_code(consumer, transaction, options_.code_draws_max, std::move(done));
+    draw_code(consumer, options_.code_draws_max, std::move(done));
 }
 
-void PaymentFlows::draw_code(const ConsumerId& consumer,
-                             const TransactionId& transaction,
-                             int draws_left,
-                             ViewCallback done) {
+// Both appends at once; the view is answered once both are durable. The shared state lives
+// on the two entities' executors, so it is guarded.
+void PaymentFlows::draw_code(const ConsumerId& consumer, int draws_left, ViewCallback done) {
+    TransactionId transaction{"tx_" + random_.hex(transaction_id_random_bytes)};
+    QRPAY_ASSERT(is_well_formed_transaction_id(transaction.value), "issued ids are well formed");
     std::string code = random_.decimal_digits(static_cast<int>(code_digits));
     UnixMs expires_at{clock_.wall_now().value + options_.code_ttl.count()};
-    tokens_.ask_new(
-        code, StartUse{transaction, expires_at},
-        [this, consumer, transaction, code, expires_at, draws_left,
-         done = std::move(done)](const Result<TokenReply>& reply) mutable {
-            if (!reply.ok() && reply.status().code() == Errc::conflict && draws_left > 1) {
-                draw_code(consumer, transaction, draws_left - 1, std::move(done));
-                return;
-            }
-            if (!reply.ok()) {
-                done(reply.status());
-                return;
-            }
-            transactions_.ask_new(transaction.value, Generate{consumer, Secret(code), expires_at},
-                                  [done = std::move(done)](Result<TransactionReply> view) {
-                                      done(as_view(std::move(view)));
-                                  });
-        });
+    struct Join {
+        std::mutex mutex;
+        int answers_left = 2;
+        Status token_status;
+        Result<TransactionReply> view = Status(Errc::unavailable, "no answer yet");
+    };
+    auto join = std::make_shared<Join>();
+    auto finish = [this, consumer, draws_left, join, done = std::move(done)]() mutable {
+        Status token = std::move(join->token_status);
+        if (!token.ok() && token.code() == Errc::conflict && draws_left > 1) {
+            draw_code(consumer, draws_left - 1, std::move(done));
+            return;
+        }
+        if (!token.ok()) {
+            done(std::move(token));
+            return;
+        }
+        done(as_view(std::move(join->view)));
+    };
+    auto shared_finish = std::make_shared<decltype(finish)>(std::move(finish));
+    auto arrive = [join, shared_finish](auto record) {
+        bool last = false;
+        {
+            std::lock_guard lock(join->mutex);
+            record(*join);
+            last = --join->answers_left == 0;
+        }
+        if (last) {
+            (*shared_finish)();
+        }
+    };
+    tokens_.ask_new(code, StartUse{transaction, expires_at},
+                    [arrive](const Result<TokenReply>& reply) {
+                        arrive([&reply](Join& state) { state.token_status = reply.status(); });
+                    });
+    transactions_.ask_new(transaction.value, Generate{consumer, Secret(code), expires_at},
+                          [arrive](Result<TransactionReply> view) mutable {
+                              arrive([&view](Join& state) { state.view = std::move(view); });
+                          });
 }
 
 void PaymentFlows::pay(const MerchantId& merchant,
                        const std::string& code,
                        const Money& amount,
                        const std::string& order_id,
-                       const std::string& request_key,
+                       const RequestKey& key,
                        ViewCallback done) {
     if (!is_valid_code(code)) {
         done(Status(Errc::not_found, "unknown code"));
         return;
     }
-    ReadToken read{merchant, amount, order_id, request_key};
+    ReadToken read{merchant, amount, order_id, key.key, key.request_hash};
     tokens_.ask(
         code, Resolve{},
         [this, read = std::move(read), done = std::move(done)](Result<TokenReply> reply) mutable {
@@ -97,12 +121,27 @@ void PaymentFlows::pay(const MerchantId& merchant,
 
 void PaymentFlows::cancel(const MerchantId& merchant,
                           const TransactionId& transaction,
-                          const std::string& request_key,
+                          const RequestKey& key,
                           ViewCallback done) {
-    transactions_.ask(transaction.value, Cancel{merchant, request_key},
+    transactions_.ask(transaction.value, Cancel{merchant, key.key, key.request_hash},
                       [done = std::move(done)](Result<TransactionReply> view) {
                           done(as_view(std::move(view)));
                       });
+}
+
+void PaymentFlows::find_by_request_key(const MerchantId& merchant,
+                                       const std::string& request_key,
+                                       FoundCallback done) {
+    transactions_.find_key_holder(
+        request_key_claim(merchant, request_key),
+        [&done](Result<std::optional<std::string>> holder) {
+            if (!holder.ok()) {
+                done(holder.status());
+                return;
+            }
+            done(*holder ? std::optional<TransactionId>(TransactionId{**holder})
+                         : std::optional<TransactionId>());
+        });
 }
 
 void PaymentFlows::get(const TransactionId& transaction, ViewCallback done) {

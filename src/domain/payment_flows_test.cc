@@ -62,12 +62,12 @@ TEST_F(PaymentFlowsTest, IssuesACodeThatAMerchantPays) {
     EXPECT_EQ(issued->state.phase, TransactionPhase::waiting_for_read_token);
     const std::string code = issued->state.code.reveal();
     auto paid = wait([&](auto done) {
-        flows.pay(MerchantId{"m1"}, code, Money{500, "JPY"}, "o1", "key-1", done);
+        flows.pay(MerchantId{"m1"}, code, Money{500, "JPY"}, "o1", {"key-1", "hash-1"}, done);
     });
     ASSERT_TRUE(paid.ok()) << paid.status().to_string();
     EXPECT_EQ(paid->transaction_id, issued->transaction_id);
     auto second = wait([&](auto done) {
-        flows.pay(MerchantId{"m2"}, code, Money{500, "JPY"}, "", "", done);
+        flows.pay(MerchantId{"m2"}, code, Money{500, "JPY"}, "", {}, done);
     });
     EXPECT_EQ(second.status().code(), Errc::conflict);
 }
@@ -76,7 +76,7 @@ TEST_F(PaymentFlowsTest, UnknownOrMalformedCodeIsNotFound) {
     PaymentFlows flows(tokens_, transactions_, random_, clock_, {});
     for (const char* code : {"12345678901234567890", "123", "abcdefghijabcdefghij"}) {
         auto paid = wait([&](auto done) {
-            flows.pay(MerchantId{"m1"}, code, Money{1, "JPY"}, "", "", done);
+            flows.pay(MerchantId{"m1"}, code, Money{1, "JPY"}, "", {}, done);
         });
         EXPECT_EQ(paid.status().code(), Errc::not_found) << code;
     }

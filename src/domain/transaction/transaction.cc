@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "base/assert.h"
+#include "base/sha256.h"
 #include "base/status.h"
 #include "domain/limits.h"
 #include "domain/token/token.h"
@@ -50,6 +51,7 @@ TransactionState apply(TransactionState state, const TokenRead& event) {
     state.amount = event.amount;
     state.order_id = event.order_id;
     state.pay_request_key = event.request_key;
+    state.pay_request_hash = event.request_hash;
     state.updated_at = event.at;
     return state;
 }
@@ -108,6 +110,7 @@ TransactionState apply(TransactionState state, const CancellationStarted& event)
     state.phase = TransactionPhase::waiting_for_payment_cancellation;
     state.outcome = TransactionOutcome::none;
     state.cancel_request_key = event.request_key;
+    state.cancel_request_hash = event.request_hash;
     state.agency_call_started_at = event.at;
     state.updated_at = event.at;
     return state;
@@ -300,10 +303,19 @@ Status check_read_token(const ReadToken& command) {
     if (command.order_id.size() > order_id_bytes_max) {
         return {Errc::invalid_argument, "order id must have at most 128 bytes"};
     }
-    if (command.request_key.size() > request_key_bytes_max) {
-        return {Errc::invalid_argument, "request key must have at most 128 bytes"};
+    if (command.request_key.size() > request_key_bytes_max ||
+        command.request_hash.size() > request_hash_bytes_max) {
+        return {Errc::invalid_argument, "request key and hash must have at most 128 bytes"};
     }
     return {};
+}
+
+// The effect's claim of the merchant's request key, when there is one.
+Effect claiming_request_key(Effect effect, const MerchantId& merchant, const std::string& key) {
+    if (key.empty()) {
+        return effect;
+    }
+    return std::move(effect).claiming(request_key_claim(merchant, key));
 }
 
 // WaitingForReadToken: read, and start the payment in the same append.
@@ -318,25 +330,26 @@ Effect read_token_waiting(AgencyPort& agency,
                    .amount = command.amount,
                    .order_id = command.order_id,
                    .request_key = command.request_key,
+                   .request_hash = command.request_hash,
                    .at = context.now};
     PaymentStarted started = payment_started(apply(state, read), context);
     AgencyPayment payment = payment_request(started);
-    return persist_and_view(state, context, std::move(read), std::move(started))
-        .and_then(call_pay(agency, std::move(payment), context, /*retry_scheduled=*/false));
+    Effect effect = persist_and_view(state, context, std::move(read), std::move(started))
+                        .and_then(call_pay(agency, std::move(payment), context,
+                                           /*retry_scheduled=*/false));
+    return claiming_request_key(std::move(effect), command.merchant_id, command.request_key);
 }
 
-// Read already: only the same merchant's retry of the same request is answered.
+// Read already: only the same merchant's request key is answered, with the view; whether it
+// is a retry of the same request or a reuse of the key is the caller's to tell, from
+// pay_request_hash.
 Effect read_token_again(const TransactionState& state,
                         const ReadToken& command,
                         const Context& context) {
-    bool same_request = state.merchant_id == command.merchant_id && !command.request_key.empty() &&
-                        command.request_key == state.pay_request_key;
-    if (!same_request) {
+    bool same_key = state.merchant_id == command.merchant_id && !command.request_key.empty() &&
+                    command.request_key == state.pay_request_key;
+    if (!same_key) {
         return reject(Status(Errc::conflict, "code already read"));
-    }
-    if (command.amount != state.amount || command.order_id != state.order_id) {
-        return reject(
-            Status(Errc::conflict, "request key already used with another amount or order id"));
     }
     return reply(view_of(state, context, 0));
 }
@@ -368,18 +381,23 @@ Effect cancel_completed(AgencyPort& agency,
                         const TransactionState& state,
                         const Cancel& command,
                         const Context& context) {
-    CancellationStarted started{
-        .merchant_id = command.merchant_id, .request_key = command.request_key, .at = context.now};
-    return persist_and_view(state, context, std::move(started))
-        .and_then(call_reverse(agency, reversal_request(state), context, false));
+    CancellationStarted started{.merchant_id = command.merchant_id,
+                                .request_key = command.request_key,
+                                .request_hash = command.request_hash,
+                                .at = context.now};
+    Effect effect = persist_and_view(state, context, std::move(started))
+                        .and_then(call_reverse(agency, reversal_request(state), context, false));
+    return claiming_request_key(std::move(effect), command.merchant_id, command.request_key);
 }
 
 Effect cancel(AgencyPort& agency,
               const TransactionState& state,
               const Cancel& command,
               const Context& context) {
-    if (command.request_key.size() > request_key_bytes_max) {
-        return reject(Status(Errc::invalid_argument, "request key must have at most 128 bytes"));
+    if (command.request_key.size() > request_key_bytes_max ||
+        command.request_hash.size() > request_hash_bytes_max) {
+        return reject(
+            Status(Errc::invalid_argument, "request key and hash must have at most 128 bytes"));
     }
     if (!was_read(state) || state.merchant_id != command.merchant_id) {
         return reject(Status(Errc::not_found, "no such payment"));  // ids cannot be probed
@@ -640,6 +658,11 @@ std::chrono::milliseconds Transaction::agency_backoff(const TransactionState& st
         backoff *= 2;
     }
     return std::min(backoff, options_.agency_backoff_max);
+}
+
+std::string request_key_claim(const MerchantId& merchant, const std::string& request_key) {
+    return "k" +
+           sha256_hex(std::to_string(merchant.value.size()) + ":" + merchant.value + request_key);
 }
 
 }  // namespace qrpay::domain

@@ -19,14 +19,18 @@
 //   Generate        (new) -> TokenGenerated. The same Generate again -> View; another ->
 //                   conflict. Bad consumer id, code or expires_at <= now -> invalid_argument.
 //   ReadToken       WaitingForReadToken before expires_at -> TokenRead + PaymentStarted, then
-//                   AgencyPort::pay. Same merchant and request key again -> View (a retry;
-//                   with another amount or order id -> conflict). Read or finished ->
-//                   conflict "code already read"; expired -> not_found "code expired";
-//                   never generated -> not_found; bad input -> invalid_argument.
-//   Cancel          Finished(completed), same merchant -> CancellationStarted, then
-//                   AgencyPort::reverse. Same merchant and request key while cancelling or
-//                   cancelled -> View. Another merchant or never read -> not_found (ids cannot
-//                   be probed); otherwise conflict "not cancellable".
+//                   AgencyPort::pay. With a request key, the append claims the key's
+//                   request_key_claim() (journal.h, "key claim"): held by another transaction
+//                   -> key_taken, nothing stored. Same merchant and request key again -> View
+//                   (a retry; the caller compares pay_request_hash to tell a reuse of the key
+//                   for another request). Read or finished -> conflict "code already read";
+//                   expired -> not_found "code expired"; never generated -> not_found; bad
+//                   input -> invalid_argument.
+//   Cancel          Finished(completed), same merchant -> CancellationStarted (claiming its
+//                   request key as ReadToken does), then AgencyPort::reverse. Same merchant
+//                   and request key while cancelling or cancelled -> View. Another merchant or
+//                   never read -> not_found (ids cannot be probed); otherwise conflict "not
+//                   cancellable".
 //   Get             View; not_found when never generated.
 //   AgencyAnswered  sent by the transaction's own side effects (ctx.tell_self); never replies.
 //
@@ -86,7 +90,9 @@ struct TransactionState {  // the whole truth; nothing outside it survives a res
     Money amount;
     std::string order_id;
     std::string pay_request_key;         // the merchant's key of its ReadToken (idempotent retries)
+    std::string pay_request_hash;        // the fingerprint of that request ("" without a key)
     std::string cancel_request_key;      // the merchant's key of its latest Cancel
+    std::string cancel_request_hash;     // the fingerprint of that request
     std::string agency_idempotency_key;  // from PaymentStarted on (= the transaction id)
     std::string agency_reference;        // from PaymentCompleted
     std::string failure_reason;          // from PaymentFailed
@@ -110,6 +116,7 @@ struct TokenRead {
     Money amount;
     std::string order_id;
     std::string request_key;
+    std::string request_hash;
     UnixMs at;
     bool operator==(const TokenRead&) const = default;
 };
@@ -134,6 +141,7 @@ struct PaymentFailed {
 struct CancellationStarted {
     MerchantId merchant_id;
     std::string request_key;
+    std::string request_hash;
     UnixMs at;
     bool operator==(const CancellationStarted&) const = default;
 };
@@ -167,10 +175,14 @@ struct ReadToken {
     Money amount;
     std::string order_id;     // at most order_id_bytes_max bytes; may be empty
     std::string request_key;  // at most request_key_bytes_max; empty: no idempotent retry
+    // The request's fingerprint under its key (at most request_hash_bytes_max), stored so a
+    // later use of the key can be told apart from a retry.
+    std::string request_hash;
 };
 struct Cancel {
     MerchantId merchant_id;
     std::string request_key;  // at most request_key_bytes_max; empty: no idempotent retry
+    std::string request_hash;
 };
 struct Get {};
 
@@ -201,6 +213,11 @@ struct TransactionOptions {
     std::chrono::milliseconds agency_backoff_first{200};
     std::chrono::milliseconds agency_backoff_max{10'000};
 };
+
+// The key a transaction claims in the journal for a merchant's request key: "k" and the hex
+// SHA-256 of the merchant's length, a colon, the merchant and the key, so that two (merchant,
+// key) pairs never share a claim whatever bytes they hold. 65 bytes for any lengths.
+std::string request_key_claim(const MerchantId& merchant, const std::string& request_key);
 
 class Transaction {
 public:

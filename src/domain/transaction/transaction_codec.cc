@@ -5,17 +5,20 @@
 //   event type             payload
 //   TokenGenerated         {"at_unix_ms","code","consumer_id","expires_at_unix_ms","v":1}
 //   TokenRead              {"amount_minor","at_unix_ms","currency","merchant_id","order_id",
-//                           "request_key","v":1}
+//                           "request_hash"?,"request_key","v":1}
 //   Expired                {"at_unix_ms","expires_at_unix_ms","v":1}
 //   PaymentStarted         {"amount_minor","at_unix_ms","currency","idempotency_key",
 //                           "merchant_id","order_id","v":1}
 //   PaymentCompleted       {"agency_reference","at_unix_ms","v":1}
 //   PaymentFailed          {"at_unix_ms","reason","v":1}
-//   CancellationStarted    {"at_unix_ms","merchant_id","request_key","v":1}
+//   CancellationStarted    {"at_unix_ms","merchant_id","request_hash"?,"request_key","v":1}
 //   CancellationCompleted  {"at_unix_ms","v":1}
 //   CancellationFailed     {"at_unix_ms","reason","v":1}
 //   snapshot               every TransactionState field, "phase" and "outcome" as DESIGN §2
 //                          words ("WaitingForReadToken", "completed"), "v":1
+//
+// "field"? is written only when not empty and read as "" when absent: request_hash was added
+// to v1 after its first release, and the events without it mean what they always meant.
 //
 // A stored event never changes meaning: a new meaning is a new type or a new "v", and the
 // decoder keeps reading every version it ever wrote (testdata/events_v1.jsonl proves v1).
@@ -54,6 +57,9 @@ journal::EventData encode(const TokenRead& event) {
     codec::put_money(object, event.amount);
     object["order_id"] = event.order_id;
     object["request_key"] = event.request_key;
+    if (!event.request_hash.empty()) {
+        object["request_hash"] = event.request_hash;
+    }
     return {"TokenRead", codec::dump(object)};
 }
 
@@ -87,6 +93,9 @@ journal::EventData encode(const CancellationStarted& event) {
     Json object = header(event.at);
     object["merchant_id"] = event.merchant_id.value;
     object["request_key"] = event.request_key;
+    if (!event.request_hash.empty()) {
+        object["request_hash"] = event.request_hash;
+    }
     return {"CancellationStarted", codec::dump(object)};
 }
 
@@ -118,6 +127,7 @@ TransactionEvent decode_token_read(const Json& object) {
                      .amount = codec::money_fields(object),
                      .order_id = codec::string_field(object, "order_id"),
                      .request_key = codec::string_field(object, "request_key"),
+                     .request_hash = codec::optional_string_field(object, "request_hash"),
                      .at = at_of(object)};
 }
 
@@ -145,6 +155,7 @@ TransactionEvent decode_payment_failed(const Json& object) {
 TransactionEvent decode_cancellation_started(const Json& object) {
     return CancellationStarted{.merchant_id = {codec::string_field(object, "merchant_id")},
                                .request_key = codec::string_field(object, "request_key"),
+                               .request_hash = codec::optional_string_field(object, "request_hash"),
                                .at = at_of(object)};
 }
 
@@ -235,7 +246,9 @@ std::string Transaction::encode_state(const TransactionState& state) const {
                 {"currency", state.amount.currency},
                 {"order_id", state.order_id},
                 {"pay_request_key", state.pay_request_key},
+                {"pay_request_hash", state.pay_request_hash},
                 {"cancel_request_key", state.cancel_request_key},
+                {"cancel_request_hash", state.cancel_request_hash},
                 {"agency_idempotency_key", state.agency_idempotency_key},
                 {"agency_reference", state.agency_reference},
                 {"failure_reason", state.failure_reason},
@@ -266,7 +279,9 @@ TransactionState Transaction::decode_state(std::string_view bytes) const {
                    .currency = string_field(object, "currency")},
         .order_id = string_field(object, "order_id"),
         .pay_request_key = string_field(object, "pay_request_key"),
+        .pay_request_hash = codec::optional_string_field(object, "pay_request_hash"),
         .cancel_request_key = string_field(object, "cancel_request_key"),
+        .cancel_request_hash = codec::optional_string_field(object, "cancel_request_hash"),
         .agency_idempotency_key = string_field(object, "agency_idempotency_key"),
         .agency_reference = string_field(object, "agency_reference"),
         .failure_reason = string_field(object, "failure_reason"),

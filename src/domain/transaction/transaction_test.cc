@@ -69,6 +69,7 @@ const TokenRead read{.merchant_id = merchant,
                      .amount = amount,
                      .order_id = "order-42",
                      .request_key = "req-1",
+                     .request_hash = "",
                      .at = at_ms(10'000)};
 const PaymentStarted started{.idempotency_key = std::string(tx_id),
                              .merchant_id = merchant,
@@ -79,7 +80,7 @@ const PaymentCompleted completed{.agency_reference = "agency-ref-9", .at = at_ms
 const PaymentFailed failed{.reason = "insufficient funds", .at = at_ms(11'000)};
 const Expired expired{.expires_at = expiry, .at = at_ms(300'500)};
 const CancellationStarted cancel_started{
-    .merchant_id = merchant, .request_key = "cancel-1", .at = at_ms(20'000)};
+    .merchant_id = merchant, .request_key = "cancel-1", .request_hash = "", .at = at_ms(20'000)};
 const CancellationCompleted cancel_completed{.at = at_ms(21'000)};
 const CancellationFailed cancel_failed{.reason = "reversal window closed", .at = at_ms(21'000)};
 
@@ -223,9 +224,12 @@ void check_row(const Row& row) {
 
 const Generate generate{
     .consumer_id = {"consumer-1"}, .code = Secret("12345678901234567890"), .expires_at = expiry};
-const ReadToken read_token{
-    .merchant_id = merchant, .amount = amount, .order_id = "order-42", .request_key = "req-1"};
-const Cancel cancel{.merchant_id = merchant, .request_key = "cancel-1"};
+const ReadToken read_token{.merchant_id = merchant,
+                           .amount = amount,
+                           .order_id = "order-42",
+                           .request_key = "req-1",
+                           .request_hash = ""};
+const Cancel cancel{.merchant_id = merchant, .request_key = "cancel-1", .request_hash = ""};
 
 ReadToken read_with(Money money) {
     ReadToken command = read_token;
@@ -287,7 +291,7 @@ std::vector<Row> read_token_rows() {
         accepted("WaitingForReadToken + ReadToken -> TokenRead + PaymentStarted", h_waiting,
                  read_token, at_ms(10'000), {read_event, started_event}, pay),
         accepted("ReadToken a millisecond before expiry", h_waiting, read_token, at_ms(299'999),
-                 {TokenRead{read.merchant_id, amount, "order-42", "req-1", at_ms(299'999)},
+                 {TokenRead{read.merchant_id, amount, "order-42", "req-1", "", at_ms(299'999)},
                   PaymentStarted{std::string(tx_id), merchant, amount, "order-42", at_ms(299'999)}},
                  pay),
         rejected("WaitingForReadToken past expires_at", h_waiting, read_token, expiry,
@@ -313,7 +317,7 @@ std::vector<Row> read_token_rows() {
         accepted(
             "ReadToken at amount_minor_max", h_waiting, read_with({amount_minor_max, "USD"}),
             at_ms(10'000),
-            {TokenRead{merchant, {amount_minor_max, "USD"}, "order-42", "req-1", at_ms(10'000)},
+            {TokenRead{merchant, {amount_minor_max, "USD"}, "order-42", "req-1", "", at_ms(10'000)},
              PaymentStarted{std::string(tx_id),
                             merchant,
                             {amount_minor_max, "USD"},
@@ -323,7 +327,8 @@ std::vector<Row> read_token_rows() {
     };
 }
 
-// Every state after the read: the same request is a retry; anything else a conflict.
+// Every state after the read: the same merchant's key answers the view (a retry, or a reuse of
+// the key the caller tells from pay_request_hash); anything else a conflict.
 std::vector<Row> read_token_again_rows() {
     ReadToken other_key = read_token;
     other_key.request_key = "req-2";
@@ -344,10 +349,10 @@ std::vector<Row> read_token_again_rows() {
                                 at_ms(30'000), Errc::conflict));
         rows.push_back(rejected(state + " + ReadToken by another merchant", *history,
                                 other_merchant_read, at_ms(30'000), Errc::conflict));
-        rows.push_back(rejected(state + " + ReadToken with the same key, another order", *history,
-                                other_order, at_ms(30'000), Errc::conflict));
-        rows.push_back(rejected(state + " + ReadToken with the same key, another amount", *history,
-                                read_with({1501, "JPY"}), at_ms(30'000), Errc::conflict));
+        rows.push_back(accepted(state + " + ReadToken with the same key, another order", *history,
+                                other_order, at_ms(30'000), {}));
+        rows.push_back(accepted(state + " + ReadToken with the same key, another amount", *history,
+                                read_with({1501, "JPY"}), at_ms(30'000), {}));
     }
     rows.push_back(rejected("a read without request key is never retried", h_executing, no_key,
                             at_ms(30'000), Errc::conflict));
@@ -356,7 +361,7 @@ std::vector<Row> read_token_again_rows() {
 
 std::vector<Row> cancel_rows() {
     const auto reverse = std::vector<AgencyOperation>{AgencyOperation::reverse};
-    const CancellationStarted started_at_30s{merchant, "cancel-1", at_ms(30'000)};
+    const CancellationStarted started_at_30s{merchant, "cancel-1", "", at_ms(30'000)};
     Cancel by_other = cancel;
     by_other.merchant_id = other_merchant;
     Cancel other_key = cancel;
@@ -369,7 +374,7 @@ std::vector<Row> cancel_rows() {
         accepted("Finished(completed) + Cancel -> CancellationStarted", h_completed, cancel,
                  at_ms(30'000), {started_at_30s}, reverse),
         accepted("Finished(completed) + Cancel without key", h_completed, no_key, at_ms(30'000),
-                 {CancellationStarted{merchant, "", at_ms(30'000)}}, reverse),
+                 {CancellationStarted{merchant, "", "", at_ms(30'000)}}, reverse),
         rejected("Finished(completed) + Cancel by another merchant", h_completed, by_other,
                  at_ms(30'000), Errc::not_found),
         rejected("Cancel with a 129-byte key", h_completed, long_key, at_ms(30'000),
@@ -382,7 +387,7 @@ std::vector<Row> cancel_rows() {
                  h_cancel_failed, cancel, at_ms(30'000), {}),
         accepted("Finished(completed) after CancellationFailed + a new Cancel", h_cancel_failed,
                  other_key, at_ms(30'000),
-                 {CancellationStarted{merchant, "cancel-2", at_ms(30'000)}}, reverse),
+                 {CancellationStarted{merchant, "cancel-2", "", at_ms(30'000)}}, reverse),
         rejected("WaitingForPaymentCancellation + Cancel with another key", h_cancelling, other_key,
                  at_ms(30'000), Errc::conflict),
         rejected("WaitingForPaymentCancellation + Cancel without key", h_cancelling, no_key,
@@ -527,6 +532,39 @@ TEST(TransactionCommands, Cancel) {
     for (const Row& row : cancel_rows()) {
         check_row(row);
     }
+}
+
+// A read or a cancellation with a request key claims the key in its append; without one, none.
+TEST(TransactionCommands, AKeyedReadOrCancelClaimsItsKey) {
+    Harness h;
+    Transaction::Context context = h.context_at(at_ms(10'000), 1);
+    Transaction::Effect keyed =
+        h.behavior.on_command(replay(h.behavior, h_waiting), read_token, context);
+    EXPECT_EQ(keyed.claimed_keys(), std::vector<std::string>{request_key_claim(merchant, "req-1")});
+    ReadToken unkeyed = read_token;
+    unkeyed.request_key.clear();
+    Transaction::Effect plain =
+        h.behavior.on_command(replay(h.behavior, h_waiting), unkeyed, context);
+    EXPECT_TRUE(plain.claimed_keys().empty());
+    Transaction::Effect cancelled = h.behavior.on_command(replay(h.behavior, h_completed), cancel,
+                                                          h.context_at(at_ms(30'000), 5));
+    EXPECT_EQ(cancelled.claimed_keys(),
+              std::vector<std::string>{request_key_claim(merchant, "cancel-1")});
+}
+
+TEST(RequestKeyClaim, PairsThatJoinToTheSameTextHaveTheirOwnClaims) {
+    EXPECT_NE(request_key_claim({"shop|a"}, "k"), request_key_claim({"shop"}, "a|k"));
+    EXPECT_NE(request_key_claim({"shop1"}, "2k"), request_key_claim({"shop"}, "12k"));
+    EXPECT_NE(request_key_claim({"ab"}, ""), request_key_claim({"a"}, "b"));
+    EXPECT_EQ(request_key_claim({"shop"}, "k"), request_key_claim({"shop"}, "k"));
+}
+
+TEST(RequestKeyClaim, EveryClaimHasOneLengthThatFitsTheJournal) {
+    std::string longest_key(request_key_bytes_max, 'k');
+    std::string claim = request_key_claim({std::string(id_bytes_max, 'm')}, longest_key);
+    EXPECT_EQ(claim.size(), request_key_claim({"m"}, "k").size());
+    EXPECT_LE(claim.size(), journal::claimed_key_bytes_max);
+    EXPECT_EQ(claim.find(longest_key), std::string::npos);  // the key itself is not stored
 }
 
 TEST(TransactionCommands, Get) {
@@ -1001,7 +1039,7 @@ TEST(TransactionCodec, EventsRoundTripWithUnicodeAndEdgeValues) {
     Harness h;
     std::vector<TransactionEvent> events = fixture_events;
     events.push_back(PaymentFailed{.reason = "refusé \"quoted\" \n", .at = UnixMs{0}});
-    events.push_back(TokenRead{merchant, {amount_minor_max, "USD"}, "", "", UnixMs{-1}});
+    events.push_back(TokenRead{merchant, {amount_minor_max, "USD"}, "", "", "", UnixMs{-1}});
     for (const TransactionEvent& event : events) {
         journal::EventData data = h.behavior.encode_event(event);
         journal::StoredEvent stored{

@@ -78,7 +78,7 @@ public:
     void read(Expected& tx, const std::string& merchant, Money amount, UnixMs at) {
         tx.merchant = merchant;
         tx.amount = amount;
-        append(tx, {domain::TokenRead{{merchant}, amount, "order-" + tx.id, "key", at},
+        append(tx, {domain::TokenRead{{merchant}, amount, "order-" + tx.id, "key", "", at},
                     domain::PaymentStarted{tx.id, {merchant}, amount, "order-" + tx.id, at}});
         tx.status = "waiting_for_payment_execution";
     }
@@ -92,7 +92,7 @@ public:
         tx.status = "failed";
     }
     void start_cancel(Expected& tx, UnixMs at) {
-        append(tx, {domain::CancellationStarted{{tx.merchant}, "cancel", at}});
+        append(tx, {domain::CancellationStarted{{tx.merchant}, "cancel", "", at}});
         tx.status = "waiting_for_payment_cancellation";
     }
     void finish_cancel(Expected& tx, bool reversed, UnixMs at) {
