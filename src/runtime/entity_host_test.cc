@@ -328,10 +328,12 @@ TEST_F(EntityHostTest, SnapshotsEveryNEventsAndRecoversFromThem) {
     for (int i = 0; i < 12; ++i) {
         ASSERT_TRUE(ask_and_wait(*host_, "a", Add{1}).ok());
     }
+    // Snapshots are written on a journal-I/O thread, after the reply.
+    ASSERT_TRUE(eventually([this] {
+        auto stored = journal_->load_snapshot("counter|a");
+        return stored.ok() && stored->has_value() && (*stored)->seq == SequenceNr(10);
+    }));
     auto snapshot = journal_->load_snapshot("counter|a");
-    ASSERT_TRUE(snapshot.ok());
-    ASSERT_TRUE(snapshot->has_value());
-    EXPECT_EQ((*snapshot)->seq, SequenceNr(10));
     EXPECT_EQ((*snapshot)->payload, "10 0");
     restart({.snapshot_every_events = 5});
     auto reply = ask_and_wait(*host_, "a", Get{});
@@ -419,6 +421,7 @@ TEST_F(EntityHostTest, StaleFencingTokenFailsThePersistAndTheEntityRecovers) {
 
 TEST_F(EntityHostTest, FullStashAnswersUnavailable) {
     start({.stash_depth_max = 1});
+    ASSERT_TRUE(ask_and_wait(*host_, "a", Add{1}).ok());  // in memory: no recovery below
     // Hold the entity's executor so that all 50 commands queue before the first runs: the
     // first persists, its completion queues behind the other 49, one of which fits the stash.
     std::promise<void> gate;
@@ -444,7 +447,7 @@ TEST_F(EntityHostTest, FullStashAnswersUnavailable) {
     }
     EXPECT_EQ(ok, 2);
     EXPECT_EQ(unavailable, 48);
-    EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(2));
+    EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(3));
 }
 
 // ---- failed writes: the entity resumes by itself (no restart, no command)
@@ -545,6 +548,138 @@ TEST_F(EntityHostTest, AWakeWhoseRecoveryFailsAtStartUpIsRetried) {
     faulty_->fail_reads(false);
     ASSERT_TRUE(eventually([this] { return wakes_.load() >= 1; }));
     EXPECT_EQ(host_->stats().active_entities, 1U);  // kept: its alarm is ahead
+}
+
+// ---- asynchronous recovery: an executor never waits on the journal
+
+// Writes `count` Added{1} events for `id` straight into the journal, as a previous process
+// did. REQUIRES: no runtime has claimed the shards yet.
+void seed(journal::Journal& journal, const std::string& id, std::uint64_t count) {
+    for (std::uint64_t written = 0; written < count;) {
+        journal::AppendRequest request;
+        request.persistence_id = "counter|" + id;
+        request.shard = shard_of(request.persistence_id, RuntimeOptions{}.shard_count);
+        request.expected_seq = SequenceNr(written);
+        for (; written < count && request.events.size() < journal::events_per_append_max;
+             ++written) {
+            request.events.push_back({"Added", "1"});
+        }
+        ASSERT_TRUE(journal.append_and_wait(std::move(request)).ok());
+    }
+}
+
+// An id of the form "<stem><n>" whose entity runs on `executor` of `executors` (executors
+// follow shards; Runtime::executor_of).
+std::string id_on_executor(std::uint32_t executors,
+                           std::uint32_t executor,
+                           const std::string& stem) {
+    for (int n = 0;; ++n) {
+        std::string id = stem + std::to_string(n);
+        if (shard_of("counter|" + id, RuntimeOptions{}.shard_count).value % executors == executor) {
+            return id;
+        }
+    }
+}
+
+bool answered(std::future<Result<CounterReply>>& reply) {
+    return reply.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
+
+std::future<Result<CounterReply>> ask_async(EntityHost<Counter>& host,
+                                            const std::string& id,
+                                            const CounterCommand& command) {
+    auto promise = std::make_shared<std::promise<Result<CounterReply>>>();
+    auto reply = promise->get_future();
+    host.ask(id, command,
+             [promise](Result<CounterReply> got) { promise->set_value(std::move(got)); });
+    return reply;
+}
+
+TEST_F(EntityHostTest, AHeldRecoveryDoesNotStopOtherEntitiesOnItsExecutor) {
+    constexpr std::uint32_t executors = 2;
+    const std::string busy = id_on_executor(executors, 0, "busy-");
+    const std::string held = id_on_executor(executors, 0, "held-");
+    seed(*journal_, held, 5);
+    start({.executor_count = executors});
+    ASSERT_EQ(runtime_->executor_of("counter|" + busy), runtime_->executor_of("counter|" + held));
+    ASSERT_TRUE(ask_new_and_wait(*host_, busy, Add{1}).ok());  // in memory, no journal read
+    faulty_->hold_reads(true);
+    auto held_reply = ask_async(*host_, held, Get{});
+    ASSERT_TRUE(eventually([this] { return faulty_->reads_held() == 1; }));
+    // The held entity's executor still answers its other entities, reads and writes alike.
+    for (int i = 0; i < 10; ++i) {
+        auto reply = ask_and_wait(*host_, busy, Add{1});
+        ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+        EXPECT_EQ(reply->total, i + 2);
+    }
+    EXPECT_EQ(ask_and_wait(*host_, busy, Get{})->total, 11);
+    EXPECT_FALSE(answered(held_reply));  // its read is still held
+    faulty_->hold_reads(false);
+    auto reply = held_reply.get();
+    ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+    EXPECT_EQ(reply->total, 5);
+    EXPECT_EQ(reply->seq, SequenceNr(5));
+}
+
+TEST_F(EntityHostTest, CommandsStashedDuringARecoveryRunInOrderAfterIt) {
+    seed(*journal_, "held", 100);
+    start({.stash_depth_max = 20});
+    faulty_->hold_reads(true);
+    constexpr int commands = 20;
+    std::vector<std::future<Result<CounterReply>>> replies;
+    replies.push_back(ask_async(*host_, "held", Add{1}));
+    ASSERT_TRUE(eventually([this] { return faulty_->reads_held() == 1; }));
+    for (int i = 1; i < commands; ++i) {
+        replies.push_back(ask_async(*host_, "held", Add{1}));
+    }
+    EXPECT_EQ(ask_and_wait(*host_, "held", Get{}).status().code(), Errc::unavailable)
+        << "a full stash answers at once, recovery or not";
+    faulty_->hold_reads(false);
+    for (int i = 0; i < commands; ++i) {
+        auto reply = replies[static_cast<std::size_t>(i)].get();
+        ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+        EXPECT_EQ(reply->seq, SequenceNr(static_cast<std::uint64_t>(100 + i + 1)));
+        EXPECT_EQ(reply->total, 100 + i + 1);
+    }
+    EXPECT_EQ(host_->stats().recoveries, 1U);
+}
+
+TEST_F(EntityHostTest, RecoveriesBeyondTheBoundWaitAndAFullQueueAnswersUnavailable) {
+    for (const char* id : {"r0", "r1", "r2"}) {
+        seed(*journal_, id, 3);
+    }
+    start({.recovery_threads = 2, .recoveries_in_flight_max = 1, .recovery_queue_depth_max = 1});
+    faulty_->hold_reads(true);
+    auto first = ask_async(*host_, "r0", Get{});
+    ASSERT_TRUE(eventually([this] { return faulty_->reads_held() == 1; }));
+    auto second = ask_async(*host_, "r1", Get{});  // waits in the queue
+    ASSERT_TRUE(eventually([this] { return runtime_->recoveries_admitted() == 2; }));
+    auto third = ask_and_wait(*host_, "r2", Get{});  // the queue is full
+    EXPECT_EQ(third.status().code(), Errc::unavailable);
+    EXPECT_EQ(faulty_->reads_held(), 1U) << "one recovery reads at a time";
+    EXPECT_FALSE(answered(first));
+    EXPECT_FALSE(answered(second));
+    faulty_->hold_reads(false);
+    EXPECT_EQ(first.get()->total, 3);
+    EXPECT_EQ(second.get()->total, 3);
+    EXPECT_EQ(ask_and_wait(*host_, "r2", Get{})->total, 3);  // refused, not lost: ask again
+    EXPECT_EQ(host_->stats().recoveries, 3U);
+}
+
+TEST_F(EntityHostTest, AFailedRecoveryAnswersEveryWaitingCommand) {
+    seed(*journal_, "a", 2);
+    start();
+    faulty_->hold_reads(true);
+    auto first = ask_async(*host_, "a", Add{1});
+    ASSERT_TRUE(eventually([this] { return faulty_->reads_held() == 1; }));
+    auto second = ask_async(*host_, "a", Get{});
+    faulty_->fail_reads(true);
+    faulty_->hold_reads(false);
+    EXPECT_EQ(first.get().status().code(), Errc::io_error);
+    EXPECT_EQ(second.get().status().code(), Errc::io_error);
+    EXPECT_EQ(host_->stats().active_entities, 0U);
+    faulty_->fail_reads(false);
+    EXPECT_EQ(ask_and_wait(*host_, "a", Add{1})->total, 3);
 }
 
 }  // namespace

@@ -5,11 +5,14 @@
 #include <future>
 #include <vector>
 
+#include "base/clock.h"
+
 namespace qrpay::runtime {
 namespace {
 
 TEST(Executor, RunsTasksInPostOrder) {
-    Executor executor(1000);
+    SystemClock clock;
+    Executor executor(1000, clock);
     executor.start();
     std::vector<int> order;
     std::promise<void> done;
@@ -26,7 +29,8 @@ TEST(Executor, RunsTasksInPostOrder) {
 }
 
 TEST(Executor, RefusesWhenMailboxIsFull) {
-    Executor executor(2);  // not started: nothing drains the mailbox
+    SystemClock clock;
+    Executor executor(2, clock);  // not started: nothing drains the mailbox
     EXPECT_TRUE(executor.post([] {}).ok());
     EXPECT_TRUE(executor.post([] {}).ok());
     Status refused = executor.post([] {});
@@ -34,9 +38,10 @@ TEST(Executor, RefusesWhenMailboxIsFull) {
 }
 
 TEST(Executor, RunsTimedTasksInTimeOrder) {
-    Executor executor(10);
+    SystemClock clock;
+    Executor executor(10, clock);
     executor.start();
-    auto now = std::chrono::steady_clock::now();
+    auto now = clock.monotonic_now();
     std::vector<int> order;
     std::promise<void> done;
     executor.post_at(now + std::chrono::milliseconds(30), [&] {
@@ -50,7 +55,8 @@ TEST(Executor, RunsTimedTasksInTimeOrder) {
 }
 
 TEST(Executor, RefusesAfterStop) {
-    Executor executor(10);
+    SystemClock clock;
+    Executor executor(10, clock);
     executor.start();
     executor.stop();
     EXPECT_EQ(executor.post([] {}).code(), Errc::unavailable);
