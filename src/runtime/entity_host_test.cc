@@ -170,6 +170,24 @@ protected:
         runtime_.reset();
         start(options);
     }
+    // Polls `condition`, advancing the clock by `step` before each look: time passes only as
+    // fast as the test looks, whatever the machine's speed.
+    template <class Condition>
+    bool eventually_advancing(Condition condition,
+                              std::chrono::milliseconds step = std::chrono::milliseconds(5)) {
+        return eventually([this, &condition, step] {
+            clock_.advance(step);
+            return condition();
+        });
+    }
+    // Runs a timer task due now on the entity's executor and waits for it: every timer that
+    // was due already has run by then (timers run in time order, FIFO among equals).
+    void run_due_timers(const std::string& id) {
+        std::promise<void> ran;
+        runtime_->post_at(host_->persistence_id(id), clock_.monotonic_now(),
+                          [&ran] { ran.set_value(); });
+        ran.get_future().wait();
+    }
     void TearDown() override {
         if (runtime_) {
             runtime_->stop();
@@ -180,7 +198,9 @@ protected:
     // The runtime writes through the fault points; tests read journal_ directly.
     std::unique_ptr<journal::FaultInjectingJournal> faulty_ =
         std::make_unique<journal::FaultInjectingJournal>(*journal_, journal::FaultSpec{});
-    SystemClock clock_;
+    // Driven by hand: timers, backoffs and passivation see time pass only when a test advances
+    // it (executors are woken by the advance), so no test sleeps.
+    ManualClock clock_;
     std::atomic<int> wakes_{0};
     Counter counter_{.wakes = &wakes_};
     std::unique_ptr<Runtime> runtime_;
@@ -346,7 +366,7 @@ TEST_F(EntityHostTest, PassivatesIdleEntitiesAndBringsThemBack) {
     host_->start_passivation();
     ASSERT_TRUE(ask_and_wait(*host_, "a", Add{3}).ok());
     EXPECT_EQ(host_->stats().active_entities, 1U);
-    ASSERT_TRUE(eventually([this] { return host_->stats().active_entities == 0; }));
+    ASSERT_TRUE(eventually_advancing([this] { return host_->stats().active_entities == 0; }));
     EXPECT_GE(host_->stats().passivations, 1U);
     auto reply = ask_and_wait(*host_, "a", Get{});
     EXPECT_EQ(reply->total, 3);
@@ -359,7 +379,7 @@ TEST_F(EntityHostTest, EntitiesWithUnfinishedWorkAreNotPassivated) {
     UnixMs far = {clock_.wall_now().value + 3'600'000};
     ASSERT_TRUE(ask_and_wait(*host_, "busy", SetAlarm{far}).ok());
     ASSERT_TRUE(ask_and_wait(*host_, "idle", Add{1}).ok());
-    ASSERT_TRUE(eventually([this] { return host_->stats().passivations >= 1; }));
+    ASSERT_TRUE(eventually_advancing([this] { return host_->stats().passivations >= 1; }));
     EXPECT_EQ(host_->stats().active_entities, 1U);  // "busy" stays
 }
 
@@ -367,6 +387,10 @@ TEST_F(EntityHostTest, DurableTimerFiresAtTheDeadline) {
     start();
     UnixMs soon = {clock_.wall_now().value + 30};
     ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{soon}).ok());
+    clock_.advance(std::chrono::milliseconds(29));
+    run_due_timers("a");
+    EXPECT_EQ(ask_and_wait(*host_, "a", Get{})->seq, SequenceNr(1)) << "not rung before its time";
+    clock_.advance(std::chrono::milliseconds(1));
     ASSERT_TRUE(
         eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
     EXPECT_EQ(ask_and_wait(*host_, "a", Get{})->seq, SequenceNr(2));
@@ -394,8 +418,13 @@ TEST_F(EntityHostTest, WakeAfterRemindsOnce) {
     ASSERT_TRUE(ask_and_wait(*host_, "a", Add{1}).ok());
     wakes_ = 0;
     ASSERT_TRUE(ask_and_wait(*host_, "a", Remind{std::chrono::milliseconds(10)}).ok());
+    clock_.advance(std::chrono::milliseconds(9));
+    run_due_timers("a");
+    EXPECT_EQ(wakes_.load(), 0);
+    clock_.advance(std::chrono::milliseconds(1));
     ASSERT_TRUE(eventually([this] { return wakes_.load() >= 1; }));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    clock_.advance(std::chrono::hours(1));
+    run_due_timers("a");
     EXPECT_EQ(wakes_.load(), 1);
 }
 
@@ -460,8 +489,8 @@ TEST_F(EntityHostTest, AFailedWriteResumesByItselfOnceTheJournalTakesWritesAgain
     start({.resume_backoff_first = std::chrono::milliseconds(5),
            .resume_backoff_max = std::chrono::milliseconds(20)});
     ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value + 30}}).ok());
-    ASSERT_TRUE(
-        eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
+    ASSERT_TRUE(eventually_advancing(
+        [this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
     EXPECT_EQ(faulty_->faults_injected(), 2U);
     EXPECT_EQ(host_->stats().write_failures, 2U);
     EXPECT_GE(host_->stats().resumes, 1U);
@@ -477,11 +506,11 @@ TEST_F(EntityHostTest, AResumeWhoseRecoveryFailsTriesAgainUntilTheJournalReads) 
            .resume_backoff_max = std::chrono::milliseconds(20)});
     faulty_->fail_reads(true);  // before the ring: every recovery fails until it is cleared
     ASSERT_TRUE(ask_new_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value + 30}}).ok());
-    ASSERT_TRUE(eventually([this] { return faulty_->faults_injected() >= 4; }));
+    ASSERT_TRUE(eventually_advancing([this] { return faulty_->faults_injected() >= 4; }));
     EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(1));
     faulty_->fail_reads(false);
-    ASSERT_TRUE(
-        eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
+    ASSERT_TRUE(eventually_advancing(
+        [this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
 }
 
 TEST_F(EntityHostTest, AFailedWriteFailsItsCommandAndTheNextCommandSeesTheJournal) {
@@ -543,10 +572,10 @@ TEST_F(EntityHostTest, AWakeWhoseRecoveryFailsAtStartUpIsRetried) {
     wakes_ = 0;
     faulty_->fail_reads(true);
     ASSERT_TRUE(host_->wake_pending().ok());
-    ASSERT_TRUE(eventually([this] { return faulty_->faults_injected() >= 3; }));
+    ASSERT_TRUE(eventually_advancing([this] { return faulty_->faults_injected() >= 3; }));
     EXPECT_EQ(wakes_.load(), 0);
     faulty_->fail_reads(false);
-    ASSERT_TRUE(eventually([this] { return wakes_.load() >= 1; }));
+    ASSERT_TRUE(eventually_advancing([this] { return wakes_.load() >= 1; }));
     EXPECT_EQ(host_->stats().active_entities, 1U);  // kept: its alarm is ahead
 }
 
