@@ -116,7 +116,29 @@ void FaultInjectingJournal::append(AppendRequest request, AppendCallback done) {
     });
 }
 
+void FaultInjectingJournal::hold_reads(bool on) {
+    {
+        std::lock_guard lock(hold_mutex_);
+        hold_ = on;
+    }
+    hold_released_.notify_all();
+}
+
+std::size_t FaultInjectingJournal::reads_held() const {
+    std::lock_guard lock(hold_mutex_);
+    return reads_held_;
+}
+
 Status FaultInjectingJournal::before_entity_read() {
+    {
+        std::unique_lock lock(hold_mutex_);
+        if (hold_) {
+            ++faults_injected_;
+            ++reads_held_;
+            hold_released_.wait_for(lock, read_hold_max, [this] { return !hold_; });
+            --reads_held_;
+        }
+    }
     if (reads_fail_.load()) {
         ++faults_injected_;
         return {Errc::io_error, "injected fault: the read failed"};

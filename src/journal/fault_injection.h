@@ -15,10 +15,13 @@
 //                               wait MS milliseconds first
 //
 // Switches (any thread, any time): fail_appends (every append fails with io_error, as on a
-// full disk), fail_reads (every entity read fails with io_error, as on a broken disk).
+// full disk), fail_reads (every entity read fails with io_error, as on a broken disk),
+// hold_reads (every entity read waits until the switch is off again, as on a disk that hangs;
+// a test holds a recovery as long as it needs, and reads_held() says when one is waiting).
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -58,6 +61,12 @@ public:
     // The switches: every append (every entity read) fails with io_error while on.
     void fail_appends(bool on) { appends_fail_ = on; }
     void fail_reads(bool on) { reads_fail_ = on; }
+    // While on, every entity read waits until it is turned off (at most read_hold_max, since
+    // every wait has a deadline), then goes on.
+    void hold_reads(bool on);
+    // How many entity reads are waiting on hold_reads now.
+    [[nodiscard]] std::size_t reads_held() const;
+    static constexpr std::chrono::seconds read_hold_max{120};
 
     // How many appends and reads a fault point has refused or stalled so far.
     [[nodiscard]] std::uint64_t faults_injected() const { return faults_injected_.load(); }
@@ -94,6 +103,11 @@ private:
     std::mutex mutex_;  // guards spec_'s counters: appends come from every executor
     FaultSpec spec_;
     std::atomic<std::uint64_t> faults_injected_{0};
+    // Guards the hold: the test's thread turns it on and off while readers wait on it.
+    mutable std::mutex hold_mutex_;
+    std::condition_variable hold_released_;
+    bool hold_ = false;
+    std::size_t reads_held_ = 0;
 };
 
 }  // namespace qrpay::journal

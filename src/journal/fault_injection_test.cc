@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
+#include "base/testing/eventually.h"
+
 namespace qrpay::journal {
 namespace {
 
@@ -67,6 +71,21 @@ TEST(FaultInjectingJournal, SwitchesFailAppendsAndReadsUntilTurnedOff) {
     journal.fail_reads(false);
     EXPECT_TRUE(journal.append_and_wait(append_of("e|1", 0, "Made")).ok());
     EXPECT_EQ(journal.read_events("e|1", SequenceNr(1), 10).value().size(), 1U);
+}
+
+TEST(FaultInjectingJournal, HeldReadsWaitUntilTheHoldIsOff) {
+    auto inner = make_memory_journal();
+    FaultInjectingJournal journal(*inner, {});
+    ASSERT_TRUE(journal.append_and_wait(append_of("e|1", 0, "Made")).ok());
+    journal.hold_reads(true);
+    auto read = std::async(std::launch::async,
+                           [&journal] { return journal.read_events("e|1", SequenceNr(1), 10); });
+    ASSERT_TRUE(qrpay::testing::eventually([&journal] { return journal.reads_held() == 1; }));
+    EXPECT_EQ(read.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+    EXPECT_TRUE(journal.append_and_wait(append_of("e|1", 1, "Made")).ok()) << "writes go on";
+    journal.hold_reads(false);
+    EXPECT_EQ(read.get().value().size(), 2U);
+    EXPECT_EQ(journal.reads_held(), 0U);
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 
 namespace qrpay::projection {
 
-using SteadyClock = std::chrono::steady_clock;
+using TimePoint = std::chrono::steady_clock::time_point;  // of the injected Clock
 
 // One shard's part of a round: what was read, and what became of it.
 struct Engine::Batch {
@@ -103,6 +103,7 @@ Status Engine::open() {
 void Engine::start() {
     QRPAY_ASSERT(db_ != nullptr, "Engine::start() before a successful open()");
     QRPAY_ASSERT(!worker_.joinable(), "Engine started twice");
+    clock_.add_listener(*this);
     worker_ = std::thread([this] {
         set_current_thread_name("proj-" + name_);
         run_worker();
@@ -118,6 +119,7 @@ void Engine::stop() {
     work_ready_.notify_all();
     if (worker_.joinable()) {
         worker_.join();
+        clock_.remove_listener(*this);
     }
 }
 
@@ -138,30 +140,47 @@ void Engine::on_commit(ShardId shard, ShardOffset durable) {
 }
 
 void Engine::run_worker() {
-    auto next_poll = SteadyClock::now() + options_.poll_interval;
-    SteadyClock::time_point last_round{};
+    auto next_poll = clock_.monotonic_now() + options_.poll_interval;
+    TimePoint last_round{};
     while (wait_for_work(next_poll) &&
            wait_until_or_stop(last_round + options_.round_interval_min)) {
-        last_round = SteadyClock::now();
+        last_round = clock_.monotonic_now();
         (void)run_round(false);
     }
 }
 
-// false on stop.
-bool Engine::wait_until_or_stop(SteadyClock::time_point until) {
-    std::unique_lock lock(mutex_);
-    return !work_ready_.wait_until(lock, until, [this] { return stopping_; });
+// The lock orders this after the worker's look at the clock: either the worker saw the new
+// time, or it is waiting and this wakes it.
+void Engine::on_clock_advanced() {
+    { std::lock_guard lock(mutex_); }
+    work_ready_.notify_all();
 }
 
-// Waits until a shard is wanted and not backing off, or stop; false on stop. Every
-// poll_interval, every shard becomes wanted (the fallback for a missed wake-up).
-bool Engine::wait_for_work(SteadyClock::time_point& next_poll) {
+// Until the clock reaches `until`; false on stop. Waits take durations: the injected clock's
+// epoch need not be steady_clock's, and a clock that jumps wakes the worker (on_clock_advanced).
+bool Engine::wait_until_or_stop(TimePoint until) {
     std::unique_lock lock(mutex_);
     for (;;) {
         if (stopping_) {
             return false;
         }
-        auto now = SteadyClock::now();
+        auto now = clock_.monotonic_now();
+        if (now >= until) {
+            return true;
+        }
+        work_ready_.wait_for(lock, until - now);
+    }
+}
+
+// Waits until a shard is wanted and not backing off, or stop; false on stop. Every
+// poll_interval, every shard becomes wanted (the fallback for a missed wake-up).
+bool Engine::wait_for_work(TimePoint& next_poll) {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        if (stopping_) {
+            return false;
+        }
+        auto now = clock_.monotonic_now();
         if (now >= next_poll) {
             for (Cursor& cursor : cursors_) {
                 cursor.wanted = true;
@@ -177,11 +196,11 @@ bool Engine::wait_for_work(SteadyClock::time_point& next_poll) {
                 wake = std::min(wake, cursor.retry_at);
             }
         }
-        work_ready_.wait_until(lock, wake);
+        work_ready_.wait_for(lock, wake - now);
     }
 }
 
-bool Engine::has_ready_work(SteadyClock::time_point now) const {
+bool Engine::has_ready_work(TimePoint now) const {
     return std::any_of(cursors_.begin(), cursors_.end(), [now](const Cursor& cursor) {
         return cursor.wanted && cursor.retry_at <= now;
     });
@@ -224,7 +243,7 @@ Engine::RoundResult Engine::run_round(bool ignore_backoff) {
 // The wanted shards not backing off, starting one shard further each round for fairness.
 std::vector<Engine::Batch> Engine::plan_round(bool ignore_backoff) {
     std::vector<Batch> plan;
-    auto now = SteadyClock::now();
+    auto now = clock_.monotonic_now();
     std::lock_guard lock(mutex_);
     const std::size_t count = cursors_.size();
     for (std::size_t i = 0; i < count; ++i) {
@@ -492,7 +511,7 @@ void Engine::record_failure(Cursor& cursor, ShardId shard, ShardFailure failure)
         backoff *= 2;
     }
     backoff = std::min(backoff, options_.retry_backoff_max);
-    cursor.retry_at = SteadyClock::now() + backoff;
+    cursor.retry_at = clock_.monotonic_now() + backoff;
     cursor.wanted = true;
     QRPAY_LOG_ERROR(
         "projection %s: shard %u stopped at offset %llu (%s seq %llu): %s; attempt "

@@ -20,6 +20,10 @@
 // Wake-ups: on_commit() (the journal's commit listener) marks a shard wanted and wakes the
 // worker at once; every poll_interval every shard is read anyway, as a fallback.
 //
+// Time: waits, the poll interval, the round spacing and retry backoffs read the injected
+// Clock's monotonic time, and lags its wall time. The worker waits on real time and is woken
+// when the clock jumps (ManualClock::advance()), so tests drive it by advancing the clock.
+//
 // Threads: start() runs one worker thread, joined by stop(). on_commit(), stats(), as_of() and
 // healthy() may be called from any thread; catch_up() runs rounds on the caller's thread
 // instead (rebuilds and tests) and must not overlap start().
@@ -95,7 +99,7 @@ struct EngineStats {
     std::vector<ShardProgress> shards;  // indexed by shard
 };
 
-class Engine {
+class Engine final : private Clock::Listener {
 public:
     // REQUIRES: journal, store, projection and clock outlive the engine.
     Engine(journal::Journal& journal,
@@ -144,7 +148,7 @@ private:
         bool caught_up = false;
         bool wanted = true;
         std::optional<ShardFailure> failure;
-        std::chrono::steady_clock::time_point retry_at{};
+        std::chrono::steady_clock::time_point retry_at{};  // of clock_
     };
     struct Batch;
     struct RoundResult {
@@ -154,6 +158,7 @@ private:
     };
 
     void run_worker();
+    void on_clock_advanced() override;
     bool wait_for_work(std::chrono::steady_clock::time_point& next_poll);
     bool wait_until_or_stop(std::chrono::steady_clock::time_point until);
     bool has_ready_work(std::chrono::steady_clock::time_point now) const;  // REQUIRES: mutex_

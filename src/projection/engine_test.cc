@@ -22,7 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using journal::conformance::TempDir;
 
-
 // Records (persistence id, seq, offset) per event; an event that is not its entity's next
 // sequence number is refused, so a skipped or repeated event cannot go unnoticed. Can be told
 // to fail one event until released.
@@ -119,6 +118,15 @@ std::uint64_t applied_total(const Engine& engine) {
 
 class EngineTest : public ::testing::Test {
 protected:
+    // The engine's waits, round spacing and backoffs follow clock_: every look advances it, so
+    // time passes only as fast as the test looks.
+    template <class Condition>
+    bool eventually(Condition condition) {
+        return qrpay::testing::eventually([this, &condition] {
+            clock_.advance(std::chrono::milliseconds(5));
+            return condition();
+        });
+    }
     void SetUp() override {
         auto store = Store::open({.path = dir_.path() + "/read.sqlite3"});
         ASSERT_TRUE(store.ok()) << store.status().to_string();

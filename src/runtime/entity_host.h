@@ -4,9 +4,9 @@
 //   ask(id, command, done)  delivers the command to the entity (recovering it from its
 //                           snapshot and events first if it is not in memory). `done` gets the
 //                           reply once the effect's events are durable, or the rejection, or
-//                           an error (unavailable: mailbox or stash full; io_error /
-//                           unknown_outcome: the journal failed or may have; see "Failed
-//                           writes" below).
+//                           an error (unavailable: mailbox, stash or recovery queue full;
+//                           io_error / unknown_outcome: the journal failed or may have; see
+//                           "Failed writes" below).
 //                           `done` runs on the entity's executor and must not block.
 //   ask_new(id, command, done)
 //                           ask() for an id the caller just drew at random and expects to be
@@ -34,6 +34,11 @@
 // the journal and is woken, so work that was under way (a payment waiting on the agency) goes
 // on without a restart and without a command. A message that arrives meanwhile recovers it
 // first. Only a fenced append (another owner has the shard) drops the entity for good.
+//
+// Recovery is asynchronous: the journal reads run on the runtime's journal-I/O threads, never
+// on the executor, which serves its other entities meanwhile. Messages for a recovering
+// entity wait in its stash and run in arrival order once it is recovered; a failed recovery
+// answers each of them with the error. Snapshot writes leave the executor the same way.
 //
 // Deadlines: an entity that is loaded with a deadline already past (its timer was lost with a
 // failed write, or it was not in memory when the deadline passed) is woken at once.

@@ -3,8 +3,12 @@
 //
 // Threading: every Entity lives in the table of the executor its persistence id maps to and is
 // touched only on that executor's thread, so no entity state is locked. Journal callbacks come
-// back through Runtime::post_admitted to the same executor.
+// back through Runtime::post_admitted to the same executor. The executor never calls a
+// blocking journal method: appends use the journal's asynchronous path, recovery reads and
+// snapshot writes run on the runtime's journal-I/O threads (Runtime::read_for_recovery,
+// Runtime::save_snapshot), and only decoding and applying a recovery runs here.
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <memory>
@@ -138,7 +142,7 @@ private:
     static Trigger trigger_of(const Message& message) {
         return std::holds_alternative<Wake>(message) ? Trigger::wake : Trigger::command;
     }
-    using Clock = std::chrono::steady_clock;
+    using TimePoint = std::chrono::steady_clock::time_point;  // of the runtime's Clock
 
     struct Pending {
         Message message;
@@ -157,6 +161,24 @@ private:
                 queue_ = std::make_unique<std::deque<Pending>>();
             }
             queue_->push_back(std::move(pending));
+        }
+        void push_front(Pending pending) {
+            if (!queue_) {
+                queue_ = std::make_unique<std::deque<Pending>>();
+            }
+            queue_->push_front(std::move(pending));
+        }
+        [[nodiscard]] const Pending& front() const {
+            QRPAY_ASSERT(!empty(), "front of an empty stash");
+            return queue_->front();
+        }
+        [[nodiscard]] bool holds_a_wake() const {
+            if (!queue_) {
+                return false;
+            }
+            return std::any_of(queue_->begin(), queue_->end(), [](const Pending& pending) {
+                return trigger_of(pending.message) == Trigger::wake;
+            });
         }
         Pending pop_front() {
             QRPAY_ASSERT(!empty(), "pop from an empty stash");
@@ -177,6 +199,9 @@ private:
         SequenceNr seq;
         SequenceNr snapshot_seq;
         bool persisting = false;
+        // Its journal reads run on a journal-I/O thread (needs_recovery is set too); messages
+        // wait in the stash, the first of them the one that started the recovery.
+        bool recovering = false;
         // Started empty on ask_new() without reading the journal; cleared by the first
         // successful append or by a real recovery.
         bool presumed_new = false;
@@ -185,9 +210,9 @@ private:
         bool needs_recovery = false;
         std::uint32_t failures_in_a_row = 0;  // failed appends and recoveries; resume backoff
         Stash stash;
-        std::optional<Clock::time_point> wake_at;  // the one armed timer, if any
+        std::optional<TimePoint> wake_at;  // the one armed timer, if any
         std::uint64_t timer_generation = 0;
-        Clock::time_point last_used;
+        TimePoint last_used;
     };
 
     using Table = std::unordered_map<std::string, std::unique_ptr<Entity>>;
@@ -221,12 +246,14 @@ private:
         }
     }
 
+    [[nodiscard]] TimePoint now() const { return runtime_.clock().monotonic_now(); }
+
     void handle(const std::string& entity_id,
                 Message message,
                 ReplyCallback done,
                 Presume presume) {
         ++commands_;
-        auto found = load(entity_id, presume, trigger_of(message));
+        auto found = find_or_start(entity_id, presume);
         if (!found.ok()) {
             if (done) {
                 done(found.status());
@@ -234,9 +261,17 @@ private:
             return;
         }
         Entity& entity = **found;
-        entity.last_used = Clock::now();
-        if (entity.persisting) {
+        entity.last_used = now();
+        if (entity.persisting || entity.recovering) {
             stash(entity, Pending{std::move(message), std::move(done)});
+            return;
+        }
+        if (entity.needs_recovery) {
+            // Not in memory yet, or untrusted after a failed write: the message waits for the
+            // recovery, ahead of whatever arrives meanwhile.
+            QRPAY_ASSERT(entity.stash.empty(), "an idle entity has drained its stash");
+            entity.stash.push_back(Pending{std::move(message), std::move(done)});
+            start_recovery(entity_id, entity);
             return;
         }
         process(entity_id, entity, std::move(message), std::move(done));
@@ -252,26 +287,15 @@ private:
         entity.stash.push_back(std::move(pending));
     }
 
-    // The entity in memory, recovered first if a failed write left it untrusted; when absent,
-    // recovered from its snapshot and events, or started empty when presumed new. A Wake whose
-    // recovery fails keeps the entity in memory with a resume armed: it has work to do. A
-    // command's caller gets the error instead, and an entity not in memory before stays out.
-    Result<Entity*> load(const std::string& entity_id, Presume presume, Trigger trigger) {
+    // The entity in memory; when absent, a new one marked for recovery, or started empty when
+    // presumed new.
+    Result<Entity*> find_or_start(const std::string& entity_id, Presume presume) {
         Table& table = table_of(entity_id);
-        auto it = table.find(entity_id);
-        if (it != table.end()) {
-            Entity& entity = *it->second;
-            if (entity.needs_recovery) {
-                if (Status recovered = recover_in_place(entity_id, entity, trigger);
-                    !recovered.ok()) {
-                    keep_resuming(entity_id, entity);
-                    return recovered;
-                }
-            }
-            return &entity;
+        if (auto it = table.find(entity_id); it != table.end()) {
+            return it->second.get();
         }
         if (table.size() >= table_capacity()) {
-            passivate(table, Clock::now());
+            passivate(table, now());
             if (table.size() >= table_capacity()) {
                 return Status(Errc::unavailable, "active entity limit reached");
             }
@@ -283,34 +307,72 @@ private:
         if (presume == Presume::new_entity) {
             entity.presumed_new = true;
             ++presumed_new_;
-            return &entity;
-        }
-        entity.needs_recovery = true;
-        if (Status recovered = recover_in_place(entity_id, entity, trigger); !recovered.ok()) {
-            if (trigger == Trigger::command) {
-                evict(entity_id);
-            } else {
-                keep_resuming(entity_id, entity);
-            }
-            return recovered;
+        } else {
+            entity.needs_recovery = true;
         }
         return &entity;
     }
 
-    // Recovers an entity marked needs_recovery from the journal and arms its deadline. On
-    // failure the entity is unchanged: still marked, its state and seq the last trusted ones.
-    Status recover_in_place(const std::string& entity_id, Entity& entity, Trigger trigger) {
-        QRPAY_ASSERT(entity.needs_recovery && !entity.persisting,
-                     "only an untrusted entity with no append in flight recovers in place");
-        Entity recovered;
-        if (Status status = recover(entity_id, recovered); !status.ok()) {
-            return status;
+    // Starts reading the entity from the journal on a journal-I/O thread; the executor goes on
+    // with other entities, and on_recovered applies the result here. A refusal (the recovery
+    // queue is full, the runtime stops) fails the recovery at once.
+    void start_recovery(const std::string& entity_id, Entity& entity) {
+        QRPAY_ASSERT(entity.needs_recovery && !entity.persisting && !entity.recovering,
+                     "only an untrusted entity with no append in flight recovers");
+        QRPAY_ASSERT(!entity.stash.empty(), "a recovery has a message waiting for it");
+        entity.recovering = true;
+        Status admitted = runtime_.read_for_recovery(persistence_id(entity_id),
+                                                     [this, entity_id](Result<RecoveryRead> read) {
+                                                         on_recovered(entity_id, std::move(read));
+                                                     });
+        if (!admitted.ok()) {
+            entity.recovering = false;
+            fail_recovery(entity_id, entity, admitted);
+        }
+    }
+
+    void on_recovered(const std::string& entity_id, Result<RecoveryRead> read) {
+        Table& table = table_of(entity_id);
+        auto it = table.find(entity_id);
+        QRPAY_ASSERT(it != table.end(), "a recovering entity stays in memory");
+        Entity& entity = *it->second;
+        QRPAY_ASSERT(entity.recovering && entity.needs_recovery && !entity.persisting,
+                     "one recovery at a time, with no append in flight");
+        entity.recovering = false;
+        if (!read.ok()) {
+            QRPAY_LOG_ERROR("recovery of %s failed: %s", loggable_id(entity_id).c_str(),
+                            read.status().to_string().c_str());
+            fail_recovery(entity_id, entity, read.status());
+            return;
+        }
+        apply_recovery(entity_id, entity, std::move(*read));
+        drain_stash(entity_id, entity);
+    }
+
+    // Replays what the recovery read into the entity and arms its deadline (one already past
+    // fires at once unless a Wake, its firing, is what waits).
+    void apply_recovery(const std::string& entity_id, Entity& entity, RecoveryRead read) {
+        State state{};
+        SequenceNr seq;
+        SequenceNr snapshot_seq;
+        if (read.snapshot) {
+            state = behavior_.decode_state(read.snapshot->payload);
+            seq = read.snapshot->seq;
+            snapshot_seq = seq;
+        }
+        for (const journal::StoredEvent& stored : read.events) {
+            QRPAY_ASSERT(stored.seq == seq.next(), "replayed events are contiguous");
+            state = behavior_.on_event(std::move(state), behavior_.decode_event(stored));
+            seq = stored.seq;
         }
         const SequenceNr trusted_seq = entity.seq;
-        entity.state = std::move(recovered.state);
-        entity.seq = recovered.seq;
-        entity.snapshot_seq = recovered.snapshot_seq;
+        QRPAY_ASSERT(seq >= trusted_seq, "the journal holds at least what the entity trusted");
+        entity.state = std::move(state);
+        entity.seq = seq;
+        entity.snapshot_seq = snapshot_seq;
         entity.needs_recovery = false;
+        entity.presumed_new = false;
+        ++recoveries_;
         if (entity.failures_in_a_row > 0) {
             ++resumes_;
             if (entity.seq > trusted_seq) {
@@ -318,8 +380,28 @@ private:
                 runtime_.notify_persisted(persistence_id(entity_id), entity.seq);
             }
         }
+        Trigger trigger =
+            entity.stash.empty() ? Trigger::command : trigger_of(entity.stash.front().message);
         arm_timer(entity_id, entity, std::nullopt, trigger);
-        return {};
+    }
+
+    // A recovery failed or was refused: every message that waited for it gets the error. An
+    // entity with work to do (a failed write to resume, a Wake among the waiting) stays in
+    // memory, still marked, with a resume armed; one loaded only for commands leaves.
+    void fail_recovery(const std::string& entity_id, Entity& entity, const Status& status) {
+        QRPAY_ASSERT(entity.needs_recovery && !entity.recovering, "a failed recovery is over");
+        Stash waiting = std::move(entity.stash);
+        if (entity.failures_in_a_row > 0 || waiting.holds_a_wake()) {
+            keep_resuming(entity_id, entity);
+        } else {
+            evict(entity_id);
+        }
+        while (!waiting.empty()) {
+            Pending pending = waiting.pop_front();
+            if (pending.done) {
+                pending.done(status);
+            }
+        }
     }
 
     // A recovery failed: the entity tries again after a backoff, unless a resume is armed
@@ -330,48 +412,6 @@ private:
         }
         ++entity.failures_in_a_row;
         arm_resume(entity_id, entity);
-    }
-
-    // Replays the journal into `entity`. REQUIRES: `entity` holds nothing yet.
-    Status recover(const std::string& entity_id, Entity& entity) {
-        Status recovered = replay(persistence_id(entity_id), entity);
-        if (!recovered.ok()) {
-            QRPAY_LOG_ERROR("recovery of %s failed: %s", loggable_id(entity_id).c_str(),
-                            recovered.to_string().c_str());
-            return recovered;
-        }
-        entity.presumed_new = false;
-        ++recoveries_;
-        return {};
-    }
-
-    Status replay(const std::string& pid, Entity& entity) {
-        journal::Journal& journal = runtime_.journal();
-        auto snapshot = journal.load_snapshot(pid);
-        if (!snapshot.ok()) {
-            return snapshot.status();
-        }
-        if (snapshot->has_value()) {
-            entity.state = behavior_.decode_state((*snapshot)->payload);
-            entity.seq = (*snapshot)->seq;
-            entity.snapshot_seq = entity.seq;
-        }
-        constexpr std::size_t replay_batch_max = 256;
-        for (;;) {
-            auto events = journal.read_events(pid, entity.seq.next(), replay_batch_max);
-            if (!events.ok()) {
-                return events.status();
-            }
-            for (const auto& stored : *events) {
-                QRPAY_ASSERT(stored.seq == entity.seq.next(), "replayed events are contiguous");
-                entity.state =
-                    behavior_.on_event(std::move(entity.state), behavior_.decode_event(stored));
-                entity.seq = stored.seq;
-            }
-            if (events->size() < replay_batch_max) {
-                return {};
-            }
-        }
     }
 
     CommandContext<Command> context_for(const std::string& entity_id, const Entity& entity) {
@@ -391,12 +431,14 @@ private:
         auto context = context_for(entity_id, entity);
         EffectType effect = decide(entity, message, context);
         if (entity.presumed_new && effect.events().empty()) {
-            // Nothing to append means nothing checks the guess: answer from the journal.
-            if (!recover_presumed(entity_id, entity, done)) {
-                return;
-            }
-            context = context_for(entity_id, entity);
-            effect = decide(entity, message, context);
+            // Nothing to append means nothing checks the guess: answer from the journal. The
+            // message runs again after a real recovery, ahead of anything stashed behind it.
+            QRPAY_ASSERT(entity.seq.value == 0 && !entity.persisting, "a presumed entity is empty");
+            entity.presumed_new = false;
+            entity.needs_recovery = true;
+            entity.stash.push_front(Pending{std::move(message), std::move(done)});
+            start_recovery(entity_id, entity);
+            return;
         }
         if (effect.is_rejected()) {
             finish_without_events(entity_id, entity);  // before the reply: callers may look
@@ -424,21 +466,6 @@ private:
                    : behavior_.on_wake(entity.state, context);
     }
 
-    // Recovers an entity that was only presumed new. On failure it leaves memory and `done`
-    // gets the error; false then.
-    bool recover_presumed(const std::string& entity_id, Entity& entity, const ReplyCallback& done) {
-        QRPAY_ASSERT(entity.seq.value == 0 && !entity.persisting, "a presumed entity is empty");
-        Status recovered = recover(entity_id, entity);
-        if (recovered.ok()) {
-            return true;
-        }
-        evict(entity_id);
-        if (done) {
-            done(recovered);
-        }
-        return false;
-    }
-
     static void answer(const ReplyCallback& done, EffectType& effect) {
         if (!done) {
             return;
@@ -459,8 +486,8 @@ private:
     // An entity that never persisted anything (a probe for an unknown id) leaves memory at
     // once, so unknown ids cannot fill the table.
     void finish_without_events(const std::string& entity_id, Entity& entity) {
-        if (entity.seq.value == 0 && !entity.persisting && entity.stash.empty() &&
-            !entity.wake_at) {
+        if (entity.seq.value == 0 && !entity.persisting && !entity.recovering &&
+            entity.stash.empty() && !entity.wake_at) {
             evict(entity_id);
         }
     }
@@ -605,7 +632,7 @@ private:
     }
 
     void drain_stash(const std::string& entity_id, Entity& entity) {
-        while (!entity.persisting && !entity.stash.empty()) {
+        while (!entity.persisting && !entity.recovering && !entity.stash.empty()) {
             Pending next = entity.stash.pop_front();
             process(entity_id, entity, std::move(next.message), std::move(next.done));
             if (!table_of(entity_id).contains(entity_id)) {
@@ -614,18 +641,42 @@ private:
         }
     }
 
+    // Snapshots are written on a journal-I/O thread. snapshot_seq moves when the write is
+    // queued, so one snapshot per interval is asked for; a write that fails puts it back, and
+    // the next event asks again. A missed snapshot costs replay time, never correctness.
     void maybe_snapshot(const std::string& entity_id, Entity& entity) {
         if (entity.seq.value - entity.snapshot_seq.value <
             runtime_.options().snapshot_every_events) {
             return;
         }
-        journal::Snapshot snapshot{entity.seq, behavior_.encode_state(entity.state)};
-        Status saved = runtime_.journal().save_snapshot(persistence_id(entity_id), snapshot);
+        const SequenceNr previous = entity.snapshot_seq;
+        const SequenceNr seq = entity.seq;
+        Status queued = runtime_.save_snapshot(
+            persistence_id(entity_id), journal::Snapshot{seq, behavior_.encode_state(entity.state)},
+            [this, entity_id, seq, previous](const Status& saved) {
+                on_snapshot_saved(entity_id, seq, previous, saved);
+            });
+        if (!queued.ok()) {
+            QRPAY_LOG_WARN("snapshot of %s skipped: %s", loggable_id(entity_id).c_str(),
+                           queued.to_string().c_str());
+            return;
+        }
+        entity.snapshot_seq = seq;
+    }
+
+    void on_snapshot_saved(const std::string& entity_id,
+                           SequenceNr seq,
+                           SequenceNr previous,
+                           const Status& saved) {
         if (saved.ok()) {
-            entity.snapshot_seq = entity.seq;
-        } else {  // a missed snapshot costs replay time, never correctness
-            QRPAY_LOG_WARN("snapshot of %s failed: %s", loggable_id(entity_id).c_str(),
-                           saved.to_string().c_str());
+            return;
+        }
+        QRPAY_LOG_WARN("snapshot of %s failed: %s", loggable_id(entity_id).c_str(),
+                       saved.to_string().c_str());
+        Table& table = table_of(entity_id);
+        auto it = table.find(entity_id);
+        if (it != table.end() && it->second->snapshot_seq == seq) {
+            it->second->snapshot_seq = previous;  // nothing newer asked since: ask again
         }
     }
 
@@ -637,9 +688,9 @@ private:
                    Entity& entity,
                    std::optional<std::chrono::milliseconds> reminder,
                    Trigger trigger) {
-        auto now = Clock::now();
-        std::optional<Clock::time_point> want = entity.wake_at;
-        auto consider = [&want](Clock::time_point at) {
+        const TimePoint now = this->now();
+        std::optional<TimePoint> want = entity.wake_at;
+        auto consider = [&want](TimePoint at) {
             if (!want || at < *want) {
                 want = at;
             }
@@ -662,7 +713,7 @@ private:
     }
 
     // Replaces whatever timer is armed by one at `at`.
-    void set_timer(const std::string& entity_id, Entity& entity, Clock::time_point at) {
+    void set_timer(const std::string& entity_id, Entity& entity, TimePoint at) {
         entity.wake_at = at;
         // Unique across the host, so a timer of an evicted entity never matches a new one.
         std::uint64_t generation = ++timer_generations_;
@@ -681,7 +732,7 @@ private:
              ++failure) {
             backoff *= 2;
         }
-        set_timer(entity_id, entity, Clock::now() + std::min(backoff, options.resume_backoff_max));
+        set_timer(entity_id, entity, now() + std::min(backoff, options.resume_backoff_max));
     }
 
     void on_timer(const std::string& entity_id, std::uint64_t generation) {
@@ -703,7 +754,7 @@ private:
     void schedule_sweep(std::size_t executor) {
         auto period =
             std::max(runtime_.options().passivate_after / 2, std::chrono::milliseconds(10));
-        runtime_.post_to_executor(executor, Clock::now() + period, [this, executor] {
+        runtime_.post_to_executor(executor, now() + period, [this, executor] {
             sweep(executor);
             schedule_sweep(executor);
         });
@@ -712,16 +763,16 @@ private:
     // Passivation: entities idle longer than passivate_after leave memory, unless they have
     // unfinished work (a deadline, a persist in flight, stashed commands or an armed timer).
     void sweep(std::size_t executor) {
-        passivate(tables_[executor], Clock::now() - runtime_.options().passivate_after);
+        passivate(tables_[executor], now() - runtime_.options().passivate_after);
     }
 
     // Removes the entities of `table` unused since `idle_since` that have no unfinished work.
-    void passivate(Table& table, Clock::time_point idle_since) {
+    void passivate(Table& table, TimePoint idle_since) {
         for (auto it = table.begin(); it != table.end();) {
             const Entity& entity = *it->second;
             bool idle = entity.last_used <= idle_since && !entity.persisting &&
-                        !entity.needs_recovery && entity.stash.empty() && !entity.wake_at &&
-                        !behavior_.deadline(entity.state);
+                        !entity.recovering && !entity.needs_recovery && entity.stash.empty() &&
+                        !entity.wake_at && !behavior_.deadline(entity.state);
             if (idle) {
                 it = table.erase(it);
                 --active_;

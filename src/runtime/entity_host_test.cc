@@ -170,6 +170,24 @@ protected:
         runtime_.reset();
         start(options);
     }
+    // Polls `condition`, advancing the clock by `step` before each look: time passes only as
+    // fast as the test looks, whatever the machine's speed.
+    template <class Condition>
+    bool eventually_advancing(Condition condition,
+                              std::chrono::milliseconds step = std::chrono::milliseconds(5)) {
+        return eventually([this, &condition, step] {
+            clock_.advance(step);
+            return condition();
+        });
+    }
+    // Runs a timer task due now on the entity's executor and waits for it: every timer that
+    // was due already has run by then (timers run in time order, FIFO among equals).
+    void run_due_timers(const std::string& id) {
+        std::promise<void> ran;
+        runtime_->post_at(host_->persistence_id(id), clock_.monotonic_now(),
+                          [&ran] { ran.set_value(); });
+        ran.get_future().wait();
+    }
     void TearDown() override {
         if (runtime_) {
             runtime_->stop();
@@ -180,7 +198,9 @@ protected:
     // The runtime writes through the fault points; tests read journal_ directly.
     std::unique_ptr<journal::FaultInjectingJournal> faulty_ =
         std::make_unique<journal::FaultInjectingJournal>(*journal_, journal::FaultSpec{});
-    SystemClock clock_;
+    // Driven by hand: timers, backoffs and passivation see time pass only when a test advances
+    // it (executors are woken by the advance), so no test sleeps.
+    ManualClock clock_;
     std::atomic<int> wakes_{0};
     Counter counter_{.wakes = &wakes_};
     std::unique_ptr<Runtime> runtime_;
@@ -328,10 +348,12 @@ TEST_F(EntityHostTest, SnapshotsEveryNEventsAndRecoversFromThem) {
     for (int i = 0; i < 12; ++i) {
         ASSERT_TRUE(ask_and_wait(*host_, "a", Add{1}).ok());
     }
+    // Snapshots are written on a journal-I/O thread, after the reply.
+    ASSERT_TRUE(eventually([this] {
+        auto stored = journal_->load_snapshot("counter|a");
+        return stored.ok() && stored->has_value() && (*stored)->seq == SequenceNr(10);
+    }));
     auto snapshot = journal_->load_snapshot("counter|a");
-    ASSERT_TRUE(snapshot.ok());
-    ASSERT_TRUE(snapshot->has_value());
-    EXPECT_EQ((*snapshot)->seq, SequenceNr(10));
     EXPECT_EQ((*snapshot)->payload, "10 0");
     restart({.snapshot_every_events = 5});
     auto reply = ask_and_wait(*host_, "a", Get{});
@@ -344,7 +366,7 @@ TEST_F(EntityHostTest, PassivatesIdleEntitiesAndBringsThemBack) {
     host_->start_passivation();
     ASSERT_TRUE(ask_and_wait(*host_, "a", Add{3}).ok());
     EXPECT_EQ(host_->stats().active_entities, 1U);
-    ASSERT_TRUE(eventually([this] { return host_->stats().active_entities == 0; }));
+    ASSERT_TRUE(eventually_advancing([this] { return host_->stats().active_entities == 0; }));
     EXPECT_GE(host_->stats().passivations, 1U);
     auto reply = ask_and_wait(*host_, "a", Get{});
     EXPECT_EQ(reply->total, 3);
@@ -357,7 +379,7 @@ TEST_F(EntityHostTest, EntitiesWithUnfinishedWorkAreNotPassivated) {
     UnixMs far = {clock_.wall_now().value + 3'600'000};
     ASSERT_TRUE(ask_and_wait(*host_, "busy", SetAlarm{far}).ok());
     ASSERT_TRUE(ask_and_wait(*host_, "idle", Add{1}).ok());
-    ASSERT_TRUE(eventually([this] { return host_->stats().passivations >= 1; }));
+    ASSERT_TRUE(eventually_advancing([this] { return host_->stats().passivations >= 1; }));
     EXPECT_EQ(host_->stats().active_entities, 1U);  // "busy" stays
 }
 
@@ -365,6 +387,10 @@ TEST_F(EntityHostTest, DurableTimerFiresAtTheDeadline) {
     start();
     UnixMs soon = {clock_.wall_now().value + 30};
     ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{soon}).ok());
+    clock_.advance(std::chrono::milliseconds(29));
+    run_due_timers("a");
+    EXPECT_EQ(ask_and_wait(*host_, "a", Get{})->seq, SequenceNr(1)) << "not rung before its time";
+    clock_.advance(std::chrono::milliseconds(1));
     ASSERT_TRUE(
         eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
     EXPECT_EQ(ask_and_wait(*host_, "a", Get{})->seq, SequenceNr(2));
@@ -392,8 +418,13 @@ TEST_F(EntityHostTest, WakeAfterRemindsOnce) {
     ASSERT_TRUE(ask_and_wait(*host_, "a", Add{1}).ok());
     wakes_ = 0;
     ASSERT_TRUE(ask_and_wait(*host_, "a", Remind{std::chrono::milliseconds(10)}).ok());
+    clock_.advance(std::chrono::milliseconds(9));
+    run_due_timers("a");
+    EXPECT_EQ(wakes_.load(), 0);
+    clock_.advance(std::chrono::milliseconds(1));
     ASSERT_TRUE(eventually([this] { return wakes_.load() >= 1; }));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    clock_.advance(std::chrono::hours(1));
+    run_due_timers("a");
     EXPECT_EQ(wakes_.load(), 1);
 }
 
@@ -419,6 +450,7 @@ TEST_F(EntityHostTest, StaleFencingTokenFailsThePersistAndTheEntityRecovers) {
 
 TEST_F(EntityHostTest, FullStashAnswersUnavailable) {
     start({.stash_depth_max = 1});
+    ASSERT_TRUE(ask_and_wait(*host_, "a", Add{1}).ok());  // in memory: no recovery below
     // Hold the entity's executor so that all 50 commands queue before the first runs: the
     // first persists, its completion queues behind the other 49, one of which fits the stash.
     std::promise<void> gate;
@@ -444,7 +476,7 @@ TEST_F(EntityHostTest, FullStashAnswersUnavailable) {
     }
     EXPECT_EQ(ok, 2);
     EXPECT_EQ(unavailable, 48);
-    EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(2));
+    EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(3));
 }
 
 // ---- failed writes: the entity resumes by itself (no restart, no command)
@@ -457,8 +489,8 @@ TEST_F(EntityHostTest, AFailedWriteResumesByItselfOnceTheJournalTakesWritesAgain
     start({.resume_backoff_first = std::chrono::milliseconds(5),
            .resume_backoff_max = std::chrono::milliseconds(20)});
     ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value + 30}}).ok());
-    ASSERT_TRUE(
-        eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
+    ASSERT_TRUE(eventually_advancing(
+        [this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
     EXPECT_EQ(faulty_->faults_injected(), 2U);
     EXPECT_EQ(host_->stats().write_failures, 2U);
     EXPECT_GE(host_->stats().resumes, 1U);
@@ -474,11 +506,11 @@ TEST_F(EntityHostTest, AResumeWhoseRecoveryFailsTriesAgainUntilTheJournalReads) 
            .resume_backoff_max = std::chrono::milliseconds(20)});
     faulty_->fail_reads(true);  // before the ring: every recovery fails until it is cleared
     ASSERT_TRUE(ask_new_and_wait(*host_, "a", SetAlarm{{clock_.wall_now().value + 30}}).ok());
-    ASSERT_TRUE(eventually([this] { return faulty_->faults_injected() >= 4; }));
+    ASSERT_TRUE(eventually_advancing([this] { return faulty_->faults_injected() >= 4; }));
     EXPECT_EQ(journal_->highest_seq("counter|a").value(), SequenceNr(1));
     faulty_->fail_reads(false);
-    ASSERT_TRUE(
-        eventually([this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
+    ASSERT_TRUE(eventually_advancing(
+        [this] { return journal_->highest_seq("counter|a").value() == SequenceNr(2); }));
 }
 
 TEST_F(EntityHostTest, AFailedWriteFailsItsCommandAndTheNextCommandSeesTheJournal) {
@@ -540,11 +572,143 @@ TEST_F(EntityHostTest, AWakeWhoseRecoveryFailsAtStartUpIsRetried) {
     wakes_ = 0;
     faulty_->fail_reads(true);
     ASSERT_TRUE(host_->wake_pending().ok());
-    ASSERT_TRUE(eventually([this] { return faulty_->faults_injected() >= 3; }));
+    ASSERT_TRUE(eventually_advancing([this] { return faulty_->faults_injected() >= 3; }));
     EXPECT_EQ(wakes_.load(), 0);
     faulty_->fail_reads(false);
-    ASSERT_TRUE(eventually([this] { return wakes_.load() >= 1; }));
+    ASSERT_TRUE(eventually_advancing([this] { return wakes_.load() >= 1; }));
     EXPECT_EQ(host_->stats().active_entities, 1U);  // kept: its alarm is ahead
+}
+
+// ---- asynchronous recovery: an executor never waits on the journal
+
+// Writes `count` Added{1} events for `id` straight into the journal, as a previous process
+// did. REQUIRES: no runtime has claimed the shards yet.
+void seed(journal::Journal& journal, const std::string& id, std::uint64_t count) {
+    for (std::uint64_t written = 0; written < count;) {
+        journal::AppendRequest request;
+        request.persistence_id = "counter|" + id;
+        request.shard = shard_of(request.persistence_id, RuntimeOptions{}.shard_count);
+        request.expected_seq = SequenceNr(written);
+        for (; written < count && request.events.size() < journal::events_per_append_max;
+             ++written) {
+            request.events.push_back({"Added", "1"});
+        }
+        ASSERT_TRUE(journal.append_and_wait(std::move(request)).ok());
+    }
+}
+
+// An id of the form "<stem><n>" whose entity runs on `executor` of `executors` (executors
+// follow shards; Runtime::executor_of).
+std::string id_on_executor(std::uint32_t executors,
+                           std::uint32_t executor,
+                           const std::string& stem) {
+    for (int n = 0;; ++n) {
+        std::string id = stem + std::to_string(n);
+        if (shard_of("counter|" + id, RuntimeOptions{}.shard_count).value % executors == executor) {
+            return id;
+        }
+    }
+}
+
+bool answered(std::future<Result<CounterReply>>& reply) {
+    return reply.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
+
+std::future<Result<CounterReply>> ask_async(EntityHost<Counter>& host,
+                                            const std::string& id,
+                                            const CounterCommand& command) {
+    auto promise = std::make_shared<std::promise<Result<CounterReply>>>();
+    auto reply = promise->get_future();
+    host.ask(id, command,
+             [promise](Result<CounterReply> got) { promise->set_value(std::move(got)); });
+    return reply;
+}
+
+TEST_F(EntityHostTest, AHeldRecoveryDoesNotStopOtherEntitiesOnItsExecutor) {
+    constexpr std::uint32_t executors = 2;
+    const std::string busy = id_on_executor(executors, 0, "busy-");
+    const std::string held = id_on_executor(executors, 0, "held-");
+    seed(*journal_, held, 5);
+    start({.executor_count = executors});
+    ASSERT_EQ(runtime_->executor_of("counter|" + busy), runtime_->executor_of("counter|" + held));
+    ASSERT_TRUE(ask_new_and_wait(*host_, busy, Add{1}).ok());  // in memory, no journal read
+    faulty_->hold_reads(true);
+    auto held_reply = ask_async(*host_, held, Get{});
+    ASSERT_TRUE(eventually([this] { return faulty_->reads_held() == 1; }));
+    // The held entity's executor still answers its other entities, reads and writes alike.
+    for (int i = 0; i < 10; ++i) {
+        auto reply = ask_and_wait(*host_, busy, Add{1});
+        ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+        EXPECT_EQ(reply->total, i + 2);
+    }
+    EXPECT_EQ(ask_and_wait(*host_, busy, Get{})->total, 11);
+    EXPECT_FALSE(answered(held_reply));  // its read is still held
+    faulty_->hold_reads(false);
+    auto reply = held_reply.get();
+    ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+    EXPECT_EQ(reply->total, 5);
+    EXPECT_EQ(reply->seq, SequenceNr(5));
+}
+
+TEST_F(EntityHostTest, CommandsStashedDuringARecoveryRunInOrderAfterIt) {
+    seed(*journal_, "held", 100);
+    start({.stash_depth_max = 20});
+    faulty_->hold_reads(true);
+    constexpr int commands = 20;
+    std::vector<std::future<Result<CounterReply>>> replies;
+    replies.push_back(ask_async(*host_, "held", Add{1}));
+    ASSERT_TRUE(eventually([this] { return faulty_->reads_held() == 1; }));
+    for (int i = 1; i < commands; ++i) {
+        replies.push_back(ask_async(*host_, "held", Add{1}));
+    }
+    EXPECT_EQ(ask_and_wait(*host_, "held", Get{}).status().code(), Errc::unavailable)
+        << "a full stash answers at once, recovery or not";
+    faulty_->hold_reads(false);
+    for (int i = 0; i < commands; ++i) {
+        auto reply = replies[static_cast<std::size_t>(i)].get();
+        ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+        EXPECT_EQ(reply->seq, SequenceNr(static_cast<std::uint64_t>(100 + i + 1)));
+        EXPECT_EQ(reply->total, 100 + i + 1);
+    }
+    EXPECT_EQ(host_->stats().recoveries, 1U);
+}
+
+TEST_F(EntityHostTest, RecoveriesBeyondTheBoundWaitAndAFullQueueAnswersUnavailable) {
+    for (const char* id : {"r0", "r1", "r2"}) {
+        seed(*journal_, id, 3);
+    }
+    start({.recovery_threads = 2, .recoveries_in_flight_max = 1, .recovery_queue_depth_max = 1});
+    faulty_->hold_reads(true);
+    auto first = ask_async(*host_, "r0", Get{});
+    ASSERT_TRUE(eventually([this] { return faulty_->reads_held() == 1; }));
+    auto second = ask_async(*host_, "r1", Get{});  // waits in the queue
+    ASSERT_TRUE(eventually([this] { return runtime_->recoveries_admitted() == 2; }));
+    auto third = ask_and_wait(*host_, "r2", Get{});  // the queue is full
+    EXPECT_EQ(third.status().code(), Errc::unavailable);
+    EXPECT_EQ(faulty_->reads_held(), 1U) << "one recovery reads at a time";
+    EXPECT_FALSE(answered(first));
+    EXPECT_FALSE(answered(second));
+    faulty_->hold_reads(false);
+    EXPECT_EQ(first.get()->total, 3);
+    EXPECT_EQ(second.get()->total, 3);
+    EXPECT_EQ(ask_and_wait(*host_, "r2", Get{})->total, 3);  // refused, not lost: ask again
+    EXPECT_EQ(host_->stats().recoveries, 3U);
+}
+
+TEST_F(EntityHostTest, AFailedRecoveryAnswersEveryWaitingCommand) {
+    seed(*journal_, "a", 2);
+    start();
+    faulty_->hold_reads(true);
+    auto first = ask_async(*host_, "a", Add{1});
+    ASSERT_TRUE(eventually([this] { return faulty_->reads_held() == 1; }));
+    auto second = ask_async(*host_, "a", Get{});
+    faulty_->fail_reads(true);
+    faulty_->hold_reads(false);
+    EXPECT_EQ(first.get().status().code(), Errc::io_error);
+    EXPECT_EQ(second.get().status().code(), Errc::io_error);
+    EXPECT_EQ(host_->stats().active_entities, 0U);
+    faulty_->fail_reads(false);
+    EXPECT_EQ(ask_and_wait(*host_, "a", Add{1})->total, 3);
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 
 namespace qrpay::runtime {
 
-Executor::Executor(std::size_t mailbox_depth_max) : mailbox_depth_max_(mailbox_depth_max) {
+Executor::Executor(std::size_t mailbox_depth_max, const Clock& clock)
+    : mailbox_depth_max_(mailbox_depth_max), clock_(clock) {
     QRPAY_ASSERT(mailbox_depth_max > 0, "a mailbox needs room for one task");
 }
 
@@ -13,6 +14,7 @@ Executor::~Executor() { stop(); }
 
 void Executor::start(const std::string& thread_name) {
     QRPAY_ASSERT(!thread_.joinable(), "executor started twice");
+    clock_.add_listener(*this);
     thread_ = std::thread([this, thread_name] {
         set_current_thread_name(thread_name);
         run();
@@ -28,7 +30,15 @@ void Executor::stop() {
     if (thread_.joinable()) {
         QRPAY_ASSERT(!on_this_thread(), "an executor cannot stop itself");
         thread_.join();
+        clock_.remove_listener(*this);
     }
+}
+
+// The lock orders this after the executor's look at the clock: either the executor saw the
+// new time, or it is waiting and this wakes it.
+void Executor::on_clock_advanced() {
+    { std::lock_guard lock(mutex_); }
+    wakeup_.notify_all();
 }
 
 Status Executor::post(Task task) {
@@ -83,14 +93,16 @@ bool Executor::next_task(Task& task) {
             continue;
         }
         auto due = timers_.top().when;
-        if (std::chrono::steady_clock::now() >= due) {
+        auto now = clock_.monotonic_now();
+        if (now >= due) {
             // top() is const, but the node is popped right after: moving its task out is safe
             // and saves copying the captured state.
             task = std::move(const_cast<Timed&>(timers_.top()).task);  // NOLINT
             timers_.pop();
             return true;
         }
-        wakeup_.wait_until(lock, due);
+        // A duration, not an instant: the injected clock's epoch need not be steady_clock's.
+        wakeup_.wait_for(lock, due - now);
     }
 }
 

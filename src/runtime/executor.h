@@ -1,6 +1,12 @@
 #pragma once
 // Executor: one thread running tasks in arrival order, and timed tasks at their time.
 // Runtime-internal; entity code never sees it.
+//
+// Time: a timer is due when the injected Clock's monotonic_now() reaches it. The thread
+// sleeps until the next timer for as long as real time says, and the clock wakes it when it
+// jumps (ManualClock::advance() calls on_clock_advanced), so a test sees a timer fire by
+// advancing the clock, without sleeping. A real clock never calls back: the production path
+// is one wait with a timeout, as before.
 
 #include <chrono>
 #include <condition_variable>
@@ -13,16 +19,18 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/status.h"
 
 namespace qrpay::runtime {
 
-class Executor {
+class Executor final : private Clock::Listener {
 public:
     using Task = std::function<void()>;
     using TimePoint = std::chrono::steady_clock::time_point;
 
-    explicit Executor(std::size_t mailbox_depth_max);
+    // REQUIRES: `clock` outlives the executor.
+    Executor(std::size_t mailbox_depth_max, const Clock& clock);
     ~Executor();
     Executor(const Executor&) = delete;
     Executor& operator=(const Executor&) = delete;
@@ -39,6 +47,7 @@ public:
     // Unbounded, for completions of work already admitted (journal callbacks): refusing those
     // would lose a reply. Their number is bounded by the work admitted through post().
     void post_admitted(Task task);
+    // Runs `task` once the clock's monotonic time reaches `when`.
     void post_at(TimePoint when, Task task);
 
     [[nodiscard]] bool on_this_thread() const {
@@ -57,8 +66,10 @@ private:
 
     void run();
     bool next_task(Task& task);
+    void on_clock_advanced() override;
 
     const std::size_t mailbox_depth_max_;
+    const Clock& clock_;
     std::mutex mutex_;  // guards everything below; shared by posting threads and the executor
     std::condition_variable wakeup_;
     std::deque<Task> tasks_;

@@ -6,6 +6,7 @@
 #include "base/hash.h"
 #include "base/log.h"
 #include "runtime/executor.h"
+#include "runtime/journal_io.h"
 
 namespace qrpay::runtime {
 
@@ -21,8 +22,14 @@ Runtime::Runtime(journal::Journal& journal, const Clock& clock, RuntimeOptions o
                  "0 < resume_backoff_first <= resume_backoff_max");
     executors_.reserve(options_.executor_count);
     for (std::uint32_t i = 0; i < options_.executor_count; ++i) {
-        executors_.push_back(std::make_unique<Executor>(options_.mailbox_depth_max));
+        executors_.push_back(std::make_unique<Executor>(options_.mailbox_depth_max, clock_));
     }
+    // JournalIo asserts the relations between its bounds.
+    journal_io_ = std::make_unique<JournalIo>(
+        JournalIoOptions{.threads = options_.recovery_threads,
+                         .recoveries_in_flight_max = options_.recoveries_in_flight_max,
+                         .recovery_queue_depth_max = options_.recovery_queue_depth_max,
+                         .snapshot_queue_depth_max = options_.snapshot_queue_depth_max});
 }
 
 Runtime::~Runtime() { stop(); }
@@ -41,6 +48,7 @@ Status Runtime::start() {
         }
         fencing_[shard] = next;
     }
+    journal_io_->start("journal-io");
     for (std::size_t i = 0; i < executors_.size(); ++i) {
         executors_[i]->start("executor-" + std::to_string(i));
     }
@@ -50,14 +58,16 @@ Status Runtime::start() {
 }
 
 void Runtime::stop() {
-    // Appends in flight report to an executor: let them land before the executors stop, and
-    // wait once more for any that the last queued tasks started, so that no journal callback
-    // can reach this object after it is gone.
+    // Appends and journal-I/O jobs in flight report to an executor: let them land before the
+    // executors stop, and wait once more for any that the last queued tasks started, so that
+    // no journal callback can reach this object after it is gone.
     wait_for_appends();
+    journal_io_->drain();
     for (auto& executor : executors_) {
         executor->stop();
     }
     wait_for_appends();
+    journal_io_->stop();
 }
 
 void Runtime::wait_for_appends() {
@@ -86,25 +96,79 @@ void Runtime::append(journal::AppendRequest request, std::function<void(const St
 }
 
 namespace {
-std::int64_t steady_now_ms() {
+
+// Reads what a recovery needs on a journal-I/O thread. Everything after the snapshot is held
+// in memory until the executor applies it; snapshots every snapshot_every_events keep that
+// short.
+Result<RecoveryRead> read_recovery(journal::Journal& journal, const std::string& pid) {
+    RecoveryRead read;
+    auto snapshot = journal.load_snapshot(pid);
+    if (!snapshot.ok()) {
+        return snapshot.status();
+    }
+    read.snapshot = std::move(*snapshot);
+    SequenceNr next = read.snapshot ? read.snapshot->seq.next() : SequenceNr(1);
+    constexpr std::size_t replay_batch_max = 256;
+    for (;;) {
+        auto events = journal.read_events(pid, next, replay_batch_max);
+        if (!events.ok()) {
+            return events.status();
+        }
+        for (auto& stored : *events) {
+            QRPAY_ASSERT(stored.seq == next, "replayed events are contiguous");
+            next = stored.seq.next();
+            read.events.push_back(std::move(stored));
+        }
+        if (events->size() < replay_batch_max) {
+            return read;
+        }
+    }
+}
+
+}  // namespace
+
+Status Runtime::read_for_recovery(const std::string& persistence_id,
+                                  std::function<void(Result<RecoveryRead>)> done) {
+    return journal_io_->submit_recovery(
+        [this, pid = persistence_id, done = std::move(done)]() mutable {
+            auto read = std::make_shared<Result<RecoveryRead>>(read_recovery(journal_, pid));
+            post_admitted(pid, [done = std::move(done), read] { done(std::move(*read)); });
+        });
+}
+
+// Snapshots take the pool rather than the journal's asynchronous path: that path is append
+// only, a snapshot has no caller waiting for it, and a pool thread keeps every backend's
+// save_snapshot() as it is. The same bounded pool keeps the I/O threads few.
+Status Runtime::save_snapshot(const std::string& persistence_id,
+                              journal::Snapshot snapshot,
+                              std::function<void(const Status&)> done) {
+    return journal_io_->submit_snapshot([this, pid = persistence_id, snapshot = std::move(snapshot),
+                                         done = std::move(done)]() mutable {
+        Status saved = journal_.save_snapshot(pid, snapshot);
+        post_admitted(pid, [done = std::move(done), saved = std::move(saved)] { done(saved); });
+    });
+}
+
+std::size_t Runtime::recoveries_admitted() const { return journal_io_->recoveries_admitted(); }
+
+std::int64_t Runtime::monotonic_ms() const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
+               clock_.monotonic_now().time_since_epoch())
         .count();
 }
-}  // namespace
 
 void Runtime::record_append_outcome(const Status& status) {
     if (status.ok()) {
-        last_good_append_ms_.store(steady_now_ms());
+        last_good_append_ms_.store(monotonic_ms());
     } else if (status.code() == Errc::io_error || status.code() == Errc::unknown_outcome) {
-        last_failed_append_ms_.store(steady_now_ms());
+        last_failed_append_ms_.store(monotonic_ms());
     }
 }
 
 bool Runtime::writes_failing(std::chrono::milliseconds window) const {
     std::int64_t failed = last_failed_append_ms_.load();
     return failed != 0 && failed >= last_good_append_ms_.load() &&
-           steady_now_ms() - failed < window.count();
+           monotonic_ms() - failed < window.count();
 }
 
 ShardId Runtime::shard_of(const std::string& persistence_id) const {

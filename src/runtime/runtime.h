@@ -6,6 +6,13 @@
 //   entity code takes no locks; different entities run in parallel.
 // - The journal, the clock, the shard map (shard = stable hash of the persistence id over a
 //   fixed shard count) and each shard's fencing token, all owned here.
+// - A small pool of journal-I/O threads (journal_io.h): an executor never calls a blocking
+//   journal method. Appends go through the journal's asynchronous path; the reads of a
+//   recovery and snapshot writes run on the pool, and their results come back to the
+//   entity's executor.
+// - Time: every timer, backoff and measurement reads the injected Clock. Executors wait for
+//   their next timer on real time and are told by the clock when it jumps (a ManualClock in
+//   tests), so a test advances time instead of sleeping.
 //
 // Thread safety: every public method may be called from any thread after start().
 
@@ -16,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,9 +46,25 @@ struct RuntimeOptions {
     // doubled for each further failure in a row, up to resume_backoff_max.
     std::chrono::milliseconds resume_backoff_first{50};
     std::chrono::milliseconds resume_backoff_max{5'000};
+    // Journal-I/O threads (recovery reads and snapshot writes), and of them how many may read
+    // for recoveries at once; more recoveries wait in a queue of recovery_queue_depth_max,
+    // beyond which the command is answered unavailable. A full snapshot queue skips that
+    // snapshot. REQUIRES: 0 < recoveries_in_flight_max <= recovery_threads.
+    std::uint32_t recovery_threads = 2;
+    std::uint32_t recoveries_in_flight_max = 2;
+    std::size_t recovery_queue_depth_max = 4'096;
+    std::size_t snapshot_queue_depth_max = 1'024;
+};
+
+// What a recovery read from the journal: the latest snapshot, if any, and every event after it,
+// in order. The entity's executor applies it.
+struct RecoveryRead {
+    std::optional<journal::Snapshot> snapshot;
+    std::vector<journal::StoredEvent> events;
 };
 
 class Executor;
+class JournalIo;
 
 class Runtime {
 public:
@@ -54,7 +78,9 @@ public:
     // Claims every shard with a fencing token above the stored one (this node owns them all)
     // and starts the executors. Returns the journal's error if a claim fails.
     Status start();
-    // Stops the executors after the tasks already queued; waits for them.
+    // Stops the executors after the tasks already queued; waits for them, for the appends in
+    // flight and for the journal-I/O jobs. A result that reaches an executor after it stopped
+    // is dropped with it.
     void stop();
 
     [[nodiscard]] const RuntimeOptions& options() const { return options_; }
@@ -70,7 +96,7 @@ public:
     // Unbounded post for the completion of work already admitted (a journal callback):
     // refusing it would lose a reply.
     void post_admitted(const std::string& persistence_id, std::function<void()> task);
-    // Runs `task` on that executor at `when` (monotonic). Cancelled by stop().
+    // Runs `task` on that executor at `when` (the clock's monotonic time). Cancelled by stop().
     void post_at(const std::string& persistence_id,
                  std::chrono::steady_clock::time_point when,
                  std::function<void()> task);
@@ -87,6 +113,20 @@ public:
     // journal callback can outlive the runtime.
     void append(journal::AppendRequest request, std::function<void(const Status&)> done);
 
+    // Reads the entity's snapshot and the events after it on a journal-I/O thread, then runs
+    // `done` with the result (or the journal's error) on the executor that owns the id.
+    // unavailable when recoveries_in_flight_max read already and recovery_queue_depth_max
+    // wait, or the runtime is stopping; `done` then never runs. Never blocks.
+    Status read_for_recovery(const std::string& persistence_id,
+                             std::function<void(Result<RecoveryRead>)> done);
+    // Saves the snapshot on a journal-I/O thread, then runs `done` with the outcome on the
+    // entity's executor. unavailable when the snapshot queue is full (`done` never runs).
+    Status save_snapshot(const std::string& persistence_id,
+                         journal::Snapshot snapshot,
+                         std::function<void(const Status&)> done);
+    // Recoveries reading or waiting to (tests, metrics).
+    [[nodiscard]] std::size_t recoveries_admitted() const;
+
     // Called after each successful append with the entity and its new highest sequence.
     // Listeners run on the entity's executor and must not block. Register before start().
     using PersistListener = std::function<void(const std::string& persistence_id, SequenceNr)>;
@@ -101,14 +141,16 @@ public:
 private:
     void wait_for_appends();
     void record_append_outcome(const Status& status);
+    [[nodiscard]] std::int64_t monotonic_ms() const;
 
     journal::Journal& journal_;
     const Clock& clock_;
     RuntimeOptions options_;
     std::vector<FencingToken> fencing_;  // written in start(), read-only afterwards
     std::vector<std::unique_ptr<Executor>> executors_;
+    std::unique_ptr<JournalIo> journal_io_;
     std::vector<PersistListener> persist_listeners_;  // written before start() only
-    // Steady-clock milliseconds of the last failed and last successful append; written by
+    // Monotonic milliseconds (of clock_) of the last failed and last successful append; written by
     // journal threads, read by readiness probes.
     std::atomic<std::int64_t> last_failed_append_ms_{0};
     std::atomic<std::int64_t> last_good_append_ms_{0};

@@ -169,6 +169,15 @@ using qrpay::testing::eventually;
 
 class PaymentsProjectionTest : public ::testing::Test {
 protected:
+    // The engine's waits, round spacing and backoffs follow clock_: every look advances it, so
+    // time passes only as fast as the test looks.
+    template <class Condition>
+    bool eventually(Condition condition) {
+        return qrpay::testing::eventually([this, &condition] {
+            clock_.advance(std::chrono::milliseconds(5));
+            return condition();
+        });
+    }
     PaymentsProjectionTest()
         : projection_(tokyo()), payments_(*journal_, projection_.business_zone()) {}
 
