@@ -1,6 +1,6 @@
 #pragma once
 // AgencyClient: the domain's AgencyPort over HTTP/JSON to a payment agency (the wire format is
-// in agency/wire.h; the simulator in agency/sim serves it).
+// in agency/wire.h; the simulator in agency_sim/ serves it).
 //
 // Every call carries the transaction id as Idempotency-Key header, and in the body of POSTs,
 // so a retry never charges or reverses twice. Verdicts:

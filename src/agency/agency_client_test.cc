@@ -9,20 +9,20 @@
 #include <future>
 
 #include "agency/agency_test_support.h"
-#include "agency/sim/simulator.h"
-#include "agency/sim/simulator_http.h"
+#include "agency_sim/simulator.h"
+#include "agency_sim/simulator_http.h"
 #include "base/random.h"
 
 namespace qrpay::agency {
 namespace {
 
 using namespace std::chrono_literals;
+using agency_sim::LedgerBalance;
+using agency_sim::SimulatorOptions;
 using domain::AgencyOutcome;
 using domain::AgencyPayment;
 using domain::AgencyReversal;
 using domain::AgencyVerdict;
-using sim::LedgerBalance;
-using sim::SimulatorOptions;
 
 using test_support::wait_max;
 using test_support::wait_outcome;
@@ -59,10 +59,10 @@ protected:
     void start(SimulatorOptions options = {},
                std::chrono::milliseconds response_timeout = 5'000ms) {
         options.data_dir = dir_.string();
-        auto simulator = sim::Simulator::open(options);
+        auto simulator = agency_sim::Simulator::open(options);
         ASSERT_TRUE(simulator.ok()) << simulator.status().to_string();
         simulator_ = std::move(*simulator);
-        auto server = sim::serve_simulator(*simulator_, {.host = "127.0.0.1", .port = 0});
+        auto server = agency_sim::serve_simulator(*simulator_, {.host = "127.0.0.1", .port = 0});
         ASSERT_TRUE(server.ok()) << server.status().to_string();
         server_ = std::move(*server);
         auto client =
@@ -89,7 +89,7 @@ protected:
     }
 
     std::filesystem::path dir_;
-    std::unique_ptr<sim::Simulator> simulator_;
+    std::unique_ptr<agency_sim::Simulator> simulator_;
     std::unique_ptr<http::Server> server_;
     std::unique_ptr<AgencyClient> client_;
 };

@@ -1,5 +1,6 @@
 #pragma once
-// Test-only (qrpay_agency_tests): waits for one AgencyPort-style callback, bounded.
+// Test-only (qrpay_agency_tests, qrpay_agency_sim_tests): waits for one AgencyPort-style
+// callback, bounded.
 
 #include <gtest/gtest.h>
 

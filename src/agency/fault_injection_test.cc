@@ -7,8 +7,8 @@
 #include <filesystem>
 
 #include "agency/agency_test_support.h"
-#include "agency/sim/in_process_agency.h"
-#include "agency/sim/simulator.h"
+#include "agency_sim/in_process_agency.h"
+#include "agency_sim/simulator.h"
 #include "base/random.h"
 
 namespace qrpay::agency {
@@ -29,7 +29,7 @@ protected:
     void SetUp() override {
         dir_ = std::filesystem::temp_directory_path() /
                ("qrpay-agency-fault-test-" + SecureRandom().hex(8));
-        auto simulator = sim::Simulator::open({.data_dir = dir_.string()});
+        auto simulator = agency_sim::Simulator::open({.data_dir = dir_.string()});
         ASSERT_TRUE(simulator.ok()) << simulator.status().to_string();
         simulator_ = std::move(*simulator);
     }
@@ -38,12 +38,12 @@ protected:
         std::filesystem::remove_all(dir_);
     }
     FaultInjectingAgency faulty(std::string_view spec) {
-        return FaultInjectingAgency(sim::make_in_process_agency(*simulator_),
+        return FaultInjectingAgency(agency_sim::make_in_process_agency(*simulator_),
                                     parse_agency_faults(spec).value());
     }
 
     std::filesystem::path dir_;
-    std::unique_ptr<sim::Simulator> simulator_;
+    std::unique_ptr<agency_sim::Simulator> simulator_;
 };
 
 TEST(AgencyFaultSpec, ParsesAndRefuses) {

@@ -1,5 +1,6 @@
 #pragma once
-// Private to agency/: the JSON wire format between AgencyClient and the simulated agency.
+// Shared by agency/ and agency_sim/ only: the JSON wire format between AgencyClient and the
+// simulated agency.
 //
 // Version 1. Every body is a JSON object; amounts are integers in minor units.
 //

@@ -3,7 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include "agency/sim/run.h"
+#include "agency_sim/run.h"
 #include "cli/flags.h"
 
 namespace qrpay::cli {
@@ -28,7 +28,7 @@ void add_agency_sim(CLI::App& root, AgencySimConfig& config) {
 }
 
 int run_agency_sim(const AgencySimConfig& config) {
-    Status status = agency::sim::run_agency_sim(config.simulator, config.listen);
+    Status status = agency_sim::run_agency_sim(config.simulator, config.listen);
     if (!status.ok()) {
         std::fprintf(stderr, "qrpay agency-sim: %s\n", status.to_string().c_str());
         return 1;

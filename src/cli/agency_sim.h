@@ -1,7 +1,7 @@
 #pragma once
 // `qrpay agency-sim`: the simulated payment agency as its own process.
 
-#include "agency/sim/simulator.h"
+#include "agency_sim/simulator.h"
 
 namespace CLI {
 class App;
@@ -11,7 +11,7 @@ namespace qrpay::cli {
 
 struct AgencySimConfig {
     std::string listen = "127.0.0.1:9090";
-    agency::sim::SimulatorOptions simulator;
+    agency_sim::SimulatorOptions simulator;
 };
 
 void add_agency_sim(CLI::App& root, AgencySimConfig& config);

@@ -206,15 +206,14 @@ void add_fill(CLI::App& bench, BenchConfig& config) {
     BenchFillConfig& fill = config.fill;
     CLI::App* cmd = bench.add_subcommand("fill", "activate tokens straight into a new journal");
     cmd->callback([&config] { config.command = "fill"; });
-    cmd->add_option("--data-dir", fill.data_dir, "a new data directory for `qrpay serve`");
+    add_node_flags(*cmd, {.data_dir = {&fill.data_dir, "a new data directory for `qrpay serve`"},
+                          .code_ttl = {&fill.code_ttl, "validity of the activated codes"},
+                          .shard_count = {&fill.shard_count, "shards, as `qrpay serve` will use"},
+                          .executors = &fill.executors});
     cmd->add_option("--tokens", fill.tokens, "payment codes to activate (one event each)")
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
     cmd->add_option("--in-flight", fill.in_flight_max, "activations outstanding at most")
         ->check(CLI::Range(std::size_t{1}, std::size_t{65'536}));
-    add_duration(*cmd, "--code-ttl", fill.code_ttl, "validity of the activated codes");
-    cmd->add_option("--shard-count", fill.shard_count, "shards, as `qrpay serve` will use")
-        ->check(CLI::Range(1U, 65536U));
-    cmd->add_option("--executors", fill.executors, "entity threads; 0: one per core");
     cmd->add_option("--json", fill.json_path, "write the numbers as JSON to this file");
 }
 

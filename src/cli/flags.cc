@@ -26,6 +26,22 @@ CLI::Option* add_duration(CLI::App& app,
         ->default_str(format_duration(target));
 }
 
+void add_node_flags(CLI::App& app, const NodeFlags& flags) {
+    if (flags.data_dir.target != nullptr) {
+        app.add_option("--data-dir", *flags.data_dir.target, flags.data_dir.help);
+    }
+    if (flags.code_ttl.target != nullptr) {
+        add_duration(app, "--code-ttl", *flags.code_ttl.target, flags.code_ttl.help);
+    }
+    if (flags.shard_count.target != nullptr) {
+        app.add_option("--shard-count", *flags.shard_count.target, flags.shard_count.help)
+            ->check(CLI::Range(1U, 65536U));
+    }
+    if (flags.executors != nullptr) {
+        app.add_option("--executors", *flags.executors, "entity threads; 0: one per core");
+    }
+}
+
 void add_environment_names(CLI::App& app) {
     for (CLI::Option* option : app.get_options()) {
         const std::string& name = option->get_single_name();

@@ -29,17 +29,17 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
     CLI::App* serve = root.add_subcommand("serve", "run the payment service");
     serve->add_option("--listen", config.listen, "HOST:PORT of the API");
     serve->add_option("--admin-listen", config.admin_listen, "HOST:PORT of healthz/readyz/metrics");
-    serve->add_option("--data-dir", config.data_dir, "where the journal and keys live");
+    qrpay::cli::add_node_flags(
+        *serve, {.data_dir = {&config.data_dir, "where the journal and keys live"},
+                 .code_ttl = {&config.code_ttl, "payment code validity"},
+                 .shard_count = {&config.shard_count, "shards (fixed once data exists)"},
+                 .executors = &config.executors});
     serve->add_option("--agency-url", config.agency_url,
                       "payment agency base URL; empty: the built-in simulator");
     serve->add_option("--jwt-key", config.jwt_key, "HS256 key; empty: DATA_DIR/jwt.key");
-    add_duration(*serve, "--code-ttl", config.code_ttl, "payment code validity");
     add_duration(*serve, "--pay-wait", config.pay_wait, "wait for a final state before 202");
     add_duration(*serve, "--agency-timeout", config.agency_timeout, "agency call timeout");
     add_duration(*serve, "--passivate-after", config.passivate_after, "idle entity unload");
-    serve->add_option("--shard-count", config.shard_count, "shards (fixed once data exists)")
-        ->check(CLI::Range(1U, 65536U));
-    serve->add_option("--executors", config.executors, "entity threads; 0: one per core");
     serve->add_option("--http-threads", config.http_threads, "HTTP threads; 0: one per core");
     serve->add_option("--snapshot-every", config.snapshot_every, "events between snapshots")
         ->check(CLI::Range(1U, 1'000'000U));

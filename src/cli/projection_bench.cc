@@ -16,8 +16,8 @@
 #include <mutex>
 #include <thread>
 
-#include "agency/sim/in_process_agency.h"
-#include "agency/sim/simulator.h"
+#include "agency_sim/in_process_agency.h"
+#include "agency_sim/simulator.h"
 #include "base/log.h"
 #include "base/random.h"
 #include "cli/projection_command.h"
@@ -130,7 +130,7 @@ private:
     SystemClock clock_;
     SecureRandom random_;
     std::unique_ptr<journal::Journal> journal_;
-    std::unique_ptr<agency::sim::Simulator> simulator_;
+    std::unique_ptr<agency_sim::Simulator> simulator_;
     std::unique_ptr<domain::AgencyPort> agency_;
     std::unique_ptr<projection::Store> store_;
     std::unique_ptr<projection::payments::PaymentsProjection> projection_;
@@ -160,12 +160,12 @@ Status Stack::open() {
         return journal.status();
     }
     journal_ = std::move(journal).value();
-    auto simulator = agency::sim::Simulator::open({.data_dir = dir_ + "/agency-sim"});
+    auto simulator = agency_sim::Simulator::open({.data_dir = dir_ + "/agency-sim"});
     if (!simulator.ok()) {
         return simulator.status();
     }
     simulator_ = std::move(simulator).value();
-    agency_ = agency::sim::make_in_process_agency(*simulator_);
+    agency_ = agency_sim::make_in_process_agency(*simulator_);
     return open_service();
 }
 

@@ -11,8 +11,8 @@
 
 #include "agency/agency_client.h"
 #include "agency/fault_injection.h"
-#include "agency/sim/in_process_agency.h"
-#include "agency/sim/simulator.h"
+#include "agency_sim/in_process_agency.h"
+#include "agency_sim/simulator.h"
 #include "api/admin_api.h"
 #include "api/auth.h"
 #include "api/change_feed.h"
@@ -57,7 +57,7 @@ Status check_shard_count(const std::string& data_dir, std::uint32_t shard_count)
 
 // The agency: over HTTP when a URL is configured, else the simulator in this process.
 struct Agency {
-    std::unique_ptr<agency::sim::Simulator> simulator;
+    std::unique_ptr<agency_sim::Simulator> simulator;
     std::unique_ptr<domain::AgencyPort> port;
 };
 
@@ -87,12 +87,12 @@ Result<Agency> open_agency(const ServeConfig& config) {
         QRPAY_LOG_INFO("agency: %s", config.agency_url.c_str());
         return agency;
     }
-    auto simulator = agency::sim::Simulator::open({.data_dir = config.data_dir + "/agency-sim"});
+    auto simulator = agency_sim::Simulator::open({.data_dir = config.data_dir + "/agency-sim"});
     if (!simulator.ok()) {
         return simulator.status();
     }
     agency.simulator = std::move(simulator).value();
-    agency.port = agency::sim::make_in_process_agency(*agency.simulator);
+    agency.port = agency_sim::make_in_process_agency(*agency.simulator);
     QRPAY_LOG_INFO(
         "agency: no --agency-url given, using the built-in simulated agency "
         "(ledger in %s/agency-sim)",

@@ -1,13 +1,10 @@
 // Server: Beast/Asio behind the plain types of http/server.h.
 //
-// One Session per connection, all its work on its own strand. A session goes
-//   idle (waiting for the first byte: first_byte_timeout on a new connection, idle_timeout
-//   between requests) -> reading (request_timeout) ->
-//   handling (the handler holds a Responder, response_timeout) -> writing -> idle again on
-//   keep-alive, or -> lingering (send side shut, input drained briefly so the peer reads our
-//   answer instead of a reset) -> closed.
-// The Impl keeps every serving session in a registry so that stop() can reach and wait for it,
-// and counts them per peer address (the admission bounds).
+// The listener and the connections it admits: Server::Impl accepts on its own strand, admits or
+// refuses each connection (connections_max, connections_per_address_max) and keeps every
+// serving session in a registry so that stop() can reach and wait for it, and counts them per
+// peer address. A connection is a detail::Session (http/session.h, with its state machine); its
+// request/response phases are here, its streaming phase in streaming.cc.
 
 #include "http/server.h"
 
@@ -31,7 +28,6 @@
 #include <boost/beast/http/write.hpp>
 #include <condition_variable>
 #include <cstdio>
-#include <deque>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -42,6 +38,7 @@
 
 #include "base/log.h"
 #include "base/thread_name.h"
+#include "http/session.h"
 #include "http/timer_set.h"
 
 namespace qrpay::http {
@@ -51,11 +48,9 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
-
 namespace {
 
 constexpr std::size_t first_read_bytes = 4096;
-constexpr std::size_t linger_bytes_max = 1024 * 1024;
 constexpr std::chrono::milliseconds linger_timeout{1000};
 constexpr std::chrono::milliseconds accept_retry_delay{100};
 constexpr std::chrono::milliseconds force_close_wait{1000};
@@ -83,40 +78,6 @@ bool is_valid_header(std::string_view name, std::string_view value) {
         }
     }
     return value.find_first_of("\r\n") == std::string_view::npos;
-}
-
-// A status and headers the server can send as the application gave them.
-bool is_valid_head(int status, const Headers& headers) {
-    if (status < 100 || status > 599) {
-        return false;
-    }
-    return std::all_of(headers.begin(), headers.end(), [](const auto& header) {
-        return is_valid_header(header.first, header.second);
-    });
-}
-
-// Headers the transport owns: the application's copies are ignored.
-bool is_transport_header(std::string_view name) {
-    return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
-           iequals(name, "Connection");
-}
-
-// Who is at the other end, read once per connection: "ip:port" for requests and logs, and
-// the IP alone, the key of the per-address bound ("?" when unknown, so all unknown peers
-// share one budget).
-struct Peer {
-    std::string address;
-    std::string ip;
-};
-
-Peer peer_of(const tcp::socket& socket) {
-    error_code error;
-    tcp::endpoint endpoint = socket.remote_endpoint(error);
-    if (error) {
-        return {"?", "?"};
-    }
-    std::string ip = endpoint.address().to_string();
-    return {ip + ":" + std::to_string(endpoint.port()), ip};
 }
 
 // A JSON string literal for `text`: quotes, backslashes and control bytes escaped.
@@ -155,67 +116,31 @@ void run_context_logged(net::io_context& context) {
 
 namespace detail {
 
-class Session;
+Peer peer_of(const tcp::socket& socket) {
+    error_code error;
+    tcp::endpoint endpoint = socket.remote_endpoint(error);
+    if (error) {
+        return {"?", "?"};
+    }
+    std::string ip = endpoint.address().to_string();
+    return {ip + ":" + std::to_string(endpoint.port()), ip};
+}
 
-// Keeps Responder calls away from the I/O context once stop() has torn it down.
-struct Gate {
-    std::shared_mutex mutex;
-    bool open = true;  // guarded by mutex
-};
+// A status and headers the server can send as the application gave them.
+bool is_valid_head(int status, const Headers& headers) {
+    if (status < 100 || status > 599) {
+        return false;
+    }
+    return std::all_of(headers.begin(), headers.end(), [](const auto& header) {
+        return is_valid_header(header.first, header.second);
+    });
+}
 
-struct ResponderState {
-    ResponderState(std::weak_ptr<Session> session_in,
-                   std::shared_ptr<std::atomic<bool>> answered_in,
-                   std::shared_ptr<Gate> gate_in)
-        : session(std::move(session_in)),
-          answered(std::move(answered_in)),
-          gate(std::move(gate_in)) {}
-    ResponderState(const ResponderState&) = delete;
-    ResponderState& operator=(const ResponderState&) = delete;
-    ResponderState(ResponderState&&) = delete;
-    ResponderState& operator=(ResponderState&&) = delete;
-    ~ResponderState();
-
-    std::weak_ptr<Session> session;
-    std::shared_ptr<std::atomic<bool>> answered;  // shared with the session's timeout
-    std::shared_ptr<Gate> gate;
-};
-
-bool deliver(const ResponderState& state, Response response);
-
-// What a streaming session and the StreamState of its writers share.
-struct StreamShared {
-    std::atomic<bool> closed{false};             // the session is done with the stream
-    std::atomic<std::size_t> buffered_bytes{0};  // queued by writers, not yet sent
-};
-
-struct StreamState {
-    StreamState(std::weak_ptr<Session> session_in,
-                std::shared_ptr<Gate> gate_in,
-                std::shared_ptr<StreamShared> shared_in,
-                std::size_t buffered_bytes_max_in)
-        : session(std::move(session_in)),
-          gate(std::move(gate_in)),
-          shared(std::move(shared_in)),
-          buffered_bytes_max(buffered_bytes_max_in) {}
-    StreamState(const StreamState&) = delete;
-    StreamState& operator=(const StreamState&) = delete;
-    StreamState(StreamState&&) = delete;
-    StreamState& operator=(StreamState&&) = delete;
-    ~StreamState();  // ends the stream
-
-    std::weak_ptr<Session> session;
-    std::shared_ptr<Gate> gate;
-    std::shared_ptr<StreamShared> shared;
-    const std::size_t buffered_bytes_max;
-    std::atomic<bool> ended{false};  // end() was called or the stream was cut
-};
-
-// Starts the stream of the request `state` answers; false when its connection is gone.
-bool begin_stream(const ResponderState& state,
-                  Response head,
-                  const std::shared_ptr<StreamShared>& shared,
-                  std::size_t& buffered_bytes_max);
+// Headers the transport owns: the application's copies are ignored.
+bool is_transport_header(std::string_view name) {
+    return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+           iequals(name, "Connection");
+}
 
 }  // namespace detail
 
@@ -288,123 +213,15 @@ private:
 
 namespace qrpay::http::detail {
 
-class Session : public std::enable_shared_from_this<Session> {
-public:
-    Session(Server::Impl& server, tcp::socket socket)
-        : server_(server),
-          executor_(socket.get_executor()),
-          stream_(std::move(socket)),
-          response_timer_(executor_),
-          request_timer_(executor_),
-          peer_(peer_of(stream_.socket())) {}
+void Session::deliver_error(int status, std::string_view code, std::string detail) {
+    post([status, code = std::string(code), detail](Session& self) {
+        self.write_response(self.server_.error_response(status, code, detail), false);
+    });
+}
 
-    const std::string& peer_address() const { return peer_.ip; }
-
-    // Each of these may be called from any thread; the work happens on the session's strand.
-    void start() {
-        post([](Session& self) { self.wait_for_request(); });
-    }
-    // Answers a connection the server did not admit, then closes it.
-    void reject(int status, std::string_view code, std::string detail) {
-        post([status, code = std::string(code), detail](Session& self) {
-            self.phase_ = Phase::writing;
-            self.answer_error(status, code, detail);
-        });
-    }
-    void on_server_stop() {
-        post([](Session& self) {
-            if (self.phase_ == Phase::idle || self.phase_ == Phase::lingering) {
-                self.close();
-            } else if (self.phase_ == Phase::streaming) {
-                self.end_streaming();
-            }
-        });
-    }
-    void force_close() {
-        post([](Session& self) { self.close(); });
-    }
-    // Answers the request with the server's own error `code` (a dropped Responder).
-    void deliver_error(int status, std::string_view code, std::string detail) {
-        post([status, code = std::string(code), detail](Session& self) {
-            self.write_response(self.server_.error_response(status, code, detail), false);
-        });
-    }
-    void deliver(Response response) {
-        net::post(executor_, [self = shared_from_this(), response = std::move(response)]() mutable {
-            self->write_response(std::move(response), false);
-        });
-    }
-    void begin_stream(Response head, std::shared_ptr<StreamShared> shared) {
-        net::post(executor_, [self = shared_from_this(), head = std::move(head),
-                              shared = std::move(shared)]() mutable {
-            self->start_streaming(std::move(head), std::move(shared));
-        });
-    }
-    void stream_piece(std::string bytes) {
-        net::post(executor_, [self = shared_from_this(), bytes = std::move(bytes)]() mutable {
-            self->queue_piece(std::move(bytes));
-        });
-    }
-    void stream_end() {
-        post([](Session& self) { self.end_streaming(); });
-    }
-    std::size_t stream_buffered_bytes_max() const {
-        return server_.options().stream_buffered_bytes_max;
-    }
-
-private:
-    enum class Phase { idle, reading, handling, writing, streaming, lingering, closed };
-
-    template <class Fn>
-    void post(Fn fn) {
-        net::post(executor_, [self = shared_from_this(), fn] { fn(*self); });
-    }
-
-    void wait_for_request();
-    void read_header();
-    void on_header(const error_code& error);
-    void read_body();
-    void on_read_error(const error_code& error);
-    void dispatch();
-    void call_handler(Request request);
-    void answer_error(int status, std::string_view code, std::string_view detail);
-    void write_response(Response response, bool close_after);
-    bool fill_response(Response& response, bool close_after);
-    void on_write(const error_code& error);
-    void linger_close();
-    void drain();
-    void close();
-    void start_streaming(Response head, std::shared_ptr<StreamShared> shared);
-    std::string stream_head(const Response& head) const;
-    void queue_piece(std::string bytes);
-    void end_streaming();
-    void send_next_piece();
-    void watch_peer();
-
-    Server::Impl& server_;
-    const net::any_io_executor executor_;  // the connection's strand
-    beast::tcp_stream stream_;
-    beast::flat_buffer buffer_;
-    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-    bhttp::response<bhttp::string_body> response_;
-    net::steady_timer response_timer_;
-    net::steady_timer request_timer_;              // request_timeout while reading a request
-    bool request_timed_out_ = false;               // set by request_timer_, read by on_read_error
-    std::shared_ptr<std::atomic<bool>> answered_;  // of the request with the handler
-    const Peer peer_;
-    std::array<char, 4096> drain_buffer_{};
-    std::size_t drained_bytes_ = 0;
-    Phase phase_ = Phase::idle;
-    bool received_any_ = false;  // false until the connection's first byte arrived
-    bool keep_alive_ = false;
-    bool chunked_ = true;  // false for an HTTP/1.0 request: a streamed body ends at close
-    // While streaming: pieces waiting to be sent (their bytes are counted in
-    // stream_shared_->buffered_bytes), whether one is being written, whether the end was asked for.
-    std::shared_ptr<StreamShared> stream_shared_;
-    std::deque<std::string> stream_queue_;
-    bool stream_sending_ = false;
-    bool stream_ending_ = false;
-};
+std::size_t Session::stream_buffered_bytes_max() const {
+    return server_.options().stream_buffered_bytes_max;
+}
 
 void Session::wait_for_request() {
     phase_ = Phase::idle;
@@ -693,156 +510,6 @@ void Session::close() {
     stream_.close();
     server_.on_session_closed(this);
 }
-
-// Sends the head of a streamed response, then watches the connection while the application
-// writes the body.
-void Session::start_streaming(Response head, std::shared_ptr<StreamShared> shared) {
-    stream_shared_ = std::move(shared);
-    if (phase_ == Phase::closed) {
-        stream_shared_->closed = true;
-        return;
-    }
-    QRPAY_ASSERT(phase_ == Phase::handling, "a stream for a connection that has no request");
-    response_timer_.cancel();
-    if (!is_valid_head(head.status, head.headers)) {
-        QRPAY_LOG_ERROR("http server: handler started a stream with an invalid status or header");
-        stream_shared_->closed = true;
-        write_response(server_.error_response(500, fault::internal,
-                                              "the handler started a stream with an invalid head"),
-                       true);
-        return;
-    }
-    phase_ = Phase::streaming;
-    keep_alive_ = false;
-    stream_queue_.push_back(stream_head(head));
-    stream_shared_->buffered_bytes += stream_queue_.back().size();
-    stream_.expires_never();
-    watch_peer();
-    send_next_piece();
-}
-
-std::string Session::stream_head(const Response& head) const {
-    std::string text = "HTTP/1.1 " + std::to_string(head.status) + " " +
-                       std::string(reason_phrase(head.status)) + "\r\n";
-    for (const auto& [name, value] : head.headers) {
-        if (!is_transport_header(name)) {
-            text += name + ": " + value + "\r\n";
-        }
-    }
-    text += "Server: qrpay\r\nConnection: close\r\n";
-    text += chunked_ ? "Transfer-Encoding: chunked\r\n\r\n" : "\r\n";
-    return text;
-}
-
-void Session::queue_piece(std::string bytes) {
-    if (phase_ != Phase::streaming || stream_ending_) {
-        if (stream_shared_) {
-            stream_shared_->buffered_bytes -= bytes.size();
-        }
-        return;
-    }
-    stream_queue_.push_back(std::move(bytes));
-    send_next_piece();
-}
-
-void Session::end_streaming() {
-    if (phase_ != Phase::streaming || stream_ending_) {
-        return;
-    }
-    stream_ending_ = true;
-    if (chunked_) {
-        std::string last = "0\r\n\r\n";
-        stream_shared_->buffered_bytes += last.size();
-        stream_queue_.push_back(std::move(last));
-    }
-    send_next_piece();
-}
-
-// One write at a time; after the last piece of an ended stream, the connection closes.
-void Session::send_next_piece() {
-    if (phase_ != Phase::streaming || stream_sending_) {
-        return;
-    }
-    if (stream_queue_.empty()) {
-        if (stream_ending_) {
-            error_code ignored;
-            stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-            close();
-        }
-        return;
-    }
-    stream_sending_ = true;
-    net::async_write(stream_, net::buffer(stream_queue_.front()),
-                     [self = shared_from_this()](const error_code& error, std::size_t) {
-                         self->stream_sending_ = false;
-                         if (self->phase_ != Phase::streaming) {
-                             return;
-                         }
-                         self->stream_shared_->buffered_bytes -= self->stream_queue_.front().size();
-                         self->stream_queue_.pop_front();
-                         if (error) {
-                             self->close();
-                             return;
-                         }
-                         self->send_next_piece();
-                     });
-}
-
-// Reads (and discards, bounded) whatever the peer sends while the stream is open, so that a
-// peer that closes its side ends the stream at once.
-void Session::watch_peer() {
-    stream_.async_read_some(
-        net::buffer(drain_buffer_),
-        [self = shared_from_this()](const error_code& error, std::size_t bytes) {
-            self->drained_bytes_ += bytes;
-            if (self->phase_ != Phase::streaming) {
-                return;
-            }
-            if (error || self->drained_bytes_ > linger_bytes_max) {
-                self->close();
-                return;
-            }
-            self->watch_peer();
-        });
-}
-
-StreamState::~StreamState() {
-    if (!ended.exchange(true)) {
-        std::shared_lock lock(gate->mutex);
-        if (gate->open) {
-            if (std::shared_ptr<Session> live = session.lock()) {
-                live->stream_end();
-            }
-        }
-    }
-}
-
-// Runs `use` on the request's session while the server is open and the session alive (the
-// gate's shared lock held throughout); false when either is gone.
-template <class Use>
-bool with_live_session(const ResponderState& state, Use use) {
-    std::shared_lock lock(state.gate->mutex);
-    if (!state.gate->open) {
-        return false;
-    }
-    std::shared_ptr<Session> session = state.session.lock();
-    if (!session) {
-        return false;
-    }
-    use(*session);
-    return true;
-}
-
-bool begin_stream(const ResponderState& state,
-                  Response head,
-                  const std::shared_ptr<StreamShared>& shared,
-                  std::size_t& buffered_bytes_max) {
-    return with_live_session(state, [&](Session& session) {
-        buffered_bytes_max = session.stream_buffered_bytes_max();
-        session.begin_stream(std::move(head), shared);
-    });
-}
-
 ResponderState::~ResponderState() {
     if (!answered->exchange(true)) {
         QRPAY_LOG_WARN("http server: a request was dropped unanswered by its handler");
@@ -1005,7 +672,7 @@ Response Server::Impl::error_response(int status,
         QRPAY_LOG_ERROR("http server: error_response threw: %s", error.what());
         response = problem_response(status, code, detail);
     }
-    if (response.status != status || !is_valid_head(response.status, response.headers)) {
+    if (response.status != status || !detail::is_valid_head(response.status, response.headers)) {
         QRPAY_LOG_ERROR("http server: error_response made an invalid response for %d", status);
         response = problem_response(status, code, detail);
     }
@@ -1089,71 +756,6 @@ bool Responder::operator()(Response response) const {
 }
 
 bool Responder::answered() const { return state_->answered->load(); }
-
-std::optional<StreamWriter> Responder::stream(int status, Headers headers) const {
-    if (state_->answered->exchange(true)) {
-        return std::nullopt;
-    }
-    Response head;
-    head.status = status;
-    head.headers = std::move(headers);
-    auto shared = std::make_shared<detail::StreamShared>();
-    std::size_t buffered_bytes_max = 0;
-    if (!detail::begin_stream(*state_, std::move(head), shared, buffered_bytes_max)) {
-        return std::nullopt;
-    }
-    return StreamWriter(std::make_shared<detail::StreamState>(state_->session, state_->gate, shared,
-                                                              buffered_bytes_max));
-}
-
-StreamWriter::StreamWriter(std::shared_ptr<detail::StreamState> state) : state_(std::move(state)) {
-    QRPAY_ASSERT(state_ != nullptr, "a StreamWriter needs a stream");
-}
-
-bool StreamWriter::write(std::string bytes) const {
-    detail::StreamState& state = *state_;
-    if (state.ended.load() || state.shared->closed.load()) {
-        return false;
-    }
-    if (bytes.empty()) {
-        return true;  // an empty chunk would end a chunked body
-    }
-    char size_line[24];
-    std::snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
-    std::string piece = std::string(size_line) + bytes + "\r\n";
-    std::size_t queued = state.shared->buffered_bytes.fetch_add(piece.size()) + piece.size();
-    std::shared_lock lock(state.gate->mutex);
-    std::shared_ptr<detail::Session> session = state.gate->open ? state.session.lock() : nullptr;
-    if (!session) {
-        state.shared->buffered_bytes -= piece.size();
-        return false;
-    }
-    if (queued > state.buffered_bytes_max) {
-        state.shared->buffered_bytes -= piece.size();
-        state.ended = true;
-        QRPAY_LOG_WARN("http server: a stream's reader fell %zu bytes behind: cut", queued);
-        session->force_close();
-        return false;
-    }
-    session->stream_piece(std::move(piece));
-    return true;
-}
-
-void StreamWriter::end() const {
-    if (state_->ended.exchange(true)) {
-        return;
-    }
-    std::shared_lock lock(state_->gate->mutex);
-    if (!state_->gate->open) {
-        return;
-    }
-    if (std::shared_ptr<detail::Session> session = state_->session.lock()) {
-        session->stream_end();
-    }
-}
-
-bool StreamWriter::open() const { return !state_->ended.load() && !state_->shared->closed.load(); }
-
 Response problem_response(int status, std::string_view code, std::string_view detail) {
     Response response;
     response.status = status;

@@ -1,13 +1,14 @@
-#include "agency/sim/simulator_http.h"
+#include "agency_sim/simulator_http.h"
 
 #include <string_view>
 
 #include "agency/wire.h"
 #include "base/log.h"
 
-namespace qrpay::agency::sim {
+namespace qrpay::agency_sim {
 namespace {
 
+namespace wire = agency::wire;
 using wire::Json;
 
 enum class Operation { pay, inquire, reverse };
@@ -269,4 +270,4 @@ Result<std::unique_ptr<http::Server>> serve_simulator(Simulator& simulator,
     return http::Server::start(options, make_simulator_handler(simulator));
 }
 
-}  // namespace qrpay::agency::sim
+}  // namespace qrpay::agency_sim

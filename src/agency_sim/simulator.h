@@ -1,12 +1,12 @@
 #pragma once
 // Simulator: a stand-in for the external payment agency, for development, tests and demos.
-// It keeps a durable ledger (agency/sim/ledger.h), is idempotent on the key (a second pay with
+// It keeps a durable ledger (agency_sim/ledger.h), is idempotent on the key (a second pay with
 // the same key returns the first outcome and never charges again), and injects failures on
 // demand: declines, 5xx errors, and timeouts (the charge is recorded durably, then the answer
 // comes only after timeout_delay, so the caller sees an unknown outcome).
 //
-// Reached two ways: over HTTP (agency/sim/simulator_http.h, the `qrpay agency-sim` command)
-// or in process (agency/sim/in_process_agency.h). Both go through the calls below.
+// Reached two ways: over HTTP (agency_sim/simulator_http.h, the `qrpay agency-sim` command)
+// or in process (agency_sim/in_process_agency.h). Both go through the calls below.
 //
 // Threads: the simulator owns one worker thread; every operation runs there after `latency`,
 // and `done` runs there (or on the thread calling stop(), or on the caller's thread when the
@@ -23,13 +23,13 @@
 #include <string>
 #include <vector>
 
-#include "agency/sim/ledger.h"
+#include "agency_sim/ledger.h"
 #include "base/clock.h"
 #include "base/status.h"
 #include "domain/agency_port.h"
 #include "http/scheduler.h"
 
-namespace qrpay::agency::sim {
+namespace qrpay::agency_sim {
 
 struct SimulatorOptions {
     std::string data_dir{};                // holds agency-ledger.sqlite3; created if missing
@@ -115,4 +115,4 @@ inline constexpr std::size_t id_bytes_max = 128;
 Status validate_payment(const domain::AgencyPayment& payment);
 Status validate_reversal(const domain::AgencyReversal& reversal);
 
-}  // namespace qrpay::agency::sim
+}  // namespace qrpay::agency_sim

@@ -1,7 +1,7 @@
 // The simulated agency: its ledger across reopen, the in-process port, the HTTP API's refusal
 // of bad input, and the agency-sim command's body. Waits are bounded; no duration is asserted.
 
-#include "agency/sim/simulator.h"
+#include "agency_sim/simulator.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -12,23 +12,24 @@
 #include <thread>
 
 #include "agency/agency_test_support.h"
-#include "agency/sim/in_process_agency.h"
-#include "agency/sim/ledger.h"
-#include "agency/sim/run.h"
-#include "agency/sim/simulator_http.h"
 #include "agency/wire.h"
+#include "agency_sim/in_process_agency.h"
+#include "agency_sim/ledger.h"
+#include "agency_sim/run.h"
+#include "agency_sim/simulator_http.h"
 #include "base/random.h"
 #include "http/client.h"
 
-namespace qrpay::agency::sim {
+namespace qrpay::agency_sim {
 namespace {
 
 using namespace std::chrono_literals;
 using domain::AgencyOutcome;
 using domain::AgencyVerdict;
+namespace wire = agency::wire;
 
-using test_support::wait_max;
-using test_support::wait_outcome;
+using agency::test_support::wait_max;
+using agency::test_support::wait_outcome;
 
 domain::AgencyPayment payment(std::string key) {
     return {.idempotency_key = std::move(key),
@@ -333,4 +334,4 @@ TEST_F(SimulatorTest, RunAgencySimServesUntilSigterm) {
 }
 
 }  // namespace
-}  // namespace qrpay::agency::sim
+}  // namespace qrpay::agency_sim

@@ -21,7 +21,7 @@ namespace qrpay::sqlite {
 class Connection;
 }  // namespace qrpay::sqlite
 
-namespace qrpay::agency::sim {
+namespace qrpay::agency_sim {
 
 enum class PaymentStatus { captured, declined, reversed };
 
@@ -75,4 +75,4 @@ private:
     std::unique_ptr<sqlite::Connection> db_;  // guarded by mutex_
 };
 
-}  // namespace qrpay::agency::sim
+}  // namespace qrpay::agency_sim

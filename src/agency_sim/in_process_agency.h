@@ -7,12 +7,12 @@
 
 #include <memory>
 
-#include "agency/sim/simulator.h"
+#include "agency_sim/simulator.h"
 #include "domain/agency_port.h"
 
-namespace qrpay::agency::sim {
+namespace qrpay::agency_sim {
 
 // REQUIRES: `simulator` outlives the returned port.
 std::unique_ptr<domain::AgencyPort> make_in_process_agency(Simulator& simulator);
 
-}  // namespace qrpay::agency::sim
+}  // namespace qrpay::agency_sim

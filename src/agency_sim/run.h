@@ -3,10 +3,10 @@
 
 #include <string>
 
-#include "agency/sim/simulator.h"
+#include "agency_sim/simulator.h"
 #include "base/status.h"
 
-namespace qrpay::agency::sim {
+namespace qrpay::agency_sim {
 
 // Opens the simulator, serves its HTTP API on `listen` ("host:port"; port 0 picks one, logged
 // as "agency simulator listening on host:port"), blocks until SIGINT or SIGTERM, then stops
@@ -17,4 +17,4 @@ namespace qrpay::agency::sim {
 // Errors: invalid_argument (listen), those of Simulator::open and http::Server::start.
 Status run_agency_sim(const SimulatorOptions& options, const std::string& listen);
 
-}  // namespace qrpay::agency::sim
+}  // namespace qrpay::agency_sim

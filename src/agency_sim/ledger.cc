@@ -13,7 +13,7 @@
 //
 // A row is inserted once per key and only its status changes after (captured -> reversed).
 
-#include "agency/sim/ledger.h"
+#include "agency_sim/ledger.h"
 
 #include <chrono>
 #include <utility>
@@ -21,7 +21,7 @@
 #include "base/assert.h"
 #include "sqlite/connection.h"
 
-namespace qrpay::agency::sim {
+namespace qrpay::agency_sim {
 namespace {
 
 using sqlite::Connection;
@@ -229,4 +229,4 @@ Result<std::vector<LedgerBalance>> Ledger::balances() {
     return balances;
 }
 
-}  // namespace qrpay::agency::sim
+}  // namespace qrpay::agency_sim

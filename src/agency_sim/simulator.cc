@@ -1,11 +1,11 @@
-#include "agency/sim/simulator.h"
+#include "agency_sim/simulator.h"
 
 #include <cstdio>
 #include <filesystem>
 
 #include "base/log.h"
 
-namespace qrpay::agency::sim {
+namespace qrpay::agency_sim {
 namespace {
 
 constexpr const char* ledger_file_name = "agency-ledger.sqlite3";
@@ -299,4 +299,4 @@ std::string Simulator::new_reference() {
     return text;
 }
 
-}  // namespace qrpay::agency::sim
+}  // namespace qrpay::agency_sim

@@ -1,6 +1,6 @@
-#include "agency/sim/in_process_agency.h"
+#include "agency_sim/in_process_agency.h"
 
-namespace qrpay::agency::sim {
+namespace qrpay::agency_sim {
 namespace {
 
 using domain::AgencyOutcome;
@@ -57,4 +57,4 @@ std::unique_ptr<domain::AgencyPort> make_in_process_agency(Simulator& simulator)
     return std::make_unique<InProcessAgency>(simulator);
 }
 
-}  // namespace qrpay::agency::sim
+}  // namespace qrpay::agency_sim

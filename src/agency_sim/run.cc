@@ -1,13 +1,13 @@
-#include "agency/sim/run.h"
+#include "agency_sim/run.h"
 
 #include <pthread.h>
 #include <signal.h>
 
-#include "agency/sim/simulator_http.h"
+#include "agency_sim/simulator_http.h"
 #include "base/log.h"
 #include "http/message.h"
 
-namespace qrpay::agency::sim {
+namespace qrpay::agency_sim {
 namespace {
 
 // Blocks SIGINT and SIGTERM for its lifetime, so sigwait() can take them.
@@ -60,4 +60,4 @@ Status run_agency_sim(const SimulatorOptions& options, const std::string& listen
     return {};
 }
 
-}  // namespace qrpay::agency::sim
+}  // namespace qrpay::agency_sim

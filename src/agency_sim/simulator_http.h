@@ -4,11 +4,11 @@
 
 #include <memory>
 
-#include "agency/sim/simulator.h"
+#include "agency_sim/simulator.h"
 #include "base/status.h"
 #include "http/server.h"
 
-namespace qrpay::agency::sim {
+namespace qrpay::agency_sim {
 
 // The handler serving /v1/payments..., /ledger and /healthz. Answers asynchronously, from the
 // simulator's worker. REQUIRES: `simulator` outlives every server using the handler.
@@ -21,4 +21,4 @@ http::Handler make_simulator_handler(Simulator& simulator);
 Result<std::unique_ptr<http::Server>> serve_simulator(Simulator& simulator,
                                                       const http::ServerOptions& options);
 
-}  // namespace qrpay::agency::sim
+}  // namespace qrpay::agency_sim
