@@ -2,6 +2,7 @@
 // Bearer tokens: JWT with HS256 (RFC 7519), claims sub, role and exp.
 // The key is 32 random bytes kept in the data directory (or given by configuration).
 
+#include <memory>
 #include <string>
 
 #include "base/clock.h"
@@ -27,7 +28,7 @@ bool is_valid_subject(std::string_view subject);
 
 class TokenSigner {
 public:
-    explicit TokenSigner(std::string key) : key_(std::move(key)) {}
+    explicit TokenSigner(const std::string& key);
 
     [[nodiscard]] std::string issue(const Principal& principal, UnixMs expires_at) const;
     // invalid_argument for anything but a well-formed, correctly signed, unexpired HS256 token.
@@ -36,7 +37,8 @@ public:
     [[nodiscard]] Result<Principal> verify_bearer(std::string_view authorization, UnixMs now) const;
 
 private:
-    std::string key_;
+    class Mac;
+    std::shared_ptr<const Mac> mac_;  // shared by copies; immutable
 };
 
 // Loads the signing key from `<data_dir>/jwt.key`, creating it (mode 0600) on first use.

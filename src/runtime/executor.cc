@@ -41,7 +41,13 @@ void Executor::on_clock_advanced() {
     wakeup_.notify_all();
 }
 
+bool Executor::push_locked(Task task) {
+    tasks_.push_back(std::move(task));
+    return waiting_;
+}
+
 Status Executor::post(Task task) {
+    bool wake = false;
     {
         std::lock_guard lock(mutex_);
         if (stopping_) {
@@ -50,67 +56,76 @@ Status Executor::post(Task task) {
         if (tasks_.size() >= mailbox_depth_max_) {
             return {Errc::unavailable, "executor mailbox is full"};
         }
-        tasks_.push_back(std::move(task));
+        wake = push_locked(std::move(task));
     }
-    wakeup_.notify_one();
+    if (wake) {
+        wakeup_.notify_one();
+    }
     return {};
 }
 
 void Executor::post_admitted(Task task) {
+    bool wake = false;
     {
         std::lock_guard lock(mutex_);
-        tasks_.push_back(std::move(task));
+        wake = push_locked(std::move(task));
     }
-    wakeup_.notify_one();
+    if (wake) {
+        wakeup_.notify_one();
+    }
 }
 
 void Executor::post_at(TimePoint when, Task task) {
+    bool wake = false;
     {
         std::lock_guard lock(mutex_);
         if (stopping_) {
             return;
         }
         timers_.push(Timed{when, timer_order_++, std::move(task)});
+        wake = waiting_;
     }
-    wakeup_.notify_one();
+    if (wake) {
+        wakeup_.notify_one();
+    }
 }
 
-// Takes the next task to run: queued tasks first, then a due timer. False when stopping and
-// nothing is queued.
-bool Executor::next_task(Task& task) {
+bool Executor::next_batch(std::deque<Task>& batch) {
     std::unique_lock lock(mutex_);
     for (;;) {
-        if (!tasks_.empty()) {
-            task = std::move(tasks_.front());
-            tasks_.pop_front();
+        batch.swap(tasks_);
+        const auto now = clock_.monotonic_now();
+        while (!timers_.empty() && timers_.top().when <= now) {
+            // top() is const, but the node is popped right after: moving its task out is safe
+            // and saves copying the captured state.
+            batch.push_back(std::move(const_cast<Timed&>(timers_.top()).task));  // NOLINT
+            timers_.pop();
+        }
+        if (!batch.empty()) {
             return true;
         }
         if (stopping_) {
             return false;
         }
+        waiting_ = true;
         if (timers_.empty()) {
             wakeup_.wait(lock);
-            continue;
+        } else {
+            // A duration, not an instant: the injected clock's epoch need not be steady_clock's.
+            wakeup_.wait_for(lock, timers_.top().when - now);
         }
-        auto due = timers_.top().when;
-        auto now = clock_.monotonic_now();
-        if (now >= due) {
-            // top() is const, but the node is popped right after: moving its task out is safe
-            // and saves copying the captured state.
-            task = std::move(const_cast<Timed&>(timers_.top()).task);  // NOLINT
-            timers_.pop();
-            return true;
-        }
-        // A duration, not an instant: the injected clock's epoch need not be steady_clock's.
-        wakeup_.wait_for(lock, due - now);
+        waiting_ = false;
     }
 }
 
 void Executor::run() {
-    Task task;
-    while (next_task(task)) {
-        task();
-        task = nullptr;
+    std::deque<Task> batch;
+    while (next_batch(batch)) {
+        while (!batch.empty()) {
+            Task task = std::move(batch.front());
+            batch.pop_front();
+            task();
+        }
     }
 }
 

@@ -7,6 +7,10 @@
 // jumps (ManualClock::advance() calls on_clock_advanced), so a test sees a timer fire by
 // advancing the clock, without sleeping. A real clock never calls back: the production path
 // is one wait with a timeout, as before.
+//
+// Cost: the thread takes every queued task (and every due timer) in one batch per lock, and a
+// poster wakes it only while it waits, so a burst of posts costs one wake-up, not one each.
+// Due timers run after the batch they are found with, so a busy executor never starves them.
 
 #include <chrono>
 #include <condition_variable>
@@ -42,7 +46,8 @@ public:
     // Runs the tasks already queued, drops pending timers, joins the thread.
     void stop();
 
-    // Bounded: unavailable when mailbox_depth_max tasks are queued or the executor stopped.
+    // Bounded: unavailable when mailbox_depth_max tasks are queued (not counting the batch the
+    // thread is running) or the executor stopped.
     Status post(Task task);
     // Unbounded, for completions of work already admitted (journal callbacks): refusing those
     // would lose a reply. Their number is bounded by the work admitted through post().
@@ -65,7 +70,11 @@ private:
     };
 
     void run();
-    bool next_task(Task& task);
+    // Moves the queued tasks, then the due timers, into `batch` (empty on entry); waits while
+    // there are none. False when stopping and nothing is queued.
+    bool next_batch(std::deque<Task>& batch);
+    // Posts a task under the lock; true when the thread waits and must be woken.
+    bool push_locked(Task task);
     void on_clock_advanced() override;
 
     const std::size_t mailbox_depth_max_;
@@ -76,6 +85,7 @@ private:
     std::priority_queue<Timed, std::vector<Timed>, std::greater<>> timers_;
     std::uint64_t timer_order_ = 0;
     bool stopping_ = false;
+    bool waiting_ = false;  // the thread is in a wait: a post must notify
     std::thread thread_;
 };
 
