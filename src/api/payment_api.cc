@@ -156,7 +156,7 @@ void PaymentApi::create_code(Call call) {
 }
 
 std::optional<Problem> PaymentApi::refused_by_limits(const std::string& consumer) {
-    CodeLimiter::Decision decision = code_limiter_.take(consumer, SteadyClock::now());
+    CodeLimiter::Decision decision = code_limiter_.take(consumer, clock_.monotonic_now());
     const CodeLimits& limits = code_limiter_.limits();
     Problem problem;
     switch (decision.verdict) {
@@ -210,7 +210,7 @@ void PaymentApi::get_transaction(Call call, const std::string& id) {
                              " seconds and after_version a non-negative integer"));
         return;
     }
-    auto deadline = SteadyClock::now() + std::chrono::seconds(*wait_s);
+    auto deadline = clock_.monotonic_now() + std::chrono::seconds(*wait_s);
     SequenceNr after_version(*after);
     visible_view(call.principal, id,
                  [this, id, deadline, after_version, responder = call.responder](ViewResult view) {
@@ -416,7 +416,7 @@ void PaymentApi::on_started(const Keyed& keyed, const Call& call, ViewResult res
     await_view(
         result->transaction_id.value,
         [](const TransactionView& view) { return is_final(view.state); },
-        SteadyClock::now() + options_.pay_wait_max,
+        clock_.monotonic_now() + options_.pay_wait_max,
         [keyed, responder = call.responder](ViewResult view) {
             keyed.hold->release();
             if (!view.ok()) {
@@ -434,7 +434,7 @@ void PaymentApi::answer_when_final(const http::Responder& responder,
                                    std::optional<Principal> viewer) {
     await_view(
         transaction_id, [](const TransactionView& view) { return is_final(view.state); },
-        SteadyClock::now() + options_.pay_wait_max,
+        clock_.monotonic_now() + options_.pay_wait_max,
         [responder, viewer = std::move(viewer)](const ViewResult& view) {
             if (!view.ok()) {
                 respond_problem(responder, problem_from(view.status()));
@@ -459,7 +459,7 @@ void PaymentApi::await_view(const std::string& id,
     flows_.get(domain::TransactionId{id}, [this, id, ready = std::move(ready), deadline,
                                            done = std::move(done)](ViewResult view) mutable {
         auto remaining =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_.monotonic_now());
         if (!view.ok() || ready(*view) || remaining.count() <= 0) {
             done(std::move(view));
             return;
