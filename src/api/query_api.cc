@@ -276,9 +276,7 @@ Parsed<SalesParams> parse_sales_params(const http::QueryParams& query,
 }
 
 std::vector<domain::TransactionView> status_changes_after(
-    const domain::Transaction& transaction,
-    const domain::TransactionView& from,
-    const std::vector<journal::StoredEvent>& events) {
+    const domain::TransactionView& from, const std::vector<journal::StoredEvent>& events) {
     std::vector<domain::TransactionView> changes;
     domain::TransactionView view = from;
     std::string_view status = status_word(from.state);
@@ -286,7 +284,8 @@ std::vector<domain::TransactionView> status_changes_after(
         if (stored.seq.value != view.version.value + 1) {
             break;  // a gap: what follows cannot be applied to this state
         }
-        view.state = transaction.on_event(std::move(view.state), transaction.decode_event(stored));
+        view.state = domain::apply_transaction_event(std::move(view.state),
+                                                     domain::decode_transaction_event(stored));
         view.version = stored.seq;
         if (status_word(view.state) != status) {
             status = status_word(view.state);
@@ -372,8 +371,7 @@ private:
                            transaction_id_.c_str(), static_cast<long long>(view.version.value),
                            events.status().to_string().c_str());
         } else {
-            for (const domain::TransactionView& change :
-                 status_changes_after(history_.transaction, *shown_, *events)) {
+            for (const domain::TransactionView& change : status_changes_after(*shown_, *events)) {
                 if (!send(change)) {
                     return;
                 }

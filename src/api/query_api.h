@@ -83,12 +83,11 @@ struct ReadModel {
     std::function<std::optional<UnixMs>()> as_of{};
 };
 
-// Where an event stream reads the versions it did not see (the command side's journal, and the
-// behavior that decodes and applies its events).
-// Both must outlive the QueryApi.
+// Where an event stream reads the versions it did not see: the command side's journal, whose
+// events domain::decode_transaction_event and apply_transaction_event read. It must outlive the
+// QueryApi.
 struct EventHistory {
     journal::Journal& journal;
-    const domain::Transaction& transaction;
 };
 
 // Counts open event streams, in total and per subject. Thread-safe.
@@ -178,9 +177,7 @@ private:
 // its status word differs from the one before it. Stops at the first gap in the sequence. A
 // stored event that cannot be decoded or applied is a broken invariant (the domain asserts).
 std::vector<domain::TransactionView> status_changes_after(
-    const domain::Transaction& transaction,
-    const domain::TransactionView& from,
-    const std::vector<journal::StoredEvent>& events);
+    const domain::TransactionView& from, const std::vector<journal::StoredEvent>& events);
 
 // The validated query of GET /v1/me/payments (exposed for tests).
 struct HistoryParams {

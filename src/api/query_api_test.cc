@@ -225,14 +225,14 @@ TEST(EventStream, ReplaysEveryStatusBetweenTwoVersions) {
     opened.state = transaction.on_event({}, transaction.decode_event(events[0]));
     // The pay answered version 4 (completed); versions 2 and 3 are replayed.
     std::vector<journal::StoredEvent> paid(events.begin() + 1, events.begin() + 3);
-    auto changes = status_changes_after(transaction, opened, paid);
+    auto changes = status_changes_after(opened, paid);
     EXPECT_EQ(statuses(changes),
               (std::vector<std::string>{"preparing_to_payment", "waiting_for_payment_execution"}));
     ASSERT_FALSE(changes.empty());
     EXPECT_EQ(changes.back().version, SequenceNr{3});
     // From completed on: a failed cancellation comes back to completed, then a cancellation.
     auto all = status_changes_after(
-        transaction, opened, std::vector<journal::StoredEvent>(events.begin() + 1, events.end()));
+        opened, std::vector<journal::StoredEvent>(events.begin() + 1, events.end()));
     EXPECT_EQ(statuses(all), (std::vector<std::string>{
                                  "preparing_to_payment", "waiting_for_payment_execution",
                                  "completed", "waiting_for_payment_cancellation", "completed",
@@ -249,7 +249,7 @@ TEST(EventStream, ReplayStopsAtAGap) {
     domain::TransactionView opened{{"tx_1"}, {}, SequenceNr{1}};
     opened.state = transaction.on_event({}, transaction.decode_event(events[0]));
     std::vector<journal::StoredEvent> gap = {events[1], events[3]};  // version 3 missing
-    EXPECT_EQ(statuses(status_changes_after(transaction, opened, gap)),
+    EXPECT_EQ(statuses(status_changes_after(opened, gap)),
               std::vector<std::string>{"preparing_to_payment"});
 }
 

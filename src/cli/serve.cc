@@ -305,7 +305,7 @@ Node::Node(const ServeConfig& config, Opened opened)
         api::ReadModel{.store = &query_->store(),
                        .business_zone = &query_->business_zone(),
                        .as_of = [&projections] { return projections.as_of(); }},
-        flows_, feed_, api::EventHistory{.journal = *journal_, .transaction = transaction_},
+        flows_, feed_, api::EventHistory{.journal = *journal_},
         signer_, clock_,
         api::QueryApiOptions{
             .sse_subscribers_max = config.query.sse_subscribers_max,

@@ -579,8 +579,7 @@ Transaction::Transaction(AgencyPort& agency, TransactionOptions options)
     QRPAY_ASSERT(options_.agency_backoff_max <= std::chrono::hours(1), "agency_backoff_max <= 1 h");
 }
 
-TransactionState Transaction::on_event(TransactionState state,
-                                       const TransactionEvent& event) const {
+TransactionState apply_transaction_event(TransactionState state, const TransactionEvent& event) {
     return apply_event(std::move(state), event);
 }
 

@@ -214,6 +214,16 @@ struct TransactionOptions {
     std::chrono::milliseconds agency_backoff_max{10'000};
 };
 
+// A transaction's events and state without the behaviour (no agency, no options): the fold
+// and the versioned codec (transaction_codec.cc, its grammar there). The behaviour's own
+// methods below are these; the projection and the query side use them directly.
+[[nodiscard]] TransactionState apply_transaction_event(TransactionState state,
+                                                       const TransactionEvent& event);
+[[nodiscard]] journal::EventData encode_transaction_event(const TransactionEvent& event);
+[[nodiscard]] TransactionEvent decode_transaction_event(const journal::StoredEvent& stored);
+[[nodiscard]] std::string encode_transaction_state(const TransactionState& state);
+[[nodiscard]] TransactionState decode_transaction_state(std::string_view bytes);
+
 // The key a transaction claims in the journal for a merchant's request key: "k" and the hex
 // SHA-256 of the merchant's length, a colon, the merchant and the key, so that two (merchant,
 // key) pairs never share a claim whatever bytes they hold. 65 bytes for any lengths.
@@ -234,7 +244,9 @@ public:
     // called from any thread. Asserts 0 < backoff_first <= backoff_max and a positive timeout.
     explicit Transaction(AgencyPort& agency, TransactionOptions options = {});
 
-    [[nodiscard]] State on_event(State state, const Event& event) const;
+    [[nodiscard]] State on_event(State state, const Event& event) const {
+        return apply_transaction_event(std::move(state), event);
+    }
     [[nodiscard]] Effect on_command(const State& state,
                                     const Command& command,
                                     const Context& context) const;
@@ -246,11 +258,19 @@ public:
     // from stored time rather than a counter, so it needs no event and survives a restart.
     [[nodiscard]] std::chrono::milliseconds agency_backoff(const State& state, UnixMs now) const;
 
-    // Codec (transaction_codec.cc): versioned JSON, see the grammar there.
-    [[nodiscard]] journal::EventData encode_event(const Event& event) const;
-    [[nodiscard]] Event decode_event(const journal::StoredEvent& stored) const;
-    [[nodiscard]] std::string encode_state(const State& state) const;
-    [[nodiscard]] State decode_state(std::string_view bytes) const;
+    // Codec: the free functions above.
+    [[nodiscard]] journal::EventData encode_event(const Event& event) const {
+        return encode_transaction_event(event);
+    }
+    [[nodiscard]] Event decode_event(const journal::StoredEvent& stored) const {
+        return decode_transaction_event(stored);
+    }
+    [[nodiscard]] std::string encode_state(const State& state) const {
+        return encode_transaction_state(state);
+    }
+    [[nodiscard]] State decode_state(std::string_view bytes) const {
+        return decode_transaction_state(bytes);
+    }
 
 private:
     [[nodiscard]] Effect on_agency_answered(const State& state,

@@ -220,11 +220,11 @@ bool has_amount(const TransactionState& state) {
 
 }  // namespace
 
-journal::EventData Transaction::encode_event(const TransactionEvent& event) const {
+journal::EventData encode_transaction_event(const TransactionEvent& event) {
     return std::visit([](const auto& e) { return encode(e); }, event);
 }
 
-TransactionEvent Transaction::decode_event(const journal::StoredEvent& stored) const {
+TransactionEvent decode_transaction_event(const journal::StoredEvent& stored) {
     for (const Decoder& decoder : decoders) {
         if (decoder.type == stored.type) {
             return decoder.decode(codec::parse_payload(stored.payload, codec::version_1));
@@ -234,7 +234,7 @@ TransactionEvent Transaction::decode_event(const journal::StoredEvent& stored) c
     return CancellationCompleted{};
 }
 
-std::string Transaction::encode_state(const TransactionState& state) const {
+std::string encode_transaction_state(const TransactionState& state) {
     Json object{{"v", codec::version_1},
                 {"phase", transaction_phase_name(state.phase)},
                 {"outcome", transaction_outcome_name(state.outcome)},
@@ -264,7 +264,7 @@ std::string Transaction::encode_state(const TransactionState& state) const {
     return codec::dump(object);
 }
 
-TransactionState Transaction::decode_state(std::string_view bytes) const {
+TransactionState decode_transaction_state(std::string_view bytes) {
     Json object = codec::parse_payload(bytes, codec::version_1);
     using codec::string_field;
     using codec::unix_ms_field;

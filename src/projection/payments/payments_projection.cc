@@ -8,20 +8,6 @@
 
 namespace qrpay::projection::payments {
 
-// The Transaction behavior wants an agency for its side effects; decoding never calls it.
-class DecodeOnlyAgency final : public domain::AgencyPort {
-public:
-    void pay(const domain::AgencyPayment&, Done) override { never(); }
-    void inquire(const std::string&, Done) override { never(); }
-    void reverse(const domain::AgencyReversal&, Done) override { never(); }
-
-private:
-    [[noreturn]] static void never() {
-        QRPAY_ASSERT(false, "the payments projection only decodes events");
-        __builtin_unreachable();
-    }
-};
-
 namespace {
 
 using domain::TransactionEvent;
@@ -215,12 +201,7 @@ Status on(const Target& target, const domain::CancellationFailed& event) {
 
 }  // namespace
 
-PaymentsProjection::PaymentsProjection(TimeZone business_zone)
-    : zone_(std::move(business_zone)),
-      agency_(std::make_unique<DecodeOnlyAgency>()),
-      decoder_(*agency_) {}
-
-PaymentsProjection::~PaymentsProjection() = default;
+PaymentsProjection::PaymentsProjection(TimeZone business_zone) : zone_(std::move(business_zone)) {}
 
 std::vector<std::string> PaymentsProjection::table_names() const {
     return {"payments", "daily_sales"};
@@ -259,7 +240,7 @@ Status PaymentsProjection::apply(sqlite::Connection& db,
         return {};  // another entity type's event
     }
     TransactionEvent decoded =
-        decoder_.decode_event({event.seq, event.type, event.payload, event.written_at});
+        domain::decode_transaction_event({event.seq, event.type, event.payload, event.written_at});
     Target target{db, tables, zone_, event.persistence_id.substr(prefix.size()), event.seq};
     return std::visit([&target](const auto& typed) { return on(target, typed); }, decoded);
 }

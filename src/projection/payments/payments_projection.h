@@ -47,12 +47,10 @@ inline constexpr std::string_view payment_statuses[] = {
     "cancelled",
 };
 
-class DecodeOnlyAgency;
-
 class PaymentsProjection final : public Projection {
 public:
     explicit PaymentsProjection(TimeZone business_zone);
-    ~PaymentsProjection() override;
+    ~PaymentsProjection() override = default;
     PaymentsProjection(const PaymentsProjection&) = delete;
     PaymentsProjection& operator=(const PaymentsProjection&) = delete;
     PaymentsProjection(PaymentsProjection&&) = delete;
@@ -69,8 +67,6 @@ public:
 
 private:
     TimeZone zone_;
-    std::unique_ptr<DecodeOnlyAgency> agency_;  // the decoder needs one; it is never called
-    domain::Transaction decoder_;
 };
 
 // Every row of a table set, in key order, one line per row: for comparing a rebuild with the
