@@ -8,36 +8,6 @@ namespace qrpay::api {
 using domain::TransactionOutcome;
 using domain::TransactionPhase;
 
-std::string_view status_word(const domain::TransactionState& state) {
-    switch (state.phase) {
-        case TransactionPhase::none:
-            return "unknown";
-        case TransactionPhase::waiting_for_read_token:
-            return "waiting_for_read_token";
-        case TransactionPhase::preparing_to_payment:
-            return "preparing_to_payment";
-        case TransactionPhase::waiting_for_payment_execution:
-            return "waiting_for_payment_execution";
-        case TransactionPhase::waiting_for_payment_cancellation:
-            return "waiting_for_payment_cancellation";
-        case TransactionPhase::finished:
-            break;
-    }
-    switch (state.outcome) {
-        case TransactionOutcome::completed:
-            return "completed";
-        case TransactionOutcome::failed:
-            return "failed";
-        case TransactionOutcome::expired:
-            return "expired";
-        case TransactionOutcome::cancelled:
-            return "cancelled";
-        case TransactionOutcome::none:
-            break;
-    }
-    return "unknown";
-}
-
 bool is_final(const domain::TransactionState& state) {
     // A completed payment can still be cancelled, but nothing more happens without a new
     // command: for waiting clients it is an end.

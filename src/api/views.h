@@ -10,8 +10,7 @@
 
 namespace qrpay::api {
 
-// The API status word: waiting_for_read_token, ..., completed, failed, expired, cancelled.
-std::string_view status_word(const domain::TransactionState& state);
+using domain::status_word;  // the status words are the domain's (transaction.h)
 // Final: the payment has its answer (completed, failed, expired, cancelled).
 bool is_final(const domain::TransactionState& state);
 // A final state with no way out (transaction.h's table): failed, expired, cancelled. An event

@@ -570,6 +570,34 @@ std::string_view transaction_outcome_name(TransactionOutcome outcome) {
     return "";
 }
 
+std::string_view status_word(TransactionPhase phase) {
+    switch (phase) {
+        case TransactionPhase::none:
+            return "unknown";
+        case TransactionPhase::waiting_for_read_token:
+            return "waiting_for_read_token";
+        case TransactionPhase::preparing_to_payment:
+            return "preparing_to_payment";
+        case TransactionPhase::waiting_for_payment_execution:
+            return "waiting_for_payment_execution";
+        case TransactionPhase::waiting_for_payment_cancellation:
+            return "waiting_for_payment_cancellation";
+        case TransactionPhase::finished:
+            break;
+    }
+    QRPAY_ASSERT(false, "a finished transaction's word is its outcome's");
+    return "unknown";
+}
+
+std::string_view status_word(TransactionOutcome outcome) {
+    return outcome == TransactionOutcome::none ? "unknown" : transaction_outcome_name(outcome);
+}
+
+std::string_view status_word(const TransactionState& state) {
+    return state.phase == TransactionPhase::finished ? status_word(state.outcome)
+                                                     : status_word(state.phase);
+}
+
 Transaction::Transaction(AgencyPort& agency, TransactionOptions options)
     : agency_(agency), options_(options) {
     QRPAY_ASSERT(options_.agency_call_timeout.count() > 0, "agency_call_timeout > 0");

@@ -80,6 +80,25 @@ enum class TransactionOutcome { none, completed, failed, expired, cancelled };
 std::string_view transaction_phase_name(TransactionPhase phase);
 std::string_view transaction_outcome_name(TransactionOutcome outcome);
 
+// The status words the API shows and the read model stores, written here once: a waiting
+// phase's own word ("waiting_for_read_token", ...), and once finished its outcome's word
+// ("completed", ...). "unknown" for a transaction that does not exist.
+std::string_view status_word(TransactionPhase phase);  // REQUIRES: not finished
+std::string_view status_word(TransactionOutcome outcome);
+struct TransactionState;
+std::string_view status_word(const TransactionState& state);
+// Every status word a transaction can show, in the order of its life.
+inline constexpr std::string_view status_words[] = {
+    "waiting_for_read_token",
+    "preparing_to_payment",
+    "waiting_for_payment_execution",
+    "completed",
+    "failed",
+    "expired",
+    "waiting_for_payment_cancellation",
+    "cancelled",
+};
+
 struct TransactionState {  // the whole truth; nothing outside it survives a restart
     TransactionPhase phase = TransactionPhase::none;
     TransactionOutcome outcome = TransactionOutcome::none;

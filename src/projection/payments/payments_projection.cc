@@ -10,7 +10,10 @@ namespace qrpay::projection::payments {
 
 namespace {
 
+using domain::status_word;
 using domain::TransactionEvent;
+using Phase = domain::TransactionPhase;
+using Outcome = domain::TransactionOutcome;
 
 // Where one event goes: the row of its transaction, moved from seq - 1 to seq.
 struct Target {
@@ -43,7 +46,7 @@ Status insert_row(const Target& target, const domain::TokenGenerated& event) {
     }
     insert->bind_text(1, target.transaction_id);
     insert->bind_int(2, sqlite::to_column(target.seq.value));
-    insert->bind_text(3, "waiting_for_read_token");
+    insert->bind_text(3, status_word(Phase::waiting_for_read_token));
     insert->bind_text(4, event.consumer_id.value);
     insert->bind_int(5, event.at.value);
     insert->bind_int(6, event.at.value);
@@ -163,40 +166,41 @@ Status on(const Target& target, const domain::TokenRead& event) {
     if (!event.order_id.empty()) {
         extra.push_back({"order_id", event.order_id});
     }
-    return advance(target, "preparing_to_payment", event.at, extra);
+    return advance(target, status_word(Phase::preparing_to_payment), event.at, extra);
 }
 
 Status on(const Target& target, const domain::Expired& event) {
-    return advance(target, "expired", event.at);
+    return advance(target, status_word(Outcome::expired), event.at);
 }
 
 Status on(const Target& target, const domain::PaymentStarted& event) {
-    return advance(target, "waiting_for_payment_execution", event.at);
+    return advance(target, status_word(Phase::waiting_for_payment_execution), event.at);
 }
 
 Status on(const Target& target, const domain::PaymentCompleted& event) {
     Status advanced = advance(
-        target, "completed", event.at,
+        target, status_word(Outcome::completed), event.at,
         {{"agency_reference", event.agency_reference}, {"completed_at_unix_ms", event.at.value}});
     return advanced.ok() ? add_sale(target, SaleKind::completed, event.at) : advanced;
 }
 
 Status on(const Target& target, const domain::PaymentFailed& event) {
-    return advance(target, "failed", event.at, {{"failure_reason", event.reason}});
+    return advance(target, status_word(Outcome::failed), event.at,
+                   {{"failure_reason", event.reason}});
 }
 
 Status on(const Target& target, const domain::CancellationStarted& event) {
-    return advance(target, "waiting_for_payment_cancellation", event.at);
+    return advance(target, status_word(Phase::waiting_for_payment_cancellation), event.at);
 }
 
 Status on(const Target& target, const domain::CancellationCompleted& event) {
-    Status advanced =
-        advance(target, "cancelled", event.at, {{"cancelled_at_unix_ms", event.at.value}});
+    Status advanced = advance(target, status_word(Outcome::cancelled), event.at,
+                              {{"cancelled_at_unix_ms", event.at.value}});
     return advanced.ok() ? add_sale(target, SaleKind::cancelled, event.at) : advanced;
 }
 
 Status on(const Target& target, const domain::CancellationFailed& event) {
-    return advance(target, "completed", event.at);  // the payment stands
+    return advance(target, status_word(Outcome::completed), event.at);  // the payment stands
 }
 
 }  // namespace

@@ -35,17 +35,8 @@ namespace qrpay::projection::payments {
 
 inline constexpr std::string_view projection_name = "payments";
 
-// Every status word a payments row can hold.
-inline constexpr std::string_view payment_statuses[] = {
-    "waiting_for_read_token",
-    "preparing_to_payment",
-    "waiting_for_payment_execution",
-    "completed",
-    "failed",
-    "expired",
-    "waiting_for_payment_cancellation",
-    "cancelled",
-};
+// Every status word a payments row can hold: the domain's.
+inline constexpr const auto& payment_statuses = domain::status_words;
 
 class PaymentsProjection final : public Projection {
 public:
