@@ -16,7 +16,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr std::string_view transactions_prefix = "/v1/transactions/";
 std::string persistence_id_of(const std::string& transaction_id) {
-    return std::string(domain::Transaction::type_name) + "|" + transaction_id;
+    return journal::persistence_id_of(domain::Transaction::type_name, transaction_id);
 }
 
 void respond_json(const http::Responder& responder, int status, std::string body) {

@@ -116,7 +116,7 @@ Json sales_json(const projection::payments::DailySales& row) {
 }
 
 std::string persistence_id_of(const std::string& transaction_id) {
-    return std::string(domain::Transaction::type_name) + "|" + transaction_id;
+    return journal::persistence_id_of(domain::Transaction::type_name, transaction_id);
 }
 
 }  // namespace

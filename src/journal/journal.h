@@ -34,6 +34,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -49,6 +50,15 @@ inline constexpr std::size_t claimed_keys_per_append_max = 4;
 inline constexpr std::size_t claimed_key_bytes_max = 128;
 // How long a key claim holds when the backend's options do not say otherwise.
 inline constexpr std::chrono::milliseconds key_retention_default = std::chrono::hours(24);
+
+// "<entity type>|<entity id>": every persistence id is built here. With an empty id, the
+// prefix all of a type's persistence ids share.
+inline std::string persistence_id_of(std::string_view entity_type, std::string_view entity_id) {
+    std::string id;
+    id.reserve(entity_type.size() + 1 + entity_id.size());
+    id.append(entity_type).append(1, '|').append(entity_id);
+    return id;
+}
 
 // One event as the runtime hands it over: its type name and its encoded bytes.
 struct EventData {

@@ -219,7 +219,7 @@ private:
     using EffectType = Effect<Event, Reply>;
 
     static const std::string& prefix() {
-        static const std::string text = std::string(B::type_name) + "|";
+        static const std::string text = journal::persistence_id_of(B::type_name, "");
         return text;
     }
 

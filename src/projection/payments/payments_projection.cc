@@ -30,7 +30,9 @@ struct Assignment {
     std::variant<std::int64_t, std::string> value;
 };
 
-std::string transaction_prefix() { return std::string(domain::Transaction::type_name) + "|"; }
+std::string transaction_prefix() {
+    return journal::persistence_id_of(domain::Transaction::type_name, "");
+}
 
 Status insert_row(const Target& target, const domain::TokenGenerated& event) {
     if (target.seq != SequenceNr(1)) {
