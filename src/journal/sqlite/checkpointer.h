@@ -30,6 +30,7 @@ namespace qrpay::journal::sqlite {
 struct CheckpointerStats {
     std::uint64_t checkpoints = 0;  // PASSIVE checkpoints run
     std::uint64_t failures = 0;     // checkpoints that failed (logged)
+    std::uint64_t cpu_us = 0;       // CPU time of the thread's checkpoints, sync calls included
 };
 
 class Checkpointer {
@@ -62,6 +63,7 @@ private:
 
     std::atomic<std::uint64_t> checkpoints_{0};
     std::atomic<std::uint64_t> failures_{0};
+    std::atomic<std::uint64_t> cpu_us_{0};
     std::thread thread_;
 };
 
