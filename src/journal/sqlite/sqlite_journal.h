@@ -51,16 +51,20 @@ struct SqliteJournalOptions {
     // id's length each: ~12 MiB at the default with 30-byte ids, at most ~23 MiB. 0 or 1: none.
     std::size_t seq_cache_entries_max = 65'536;
     // The page size of a file the journal creates (a power of two, 512 to 65536); an existing
-    // file keeps its own. Larger pages cut the writer's CPU per event (fewer B-tree pages and
-    // splits per row: about 20% from 4 KiB to 16 KiB in bench/journal_bench) and cost more
-    // WAL bytes per small commit.
-    std::size_t page_bytes = 16384;
+    // file keeps its own. Larger pages cut the writer's CPU per event in large groups (fewer
+    // B-tree pages and splits per row) but write more WAL bytes per small commit: in
+    // bench/journal_bench 16 KiB gave +5-10% at 16 384 entities in flight and -40% at 64,
+    // the service's regime, so SQLite's default stays.
+    std::size_t page_bytes = 4096;
     // The writer connection's page cache (SQLite's cache_size): the pages of the events
     // indexes a group touches stay in memory instead of being read back from the file.
     std::size_t writer_cache_bytes = 64 << 20;
     // The WAL is copied into the database file by a thread of its own (checkpointer.h), at
-    // most once per this interval, so that the writer seldom pauses for it.
-    std::chrono::milliseconds checkpoint_interval_min{10};
+    // most once per this interval, so that the writer seldom pauses for it. Each checkpoint
+    // copies every page changed since the last one and syncs twice; at 100 ms it cost ~8x
+    // less CPU per event than at 10 ms in bench/journal_bench, the WAL still bounded by
+    // wal_backstop_bytes (src/journal/README.md).
+    std::chrono::milliseconds checkpoint_interval_min{100};
     // How long a key claim holds (journal.h, "key claim").
     std::chrono::milliseconds key_retention = key_retention_default;
     // The writer forgets expired claims at most once per this much written_at time, at most
