@@ -5,10 +5,14 @@
 //                                        entities each keep one conditional append (expected
 //                                        sequence, fencing token, one event) in flight until
 //                                        `events` are durable; group commit does the batching.
-//   BM_SqliteInsert/batch_rows/events    the ceiling: raw SQLite inserts of the same rows into
+//   BM_SqliteInsert/batch_rows/page_bytes/events
+//                                        the ceiling: raw SQLite inserts of the same rows into
 //                                        the same table and index, same durability (WAL,
-//                                        synchronous=FULL), one prepared statement, `batch_rows`
-//                                        per transaction, from one thread with nothing else to do.
+//                                        synchronous=FULL: one fdatasync per commit), tuned as
+//                                        far as it goes (raw_pragmas(): 64 MiB page cache, page
+//                                        size `page_bytes`, the WAL bounded as the journal's),
+//                                        one prepared statement, `batch_rows` per transaction,
+//                                        from one thread with nothing else to do.
 //
 // Both report events_per_s (durable events per second of wall time). bench/run divides the
 // first by the best of the second. `--tiny` runs each once at a tiny size (make test).
@@ -156,6 +160,8 @@ void BM_JournalAppend(benchmark::State& state) {
     const auto events = static_cast<std::uint64_t>(state.range(1));
     std::uint64_t commits = 0;
     std::uint64_t retried = 0;
+    std::uint64_t checkpoint_cpu_us = 0;
+    std::uintmax_t wal_bytes_max = 0;
     for (auto _ : state) {
         TempDir dir;
         auto journal = qrpay::journal::open_sqlite_journal({.path = dir.file("journal.sqlite3")});
@@ -180,6 +186,10 @@ void BM_JournalAppend(benchmark::State& state) {
         const auto after = qrpay::journal::sqlite_journal_stats(**journal);
         commits += after.commits - before.commits;
         retried += after.groups_retried_isolated - before.groups_retried_isolated;
+        checkpoint_cpu_us += after.checkpoint_cpu_us - before.checkpoint_cpu_us;
+        std::error_code ignored;
+        wal_bytes_max = std::max(
+            wal_bytes_max, std::filesystem::file_size(dir.file("journal.sqlite3-wal"), ignored));
     }
     const auto total = static_cast<double>(events * static_cast<std::uint64_t>(state.iterations()));
     state.counters["events_per_s"] = benchmark::Counter(total, benchmark::Counter::kIsRate);
@@ -187,14 +197,36 @@ void BM_JournalAppend(benchmark::State& state) {
         total / static_cast<double>(std::max<std::uint64_t>(1, commits));
     // Groups the writer had to run again with a savepoint per write: 0 unless a write failed.
     state.counters["groups_retried"] = static_cast<double>(retried);
+    // What the checkpointer's thread costs, and how large the WAL file grew.
+    state.counters["ckpt_cpu_us_per_kevent"] =
+        static_cast<double>(checkpoint_cpu_us) * 1000.0 / total;
+    state.counters["wal_mib_max"] = static_cast<double>(wal_bytes_max) / (1 << 20);
 }
 
 // ---- raw SQLite --------------------------------------------------------------------------
 
+// The raw side at its best with the journal's durability, each setting measured for issue 11
+// (events/s at batch_rows 16384, best of 5 interleaved runs; src/journal/README.md has the
+// table): a 64 MiB page cache (no spills of dirty index pages mid-transaction), larger pages
+// (fewer B-tree pages and splits per row), and SQLite's checkpoint at the journal's WAL bound
+// (SqliteJournalOptions::wal_backstop_bytes), so that neither side defers copying its WAL
+// without bound. Tried, no gain: mmap_size, temp_store, locking_mode=EXCLUSIVE, multi-row
+// INSERT statements (slower), rows sorted by key within a batch.
+constexpr std::size_t raw_cache_bytes = 64 << 20;
+
+std::string raw_pragmas(std::size_t page_bytes) {
+    const std::size_t wal_pages =
+        qrpay::journal::SqliteJournalOptions{}.wal_backstop_bytes / page_bytes;
+    return "PRAGMA page_size = " + std::to_string(page_bytes) +
+           ";\nPRAGMA journal_mode = WAL;\nPRAGMA synchronous = FULL;\n"
+           "PRAGMA cache_size = -" +
+           std::to_string(raw_cache_bytes / 1024) +
+           ";\nPRAGMA wal_autocheckpoint = " + std::to_string(wal_pages) + ";\n";
+}
+
 // The journal's own events table and shard-order index, with the journal's durability.
-std::string raw_schema() {
-    return std::string("PRAGMA journal_mode = WAL;\nPRAGMA synchronous = FULL;\n") +
-           qrpay::journal::sqlite::events_table_sql;
+std::string raw_schema(std::size_t page_bytes) {
+    return raw_pragmas(page_bytes) + qrpay::journal::sqlite::events_table_sql;
 }
 
 Status check(int result, sqlite3* db, const char* what) {
@@ -222,11 +254,24 @@ void bind_row(sqlite3_stmt* insert,
 
 // Inserts the rows the journal would write for `entities` entities appending round-robin,
 // `batch_rows` per transaction. The seconds it took.
+struct RawStatements {
+    sqlite3_stmt* begin = nullptr;
+    sqlite3_stmt* insert = nullptr;
+    sqlite3_stmt* commit = nullptr;
+};
+
+Status step_once(sqlite3_stmt* statement, sqlite3* db, const char* what) {
+    Status stepped = check(sqlite3_step(statement), db, what);
+    sqlite3_reset(statement);
+    return stepped;
+}
+
 Result<double> insert_raw(sqlite3* db,
-                          sqlite3_stmt* insert,
+                          const RawStatements& statements,
                           std::uint64_t events,
                           std::uint64_t batch_rows,
                           std::size_t entities) {
+    sqlite3_stmt* insert = statements.insert;
     std::vector<std::string> ids;
     for (std::size_t entity = 0; entity < entities; ++entity) {
         ids.push_back(persistence_id(entity));
@@ -234,18 +279,16 @@ Result<double> insert_raw(sqlite3* db,
     std::vector<std::int64_t> shard_offset(shard_count, 0);
     const auto start = SteadyClock::now();
     for (std::uint64_t row = 0; row < events;) {
-        Status begun =
-            check(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), db, "begin");
+        Status begun = step_once(statements.begin, db, "begin");
         for (std::uint64_t in_batch = 0; begun.ok() && in_batch < batch_rows && row < events;
              ++in_batch, ++row) {
             const std::size_t entity = row % entities;
             const std::size_t shard = entity % shard_count;
             bind_row(insert, ids[entity], row / entities + 1, shard, ++shard_offset[shard]);
-            begun = check(sqlite3_step(insert), db, "insert");
-            sqlite3_reset(insert);
+            begun = step_once(insert, db, "insert");
         }
         if (begun.ok()) {
-            begun = check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db, "commit");
+            begun = step_once(statements.commit, db, "commit");
         }
         if (!begun.ok()) {
             return begun;
@@ -255,35 +298,45 @@ Result<double> insert_raw(sqlite3* db,
 }
 
 // A new database with the schema, and its prepared insert; the error when SQLite refuses.
-Result<double> run_raw(const TempDir& dir, std::uint64_t events, std::uint64_t batch_rows) {
+Result<double> run_raw(const TempDir& dir,
+                       std::uint64_t events,
+                       std::uint64_t batch_rows,
+                       std::size_t page_bytes) {
     sqlite3* db = nullptr;
-    sqlite3_stmt* insert = nullptr;
+    RawStatements statements;
     Status opened = check(sqlite3_open(dir.file("raw.sqlite3").c_str(), &db), db, "open");
     if (opened.ok()) {
-        opened =
-            check(sqlite3_exec(db, raw_schema().c_str(), nullptr, nullptr, nullptr), db, "schema");
+        opened = check(sqlite3_exec(db, raw_schema(page_bytes).c_str(), nullptr, nullptr, nullptr),
+                       db, "schema");
     }
-    if (opened.ok()) {
-        opened = check(sqlite3_prepare_v2(db,
-                                          "INSERT INTO events (persistence_id, seq, shard, "
-                                          "shard_offset, type, payload, written_at_unix_ms) "
-                                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                                          -1, &insert, nullptr),
-                       db, "prepare");
+    const std::pair<const char*, sqlite3_stmt**> prepared[] = {
+        {"BEGIN IMMEDIATE", &statements.begin},
+        {"INSERT INTO events (persistence_id, seq, shard, shard_offset, type, payload, "
+         "written_at_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         &statements.insert},
+        {"COMMIT", &statements.commit},
+    };
+    for (const auto& [sql, statement] : prepared) {
+        if (opened.ok()) {
+            opened = check(sqlite3_prepare_v2(db, sql, -1, statement, nullptr), db, "prepare");
+        }
     }
     Result<double> seconds =
-        opened.ok() ? insert_raw(db, insert, events, batch_rows, 1024) : Result<double>(opened);
-    sqlite3_finalize(insert);
+        opened.ok() ? insert_raw(db, statements, events, batch_rows, 1024) : Result<double>(opened);
+    for (sqlite3_stmt* statement : {statements.begin, statements.insert, statements.commit}) {
+        sqlite3_finalize(statement);
+    }
     sqlite3_close(db);
     return seconds;
 }
 
 void BM_SqliteInsert(benchmark::State& state) {
     const auto batch_rows = static_cast<std::uint64_t>(state.range(0));
-    const auto events = static_cast<std::uint64_t>(state.range(1));
+    const auto page_bytes = static_cast<std::size_t>(state.range(1));
+    const auto events = static_cast<std::uint64_t>(state.range(2));
     for (auto _ : state) {
         TempDir dir;
-        Result<double> seconds = dir.ok() ? run_raw(dir, events, batch_rows)
+        Result<double> seconds = dir.ok() ? run_raw(dir, events, batch_rows, page_bytes)
                                           : Result<double>(Status(Errc::io_error, "mkdtemp"));
         if (!seconds.ok()) {
             state.SkipWithError(seconds.status().to_string().c_str());
@@ -301,19 +354,27 @@ void register_benchmarks(bool tiny) {
     auto* journal = benchmark::RegisterBenchmark("BM_JournalAppend", BM_JournalAppend);
     auto* raw = benchmark::RegisterBenchmark("BM_SqliteInsert", BM_SqliteInsert);
     journal->ArgNames({"entities", "events"})->UseManualTime()->Unit(benchmark::kMillisecond);
-    raw->ArgNames({"batch_rows", "events"})->UseManualTime()->Unit(benchmark::kMillisecond);
+    raw->ArgNames({"batch_rows", "page_bytes", "events"})
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
     journal->Iterations(iterations);
     raw->Iterations(iterations);
     if (tiny) {
         journal->Args({16, events});
-        raw->Args({64, events});
+        raw->Args({64, 16384, events});
         return;
     }
     for (std::int64_t entities : {64, 1024, 4096, 16384}) {
         journal->Args({entities, events});
     }
-    for (std::int64_t batch : {64, 1024, 16384}) {
-        raw->Args({batch, events});
+    // The journal's page size at every batch, SQLite's default and the largest at the large
+    // batches, and batches beyond the journal's group_events_max: the ceiling is the best.
+    for (std::int64_t batch : {64, 1024, 16384, 65536}) {
+        raw->Args({batch, 16384, events});
+    }
+    for (std::int64_t batch : {16384, 65536}) {
+        raw->Args({batch, 4096, events});
+        raw->Args({batch, 65536, events});
     }
 }
 

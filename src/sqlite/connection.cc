@@ -153,7 +153,8 @@ std::optional<std::string> Statement::column_optional_text(int index) const {
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& path,
                                                      OpenMode mode,
-                                                     std::chrono::milliseconds lock_wait_max) {
+                                                     std::chrono::milliseconds lock_wait_max,
+                                                     std::size_t new_file_page_bytes) {
     sqlite3* db = nullptr;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
     if (mode != OpenMode::reader) {
@@ -174,6 +175,13 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path,
             return pragmas;
         }
         return connection;
+    }
+    if (new_file_page_bytes != 0) {  // a no-op once the file has its first table
+        Status paged = connection->run_script(
+            "PRAGMA page_size = " + std::to_string(new_file_page_bytes) + ";");
+        if (!paged.ok()) {
+            return paged;
+        }
     }
     Status pragmas = connection->run_script(
         mode == OpenMode::writer ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"

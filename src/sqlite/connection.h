@@ -83,11 +83,14 @@ enum class OpenMode {
 class Connection {
 public:
     // Opens `path` and sets its pragmas. `lock_wait_max` bounds every wait for a lock that
-    // another connection holds (SQLITE_BUSY after it). io_error when SQLite cannot open the
-    // file or refuses WAL.
+    // another connection holds (SQLITE_BUSY after it). `new_file_page_bytes`, when not 0, is
+    // the page size of a file a writer opens empty (a power of two, 512 to 65536; SQLite
+    // cannot change it once the file is in WAL mode, so it is set here, before). io_error
+    // when SQLite cannot open the file or refuses WAL.
     static Result<std::unique_ptr<Connection>> open(const std::string& path,
                                                     OpenMode mode,
-                                                    std::chrono::milliseconds lock_wait_max);
+                                                    std::chrono::milliseconds lock_wait_max,
+                                                    std::size_t new_file_page_bytes = 0);
     ~Connection();  // finalizes every cached statement, then closes
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;

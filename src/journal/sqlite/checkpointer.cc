@@ -1,5 +1,7 @@
 #include "journal/sqlite/checkpointer.h"
 
+#include <time.h>
+
 #include <string>
 #include <system_error>
 #include <utility>
@@ -54,8 +56,20 @@ void Checkpointer::wake() {
 }
 
 CheckpointerStats Checkpointer::stats() const {
-    return {.checkpoints = checkpoints_.load(), .failures = failures_.load()};
+    return {
+        .checkpoints = checkpoints_.load(), .failures = failures_.load(), .cpu_us = cpu_us_.load()};
 }
+
+namespace {
+
+std::uint64_t thread_cpu_us() {
+    timespec now{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000 +
+           static_cast<std::uint64_t>(now.tv_nsec) / 1'000;
+}
+
+}  // namespace
 
 void Checkpointer::run() {
     std::unique_lock lock(mutex_);
@@ -74,7 +88,9 @@ void Checkpointer::run() {
 }
 
 void Checkpointer::checkpoint_once() {
+    const std::uint64_t cpu_before = thread_cpu_us();
     Status checkpointed = connection_->checkpoint_passive();
+    cpu_us_ += thread_cpu_us() - cpu_before;
     if (checkpointed.ok()) {
         ++checkpoints_;
         return;

@@ -6,8 +6,8 @@
 // After each committed group the writer calls wake(); the thread then runs a PASSIVE
 // checkpoint on its own connection, at most once per interval_min. PASSIVE never waits for the
 // writer or the readers; it copies what it can. The writer keeps SQLite's own checkpoint at
-// 1000 WAL pages as the backstop: when it runs, most frames are copied already, and it lets the
-// WAL start over from its beginning.
+// SqliteJournalOptions::wal_backstop_bytes as the backstop that bounds the WAL: when it runs,
+// most frames are copied already, and it lets the WAL start over from its beginning.
 //
 // Thread safety: wake() and stats() from any thread; start() and the destructor from one.
 
@@ -30,6 +30,7 @@ namespace qrpay::journal::sqlite {
 struct CheckpointerStats {
     std::uint64_t checkpoints = 0;  // PASSIVE checkpoints run
     std::uint64_t failures = 0;     // checkpoints that failed (logged)
+    std::uint64_t cpu_us = 0;       // CPU time of the thread's checkpoints, sync calls included
 };
 
 class Checkpointer {
@@ -62,6 +63,7 @@ private:
 
     std::atomic<std::uint64_t> checkpoints_{0};
     std::atomic<std::uint64_t> failures_{0};
+    std::atomic<std::uint64_t> cpu_us_{0};
     std::thread thread_;
 };
 

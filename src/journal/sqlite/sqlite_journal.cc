@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <limits>
 #include <mutex>
@@ -155,7 +156,8 @@ SqliteJournal::SqliteJournal(const SqliteJournalOptions& options,
               .queued_bytes_max = options.queued_bytes_max,
               .group_events_max = options.group_events_max,
               .group_bytes_max = options.group_bytes_max,
-              .group_wait_max = options.group_wait_max}),
+              .group_wait = {.wait_max = options.group_wait_max,
+                             .commit_share_percent = options.group_wait_commit_share_percent}}),
       readers_({.path = options.path,
                 .connections_max = options.read_connections_max,
                 .wait_max = options.read_wait_max,
@@ -194,13 +196,16 @@ SqliteJournalStats SqliteJournal::stats() const {
             .groups_retried_isolated = groups_retried_isolated_.load(),
             .checkpoints = checkpoints.checkpoints,
             .checkpoint_failures = checkpoints.failures,
-            .claims_forgotten = claims_forgotten_.load()};
+            .claims_forgotten = claims_forgotten_.load(),
+            .checkpoint_cpu_us = checkpoints.cpu_us};
 }
 
 void SqliteJournal::run_writer() {
     for (std::vector<PendingWrite> group = queue_.take_group(); !group.empty();
          group = queue_.take_group()) {
+        const auto begun = std::chrono::steady_clock::now();
         GroupOutcome outcome = committer_.commit(group);
+        queue_.committed(std::chrono::steady_clock::now() - begun, group.size());
         QRPAY_ASSERT(outcome.statuses.size() == group.size(), "a write of the group unanswered");
         report(group, outcome);
         sweep_claims(group);
@@ -516,11 +521,39 @@ Status validate_options(const SqliteJournalOptions& options) {
         options.read_wait_max.count() >= 0 && options.lock_wait_max.count() >= 0 &&
         options.checkpoint_interval_min.count() >= 0 && options.key_retention.count() > 0 &&
         options.claim_sweep_interval.count() > 0 && options.claims_forgotten_per_sweep > 0 &&
-        options.lock_wait_max <= std::chrono::hours(24);
+        options.lock_wait_max <= std::chrono::hours(24) &&
+        options.group_wait_commit_share_percent <= 100 && options.page_bytes >= 512 &&
+        options.page_bytes <= 65536 && (options.page_bytes & (options.page_bytes - 1)) == 0 &&
+        options.wal_backstop_bytes >= options.page_bytes;
     if (!valid) {
         return {Errc::invalid_argument, "SqliteJournalOptions: empty path or a zero bound"};
     }
     return {};
+}
+
+// The writer's page cache and its backstop checkpoint; the WAL's size in pages needs the
+// file's page size, which an existing file may have other than options.page_bytes.
+Status tune_writer(Connection& writer, const SqliteJournalOptions& options) {
+    Status cached = writer.run_script("PRAGMA cache_size = -" +
+                                      std::to_string(options.writer_cache_bytes / 1024) + ";");
+    if (!cached.ok()) {
+        return cached;
+    }
+    std::size_t page_bytes = 0;
+    {
+        Result<Statement> page_size = writer.prepare("PRAGMA page_size");
+        if (!page_size.ok()) {
+            return page_size.status();
+        }
+        if (page_size->step() != Step::row) {
+            return page_size->error("read page_size");
+        }
+        page_bytes =
+            static_cast<std::size_t>(std::max<std::int64_t>(page_size->column_int(0), 512));
+    }
+    const std::size_t backstop_pages =
+        std::max<std::size_t>(1, options.wal_backstop_bytes / page_bytes);
+    return writer.run_script("PRAGMA wal_autocheckpoint = " + std::to_string(backstop_pages) + ";");
 }
 
 }  // namespace
@@ -529,10 +562,13 @@ Result<std::unique_ptr<Journal>> open_sqlite_journal(const SqliteJournalOptions&
     if (Status valid = validate_options(options); !valid.ok()) {
         return valid;
     }
-    Result<std::unique_ptr<Connection>> writer =
-        Connection::open(options.path, qrpay::sqlite::OpenMode::writer, options.lock_wait_max);
+    Result<std::unique_ptr<Connection>> writer = Connection::open(
+        options.path, qrpay::sqlite::OpenMode::writer, options.lock_wait_max, options.page_bytes);
     if (!writer.ok()) {
         return writer.status();
+    }
+    if (Status tuned = tune_writer(**writer, options); !tuned.ok()) {
+        return tuned;
     }
     if (Status schema = sqlite::ensure_schema(**writer); !schema.ok()) {
         return schema;

@@ -455,6 +455,32 @@ TEST_F(SqliteJournalTest, RefusesInvalidOptions) {
     SqliteJournalOptions no_readers = options();
     no_readers.read_connections_max = 0;
     EXPECT_EQ(open_sqlite_journal(no_readers).status().code(), Errc::invalid_argument);
+    SqliteJournalOptions odd_pages = options();
+    odd_pages.page_bytes = 5000;
+    EXPECT_EQ(open_sqlite_journal(odd_pages).status().code(), Errc::invalid_argument);
+    SqliteJournalOptions tiny_wal = options();
+    tiny_wal.wal_backstop_bytes = tiny_wal.page_bytes - 1;
+    EXPECT_EQ(open_sqlite_journal(tiny_wal).status().code(), Errc::invalid_argument);
+    SqliteJournalOptions over_share = options();
+    over_share.group_wait_commit_share_percent = 101;
+    EXPECT_EQ(open_sqlite_journal(over_share).status().code(), Errc::invalid_argument);
+}
+
+TEST_F(SqliteJournalTest, CreatesItsFileWithThePageSizeAsked) {
+    SqliteJournalOptions paged = options();
+    paged.page_bytes = 16384;
+    {
+        std::unique_ptr<Journal> journal = open_or_fail(paged);
+        ASSERT_NE(journal, nullptr);
+        ASSERT_TRUE(journal->append_and_wait(make_append("page|a", SequenceNr(0), 1)).ok());
+    }
+    auto db = qrpay::sqlite::Connection::open(db_path(), qrpay::sqlite::OpenMode::reader,
+                                              std::chrono::milliseconds(0));
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    auto page_size = (*db)->prepare("PRAGMA page_size");
+    ASSERT_TRUE(page_size.ok());
+    ASSERT_EQ(page_size->step(), qrpay::sqlite::Step::row);
+    EXPECT_EQ(page_size->column_int(0), 16384);
 }
 
 TEST_F(SqliteJournalTest, ReadsProceedWhileAnotherConnectionHoldsTheWriteLock) {

@@ -95,5 +95,94 @@ TEST(WriteQueue, TakeGroupWakesOnPushFromAnotherThread) {
     producer.join();
 }
 
+// ---- the adaptive group wait, as a pure function -------------------------------------------
+
+namespace group_wait_cases {
+
+using std::chrono::microseconds;
+using std::chrono::nanoseconds;
+
+constexpr GroupWaitPolicy policy{.wait_max = microseconds(1'000), .commit_share_percent = 50};
+
+// A burst: writes arriving every 10 µs, commits taking 400 µs, 8 writes queued, the last group
+// of 32 writes, the last write 5 µs ago, nothing waited yet.
+GroupWaitInputs burst() {
+    return {.queued_writes = 8,
+            .group_full = false,
+            .last_group_writes = 32,
+            .arrival_gap_avg = microseconds(10),
+            .since_last_arrival = microseconds(5),
+            .commit_avg = microseconds(400),
+            .waited = microseconds(0)};
+}
+
+TEST(GroupWait, WaitsUntilTheNextWriteIsDueWhileWritesArriveFasterThanCommits) {
+    // Due at 2 mean gaps after the last write: 20 - 5 µs from now.
+    EXPECT_EQ(group_wait(policy, burst()), microseconds(15));
+}
+
+TEST(GroupWait, NeverWhenDisabledOrTheGroupIsFull) {
+    EXPECT_EQ(group_wait({.wait_max = microseconds(0)}, burst()), nanoseconds(0));
+    GroupWaitInputs full = burst();
+    full.group_full = true;
+    EXPECT_EQ(group_wait(policy, full), nanoseconds(0));
+}
+
+TEST(GroupWait, NeverAfterAnIdleSpell) {
+    GroupWaitInputs lone = burst();
+    lone.last_group_writes = 1;
+    lone.queued_writes = 1;
+    EXPECT_EQ(group_wait(policy, lone), nanoseconds(0));
+    lone.last_group_writes = 0;  // the very first write
+    EXPECT_EQ(group_wait(policy, lone), nanoseconds(0));
+    // Two queued after a lone group: writes are arriving, the rule applies.
+    lone.queued_writes = 2;
+    EXPECT_EQ(group_wait(policy, lone), microseconds(15));
+}
+
+TEST(GroupWait, NeverWhenTheNextWriteIsNotExpectedWithinTheBudget) {
+    GroupWaitInputs sparse = burst();
+    sparse.arrival_gap_avg = microseconds(250);  // budget: 50% of 400 µs = 200 µs
+    sparse.since_last_arrival = microseconds(0);
+    EXPECT_EQ(group_wait(policy, sparse), nanoseconds(0));
+    sparse.arrival_gap_avg = microseconds(200);
+    EXPECT_EQ(group_wait(policy, sparse), microseconds(200));  // 2 gaps due, capped by budget
+}
+
+TEST(GroupWait, NeverOnceTheArrivalsHaveStopped) {
+    GroupWaitInputs stopped = burst();
+    stopped.since_last_arrival = microseconds(20);  // 2 mean gaps without a write
+    EXPECT_EQ(group_wait(policy, stopped), nanoseconds(0));
+}
+
+TEST(GroupWait, BoundedByTheShareOfACommitAndByWaitMax) {
+    GroupWaitInputs slow = burst();
+    slow.arrival_gap_avg = microseconds(40);
+    slow.since_last_arrival = microseconds(0);
+    slow.waited = microseconds(150);  // budget left: 200 - 150 = 50 µs, next due in 80 µs
+    EXPECT_EQ(group_wait(policy, slow), microseconds(50));
+    slow.arrival_gap_avg = microseconds(60);  // not expected within the 50 µs left
+    EXPECT_EQ(group_wait(policy, slow), nanoseconds(0));
+    slow.waited = microseconds(200);
+    EXPECT_EQ(group_wait(policy, slow), nanoseconds(0));
+
+    GroupWaitInputs long_commits = burst();
+    long_commits.commit_avg = microseconds(10'000);  // 50%: 5 ms, above wait_max
+    long_commits.arrival_gap_avg = microseconds(800);
+    long_commits.since_last_arrival = microseconds(0);
+    EXPECT_EQ(group_wait(policy, long_commits), microseconds(1'000));
+    long_commits.arrival_gap_avg = microseconds(8);
+    long_commits.waited = microseconds(990);
+    EXPECT_EQ(group_wait(policy, long_commits), microseconds(10));
+}
+
+TEST(GroupWait, NeverBeforeACommitWasMeasured) {
+    GroupWaitInputs first = burst();
+    first.commit_avg = nanoseconds(0);
+    EXPECT_EQ(group_wait(policy, first), nanoseconds(0));
+}
+
+}  // namespace group_wait_cases
+
 }  // namespace
 }  // namespace qrpay::journal::sqlite
