@@ -1,5 +1,7 @@
 #include "domain/payment_flows.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 
@@ -8,7 +10,28 @@
 namespace qrpay::domain {
 namespace {
 
-constexpr std::size_t transaction_id_random_bytes = 16;
+// A transaction id is "tx_" and 32 hex digits: the creation time (Unix milliseconds, 12
+// digits) then 10 random bytes. Ids made close in time sort close together, so the journal's
+// and the read model's indexes on them take new ids at their right edge instead of dirtying a
+// random page per payment (a third of the journal writer's cost was such pages); 80 random
+// bits per millisecond keep them unique and unguessable. The time is the transaction's
+// created_at, which both parties see anyway.
+constexpr std::size_t transaction_id_bytes = 16;
+constexpr std::size_t transaction_id_time_hex_digits = 12;
+constexpr std::size_t transaction_id_random_bytes = 10;
+static_assert(transaction_id_time_hex_digits + 2 * transaction_id_random_bytes ==
+                  2 * transaction_id_bytes,
+              "time and randomness fill the id");
+
+std::string transaction_id_time_hex(UnixMs now) {
+    constexpr std::string_view digits = "0123456789abcdef";
+    auto value = static_cast<std::uint64_t>(std::max<std::int64_t>(now.value, 0));
+    std::string hex(transaction_id_time_hex_digits, '0');
+    for (std::size_t i = transaction_id_time_hex_digits; i-- > 0; value >>= 4U) {
+        hex[i] = digits[value & 15U];
+    }
+    return hex;
+}
 
 // Unwraps the one reply alternative a transaction has.
 Result<TransactionView> as_view(Result<TransactionReply> reply) {
@@ -22,7 +45,7 @@ Result<TransactionView> as_view(Result<TransactionReply> reply) {
 
 bool is_well_formed_transaction_id(std::string_view id) {
     constexpr std::string_view prefix = "tx_";
-    return id.size() == prefix.size() + 2 * transaction_id_random_bytes &&
+    return id.size() == prefix.size() + 2 * transaction_id_bytes &&
            id.substr(0, prefix.size()) == prefix &&
            id.find_first_not_of("0123456789abcdef", prefix.size()) == std::string_view::npos;
 }
@@ -48,7 +71,8 @@ void PaymentFlows::issue_code(const ConsumerId& consumer, ViewCallback done) {
 // Both appends at once; the view is answered once both are durable. The shared state lives
 // on the two entities' executors, so it is guarded.
 void PaymentFlows::draw_code(const ConsumerId& consumer, int draws_left, ViewCallback done) {
-    TransactionId transaction{"tx_" + random_.hex(transaction_id_random_bytes)};
+    TransactionId transaction{"tx_" + transaction_id_time_hex(clock_.wall_now()) +
+                              random_.hex(transaction_id_random_bytes)};
     QRPAY_ASSERT(is_well_formed_transaction_id(transaction.value), "issued ids are well formed");
     std::string code = random_.decimal_digits(static_cast<int>(code_digits));
     UnixMs expires_at{clock_.wall_now().value + options_.code_ttl.count()};
