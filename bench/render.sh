@@ -124,19 +124,24 @@ render() {
         summary "$pay_p99_half" "$pay_p99_low" "$unloaded_rate"
         details
         limits "$pay_p99_half" "$unloaded_rate" "$pay_p99_low"
-        awk '/^## Projection lag/ {on = 1; print; next} on && /^## / {exit} on' "$old" |
-            sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'  # without trailing blank lines
-        echo
-        # The soak's section (bench/soak writes it) likewise.
-        if grep -q '^## Soak' "$old"; then
-            awk '/^## Soak/ {on = 1; print; next} on && /^## / {exit} on' "$old" |
-                sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
-            echo
-        fi
+        # Sections written elsewhere: what was tried for the targets that are missed (by
+        # hand, each number with its commit), the query side's benchmark, the soak.
+        carry_section "What was tried" "$old"
+        carry_section "Projection lag" "$old"
+        carry_section "Soak" "$old"
         history_section "$row"
         how_to_run
     } > "$md.new"
     mv "$md.new" "$md"
+}
+
+# Prints the section of `file` whose heading starts with "## $1", without its trailing blank
+# lines, then one blank line; nothing when the file has no such section.
+carry_section() {
+    grep -q "^## $1" "$2" || return 0
+    awk -v heading="## $1" 'index($0, heading) == 1 {on = 1; print; next} on && /^## / {exit} on' "$2" |
+        sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
+    echo
 }
 
 header() {
@@ -268,8 +273,9 @@ $(latency_table "$work/half.json")
 
 ![latency versus offered rate](benchmarks-latency.png)
 
-Each point: open loop for $sweep_s ($warmup of it not measured). p99.9 of a point rests on
-its slowest thousandth: the flows column says how many that is.
+Each point: open loop for $sweep_s ($warmup of it not measured), longer at low rates so
+that every point measures at least $sweep_flows_min flows: p99.9 of a point rests on its
+slowest thousandth (the flows column says how many that is), never on one flow alone.
 
 | share of max | offered /s | achieved /s | flows | flow p50 ms | flow p99 ms | flow p99.9 ms | pay p50 ms | pay p99 ms | pay p99.9 ms | create_code p50 ms | create_code p99 ms | create_code p99.9 ms | errors |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|

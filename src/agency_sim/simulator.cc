@@ -154,26 +154,40 @@ void Simulator::reverse(const domain::AgencyReversal& reversal, Done done) {
 
 Result<std::vector<LedgerBalance>> Simulator::ledger() { return ledger_->balances(); }
 
+// The operation runs at once, on the worker; its answer goes out `latency` after the call
+// arrived, or as soon as the operation is done when that took longer. So `latency` is the
+// agency's response time as its caller sees it, its own ledger write included.
 void Simulator::submit(std::function<SimOutcome()> operation, bool may_time_out, Done done) {
     QRPAY_ASSERT(done != nullptr, "an agency call needs a done callback");
-    auto scheduled = worker_.run_after(options_.latency, [this, operation, may_time_out, done] {
-        answer(operation(), may_time_out, done);
-    });
+    const auto arrived = std::chrono::steady_clock::now();
+    auto scheduled = worker_.run_after(
+        std::chrono::microseconds(0), [this, arrived, operation, may_time_out, done] {
+            SimOutcome outcome = operation();
+            const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::steady_clock::now() - arrived);
+            answer(std::move(outcome), may_time_out, options_.latency - elapsed, done);
+        });
     if (!scheduled.ok()) {
         done(failed(SimVerdict::unavailable, scheduled.status().to_string()));
     }
 }
 
-// Sends the outcome now, or -- a simulated timeout, only for what reached the ledger --
-// after timeout_delay.
-void Simulator::answer(SimOutcome outcome, bool may_time_out, const Done& done) {
+// Sends the outcome after `delay` (now when it is not positive), or -- a simulated timeout,
+// only for what reached the ledger -- after timeout_delay.
+void Simulator::answer(SimOutcome outcome,
+                       bool may_time_out,
+                       std::chrono::microseconds delay,
+                       const Done& done) {
     bool recorded = outcome.verdict == SimVerdict::approved ||
                     outcome.verdict == SimVerdict::declined ||
                     outcome.verdict == SimVerdict::reversed;
     if (may_time_out && recorded && roll(options_.timeout_rate)) {
         outcome.answered_late = true;
-        auto late = worker_.run_after(options_.timeout_delay, [done, outcome] { done(outcome); });
-        if (late.ok()) {
+        delay = options_.timeout_delay;
+    }
+    if (delay.count() > 0) {
+        auto later = worker_.run_after(delay, [done, outcome] { done(outcome); });
+        if (later.ok()) {
             return;
         }
     }

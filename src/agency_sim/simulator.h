@@ -8,8 +8,9 @@
 // Reached two ways: over HTTP (agency_sim/simulator_http.h, the `qrpay agency-sim` command)
 // or in process (agency_sim/in_process_agency.h). Both go through the calls below.
 //
-// Threads: the simulator owns one worker thread; every operation runs there after `latency`,
-// and `done` runs there (or on the thread calling stop(), or on the caller's thread when the
+// Threads: the simulator owns one worker thread; every operation runs there as it arrives, its
+// answer goes out `latency` after the arrival (or once the operation is done, if later), and
+// `done` runs there (or on the thread calling stop(), or on the caller's thread when the
 // simulator is stopped or full). Every method may be called from any thread.
 
 #include <chrono>
@@ -33,7 +34,7 @@ namespace qrpay::agency_sim {
 
 struct SimulatorOptions {
     std::string data_dir{};                // holds agency-ledger.sqlite3; created if missing
-    std::chrono::milliseconds latency{0};  // before each operation runs
+    std::chrono::milliseconds latency{0};  // from a call's arrival to its answer, at least
     double decline_rate = 0.0;             // [0, 1]: share of new payments declined
     double error_5xx_rate = 0.0;           // [0, 1]: share of calls failing, nothing done
     double timeout_rate = 0.0;             // [0, 1]: share of pays/reversals answered late
@@ -91,7 +92,10 @@ public:
 private:
     Simulator(const SimulatorOptions& options, std::unique_ptr<Ledger> ledger);
     void submit(std::function<SimOutcome()> operation, bool may_time_out, Done done);
-    void answer(SimOutcome outcome, bool may_time_out, const Done& done);
+    void answer(SimOutcome outcome,
+                bool may_time_out,
+                std::chrono::microseconds delay,
+                const Done& done);
     SimOutcome run_pay(const domain::AgencyPayment& payment);
     SimOutcome record_new_payment(const domain::AgencyPayment& payment);
     SimOutcome run_inquire(const std::string& idempotency_key);

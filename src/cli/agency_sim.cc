@@ -14,7 +14,7 @@ void add_agency_sim(CLI::App& root, AgencySimConfig& config) {
     options.data_dir = "./agency-data";
     sim->add_option("--listen", config.listen, "HOST:PORT");
     sim->add_option("--data-dir", options.data_dir, "where the ledger lives");
-    add_duration(*sim, "--latency", options.latency, "delay before each operation");
+    add_duration(*sim, "--latency", options.latency, "response time of each call");
     sim->add_option("--decline-rate", options.decline_rate, "share of payments declined")
         ->check(CLI::Range(0.0, 1.0));
     sim->add_option("--error-5xx-rate", options.error_5xx_rate, "share of calls failing with 5xx")

@@ -35,7 +35,7 @@ Scheduler::Scheduler(const SchedulerOptions& options) : threads_(std::make_uniqu
 
 Scheduler::~Scheduler() { stop(); }
 
-Result<TimerId> Scheduler::run_after(std::chrono::milliseconds delay, Task task) {
+Result<TimerId> Scheduler::run_after(std::chrono::microseconds delay, Task task) {
     return timers_->run_after(delay, std::move(task));
 }
 

@@ -47,7 +47,7 @@ public:
 
     // Runs `task` after `delay` (zero: as soon as a thread is free).
     // Errors: unavailable when stopped or when tasks_pending_max tasks are pending.
-    Result<TimerId> run_after(std::chrono::milliseconds delay, Task task);
+    Result<TimerId> run_after(std::chrono::microseconds delay, Task task);
     // Removes a pending task without running it. False when it already ran, is running, or
     // never existed.
     bool cancel(TimerId id);

@@ -29,6 +29,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -181,10 +182,21 @@ private:
     std::vector<std::shared_ptr<detail::Session>> sessions_snapshot();
     bool wait_sessions_gone(std::chrono::milliseconds timeout);
 
+    using WorkGuard = net::executor_work_guard<net::io_context::executor_type>;
+
+    // The context the next accepted connection lives on (round robin).
+    net::io_context& next_context();
+
+    // One io_context per I/O thread, each run by its thread alone: a connection lives on one
+    // of them for its whole life, so its handlers never contend with another thread's for
+    // the context's queue and reactor (one shared context cost the I/O threads a mutex
+    // hand-off and an eventfd wake-up per handler). Declared first: destroyed last, after
+    // everything using them. contexts_[0] also runs the acceptor and the timers.
+    std::vector<std::unique_ptr<net::io_context>> contexts_;
+    std::vector<WorkGuard> work_;
+    std::size_t next_context_ = 0;  // used on accept_strand_
     const ServerOptions options_;
     const Handler handler_;
-    net::io_context context_;  // first member: destroyed last, after everything using it
-    std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
     net::strand<net::io_context::executor_type> accept_strand_;
     tcp::acceptor acceptor_;                // used on accept_strand_
     net::steady_timer accept_retry_timer_;  // used on accept_strand_
@@ -528,13 +540,26 @@ bool deliver(const ResponderState& state, Response response) {
 
 namespace qrpay::http {
 
+namespace {
+
+std::vector<std::unique_ptr<net::io_context>> make_contexts(std::size_t count) {
+    std::vector<std::unique_ptr<net::io_context>> contexts;
+    for (std::size_t i = 0; i < count; ++i) {
+        contexts.push_back(std::make_unique<net::io_context>(1));  // run by one thread
+    }
+    return contexts;
+}
+
+}  // namespace
+
 Server::Impl::Impl(const ServerOptions& options, Handler handler)
-    : options_(options),
+    : contexts_(make_contexts(options.threads)),
+      options_(options),
       handler_(std::move(handler)),
-      accept_strand_(net::make_strand(context_)),
+      accept_strand_(net::make_strand(*contexts_.front())),
       acceptor_(accept_strand_),
       accept_retry_timer_(accept_strand_),
-      timers_(context_.get_executor(), options.tasks_pending_max) {}
+      timers_(contexts_.front()->get_executor(), options.tasks_pending_max) {}
 
 Server::Impl::~Impl() { stop(); }
 
@@ -545,7 +570,7 @@ Status Server::Impl::listen() {
     if (!error) {
         endpoint = tcp::endpoint(address, options_.port);
     } else {
-        tcp::resolver resolver(context_);
+        tcp::resolver resolver(*contexts_.front());
         auto results = resolver.resolve(options_.host, std::to_string(options_.port), error);
         if (error || results.empty()) {
             return {Errc::invalid_argument, "cannot resolve host '" + options_.host + "'"};
@@ -567,18 +592,26 @@ Status Server::Impl::listen() {
 }
 
 void Server::Impl::start_threads() {
-    work_.emplace(context_.get_executor());
+    for (const auto& context : contexts_) {
+        work_.push_back(net::make_work_guard(*context));
+    }
     net::post(accept_strand_, [this] { do_accept(); });
-    for (std::size_t i = 0; i < options_.threads; ++i) {
+    for (std::size_t i = 0; i < contexts_.size(); ++i) {
         threads_.emplace_back([this, i] {
             set_current_thread_name("http-server-" + std::to_string(i));
-            run_context_logged(context_);
+            run_context_logged(*contexts_[i]);
         });
     }
 }
 
+net::io_context& Server::Impl::next_context() {
+    net::io_context& context = *contexts_[next_context_];
+    next_context_ = (next_context_ + 1) % contexts_.size();
+    return context;
+}
+
 void Server::Impl::do_accept() {
-    acceptor_.async_accept(net::make_strand(context_),
+    acceptor_.async_accept(net::make_strand(next_context()),
                            [this](const error_code& error, tcp::socket socket) {
                                on_accept(error, std::move(socket));
                            });
@@ -729,17 +762,19 @@ void Server::Impl::stop() {
         std::unique_lock gate_lock(gate_->mutex);
         gate_->open = false;
     }
-    work_.reset();
-    context_.stop();
+    work_.clear();
+    for (const auto& context : contexts_) {
+        context->stop();
+    }
     for (std::thread& thread : threads_) {
         thread.join();
     }
-    // The posted close may not have run before context_.stop(); the port must be free when
-    // stop() returns (a restarted server binds it again).
+    // The posted close may not have run before the contexts stopped; the port must be free
+    // when stop() returns (a restarted server binds it again).
     error_code ignored;
     acceptor_.close(ignored);
     std::lock_guard lock(sessions_mutex_);
-    sessions_.clear();  // while context_ still exists
+    sessions_.clear();  // while the contexts still exist
     sessions_per_address_.clear();
     stopped_ = true;
 }
@@ -799,7 +834,7 @@ std::uint16_t Server::port() const { return impl_->port(); }
 
 ServerStats Server::stats() const { return impl_->stats(); }
 
-Result<TimerId> Server::run_after(std::chrono::milliseconds delay, Task task) {
+Result<TimerId> Server::run_after(std::chrono::microseconds delay, Task task) {
     return impl_->timers().run_after(delay, std::move(task));
 }
 

@@ -40,8 +40,9 @@
 // peer that cannot keep up (more than stream_buffered_bytes_max unsent) is cut; stop() ends
 // every open stream.
 //
-// Threads: `threads` I/O threads, owned and joined by stop(). Handlers and run_after() tasks
-// run on them and must not block. Every public method may be called from any thread, except
+// Threads: `threads` I/O threads, owned and joined by stop(), each with a context of its own; a
+// connection stays on the thread it was accepted to (round robin). Handlers and run_after()
+// tasks run on them and must not block. Every public method may be called from any thread, except
 // that stop() must not be called from a handler or a task.
 
 #include <chrono>
@@ -186,7 +187,7 @@ public:
     // Runs `task` on an I/O thread after `delay`; same contract as Scheduler::run_after (a
     // pending task runs early, on the thread calling stop(), when the server stops).
     // Errors: unavailable when stopped or tasks_pending_max tasks are pending.
-    Result<TimerId> run_after(std::chrono::milliseconds delay, Task task);
+    Result<TimerId> run_after(std::chrono::microseconds delay, Task task);
     bool cancel(TimerId id);
 
     // Closes the listener, runs pending run_after() tasks, closes idle connections, lets

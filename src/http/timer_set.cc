@@ -31,7 +31,7 @@ TimerSet::~TimerSet() {
     }
 }
 
-Result<TimerId> TimerSet::run_after(std::chrono::milliseconds delay, Task task) {
+Result<TimerId> TimerSet::run_after(std::chrono::microseconds delay, Task task) {
     QRPAY_ASSERT(task != nullptr, "run_after needs a task");
     std::lock_guard lock(mutex_);
     if (stopped_) {
@@ -43,7 +43,7 @@ Result<TimerId> TimerSet::run_after(std::chrono::milliseconds delay, Task task) 
     std::uint64_t id = next_id_++;
     auto timer = std::make_shared<net::steady_timer>(executor_);
     timer->expires_after(
-        delay < std::chrono::milliseconds::zero() ? std::chrono::milliseconds::zero() : delay);
+        delay < std::chrono::microseconds::zero() ? std::chrono::microseconds::zero() : delay);
     // The handler keeps the timer alive; `this` outlives it because the owner joins its
     // threads (no handler runs any more) before destroying the set.
     timer->async_wait([this, id, timer](const boost::system::error_code& error) {

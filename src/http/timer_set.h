@@ -21,7 +21,7 @@ public:
     TimerSet(boost::asio::any_io_executor executor, std::size_t tasks_pending_max);
     ~TimerSet();
 
-    Result<TimerId> run_after(std::chrono::milliseconds delay, Task task);
+    Result<TimerId> run_after(std::chrono::microseconds delay, Task task);
     bool cancel(TimerId id);
     // Refuses new tasks and runs the pending ones on the calling thread. Idempotent.
     void run_all_now();
