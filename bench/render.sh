@@ -202,7 +202,7 @@ measured in this run; "ratio" is measured ÷ ceiling.
 | latency at 10% of the maximum: create_code p50 | $create_p50_low ms | one disk sync: $create_parts ms | $(ratio "$create_p50_low" "$create_parts") | ≤ 1.0 ms | $(meets "$create_p50_low" "<=" 1.0) |
 | latency at half the maximum ($half_rate flows/s): pay p99 | $1 ms | unloaded ($unloaded_rate flows/s): $2 ms | $latency_ratio | ≤ 10 ms | $(meets "$1" "<=" 10) |
 | tail: largest p99.9 ÷ p99 up to 0.75 of the maximum ($tail_kind at $tail_fraction) | p99.9 $tail_p999 ms | p99 at the same point: $tail_p99 ms | $tail_ratio | ratio ≤ 3 at every point | $(meets "$tail_ratio" "<=" 3) |
-| memory per active entity ($(fmt_int "$tokens") tokens) | $bytes_per_entity bytes | budget 1024 bytes | $memory_ratio | < 1 KiB | $(meets "$bytes_per_entity" "<" 1024) |
+| memory per active entity ($(fmt_int "$codes") payment codes: a token and a transaction each) | $bytes_per_entity bytes | budget 1024 bytes | $memory_ratio | < 1 KiB | $(meets "$bytes_per_entity" "<" 1024) |
 | start-up to ready, $(fmt_int "$events_in_journal") journal events | $ready_s s | budget 2 s | $startup_ratio | < 2 s | $(meets "$ready_s" "<" 2) |
 
 EOF
@@ -283,14 +283,16 @@ $(awk '!/^#/ {printf "| %s | %.0f | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %.2f
 
 ## Memory per active entity and start-up
 
-\`qrpay bench fill\` activated $(fmt_int "$tokens") payment codes (Token entities, one UseStarted
-event each) through the runtime into a fresh SQLite journal at $(fmt_int "$fill_events_per_s")
-events/s, with passivation off so every token stays in memory (each holds an expiry timer).
+\`qrpay bench fill\` issued $(fmt_int "$codes") payment codes as the service issues them
+(PaymentFlows::issue_code: per code a Token, UseStarted, held by a new Transaction waiting to be
+read, TokenGenerated; two entities and two events) through the runtime into a fresh SQLite
+journal at $(fmt_int "$fill_events_per_s") events/s, with passivation off so every entity stays
+in memory (each transaction holds its expiry timer; a token needs none).
 RSS grew by $bytes_per_entity bytes per active entity ($(jq -r '"\(.rss_bytes_before / 1048576 | floor) → \(.rss_bytes_after / 1048576 | floor) MiB"' "$work/fill.json")).
 
 \`qrpay bench startup\` then started \`qrpay serve\` on that journal ($(fmt_int "$events_in_journal")
-events, every token with unfinished work: a pending expiry): ready after $ready_s s;
-$(fmt_int "$(jq -r .active_tokens "$work/startup.json")") of $(fmt_int "$tokens") tokens back in memory after $all_active_s s,
+events, every transaction with unfinished work: a pending expiry): ready after $ready_s s;
+$(fmt_int "$(jq -r .active_transactions "$work/startup.json")") of $(fmt_int "$codes") transactions back in memory after $all_active_s s,
 server RSS then $serve_rss_mib MiB.
 
 EOF
@@ -374,26 +376,26 @@ EOF
 - **Memory ($bytes_per_entity bytes per entity).** An entity in memory is its record in the
   executor's table (runtime/entity_host_impl.h: state, sequence numbers, flags, a stash pointer
   made only when commands wait), its id as the table's key, its state's heap parts (a token
-  holds a 35-byte transaction id) and the armed expiry timer (a std::function holding a copy of
-  the id). A tiny run (--tiny) activates too few tokens for this to mean anything.
+  holds its holder's id, a waiting transaction its consumer id and its code) and a
+  transaction's armed expiry timer (a std::function holding a copy of the id). A tiny run (--tiny) issues too few codes for this to mean anything.
 EOF
     fi
     local back
-    back=$(jq -r .active_tokens "$work/startup.json")
-    if [ "$back" -lt "$tokens" ]; then
+    back=$(jq -r .active_transactions "$work/startup.json")
+    if [ "$back" -lt "$codes" ]; then
         cat <<EOF
-- **Recovery after start-up ($(fmt_int "$back") of $(fmt_int "$tokens") tokens).** \`qrpay serve\`
+- **Recovery after start-up ($(fmt_int "$back") of $(fmt_int "$codes") transactions).** \`qrpay serve\`
   keeps the runtime's default active_entities_max of 1 000 000 (no flag sets it), split evenly
   over its executors' tables, and the id hash does not fill them evenly: the fullest table
   refuses further entities ("active entity limit reached") while the others have room, and
-  tokens with a pending expiry cannot be passivated to make room.
+  transactions with a pending expiry cannot be passivated to make room.
 EOF
     fi
     if [ "$(meets "$ready_s" "<" 2)" != "**yes**" ]; then
         cat <<EOF
 - **Start-up ($ready_s s).** Before it answers ready, \`qrpay serve\` lists every entity with
   unfinished work (pending_wakeups, shard by shard) and queues a wake-up for each: with every
-  token holding a pending expiry, that is one row and one task per token.
+  transaction holding a pending expiry, that is one row and one task per transaction.
 EOF
     fi
     echo

@@ -19,11 +19,15 @@
 #include <random>
 #include <thread>
 
+#include "agency_sim/in_process_agency.h"
+#include "agency_sim/simulator.h"
 #include "api/auth.h"
 #include "base/clock.h"
 #include "base/random.h"
 #include "cli/flags.h"
+#include "domain/payment_flows.h"
 #include "domain/token/token.h"
+#include "domain/transaction/transaction.h"
 #include "http/client.h"
 #include "journal/sqlite/sqlite_journal.h"
 #include "loadgen/load.h"
@@ -204,15 +208,16 @@ int run_load_command(const BenchLoadConfig& config) {
 
 void add_fill(CLI::App& bench, BenchConfig& config) {
     BenchFillConfig& fill = config.fill;
-    CLI::App* cmd = bench.add_subcommand("fill", "activate tokens straight into a new journal");
+    CLI::App* cmd = bench.add_subcommand("fill", "issue payment codes straight into a new journal");
     cmd->callback([&config] { config.command = "fill"; });
     add_node_flags(*cmd, {.data_dir = {&fill.data_dir, "a new data directory for `qrpay serve`"},
                           .code_ttl = {&fill.code_ttl, "validity of the activated codes"},
                           .shard_count = {&fill.shard_count, "shards, as `qrpay serve` will use"},
                           .executors = &fill.executors});
-    cmd->add_option("--tokens", fill.tokens, "payment codes to activate (one event each)")
+    cmd->add_option("--codes", fill.codes,
+                    "payment codes to issue (a transaction waiting to be read, one event each)")
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
-    cmd->add_option("--in-flight", fill.in_flight_max, "activations outstanding at most")
+    cmd->add_option("--in-flight", fill.in_flight_max, "codes being issued at most")
         ->check(CLI::Range(std::size_t{1}, std::size_t{65'536}));
     cmd->add_option("--json", fill.json_path, "write the numbers as JSON to this file");
 }
@@ -236,6 +241,7 @@ public:
         engine_.seed(seed);
     }
     void fill(void* out, std::size_t size) override {
+        std::lock_guard lock(mutex_);  // a code drawn again is drawn on an executor
         auto* bytes = static_cast<unsigned char*>(out);
         for (std::size_t i = 0; i < size; i += sizeof(std::uint64_t)) {
             std::uint64_t word = engine_();
@@ -244,39 +250,39 @@ public:
     }
 
 private:
-    std::mt19937_64 engine_;  // the filler's thread only
+    std::mutex mutex_;
+    std::mt19937_64 engine_;  // guarded by mutex_
 };
 
-// Sends StartUse to config.tokens fresh tokens with at most in_flight_max outstanding.
-class TokenFiller {
+// Issues config.codes payment codes as the service does (PaymentFlows::issue_code: a Token
+// held by a new Transaction that waits to be read, its expiry a durable deadline), with at
+// most in_flight_max outstanding.
+class CodeFiller {
 public:
-    TokenFiller(runtime::EntityHost<domain::Token>& tokens, const BenchFillConfig& config)
-        : tokens_(tokens), config_(config) {}
+    CodeFiller(domain::PaymentFlows& flows, const BenchFillConfig& config)
+        : flows_(flows), config_(config) {}
 
-    Status run(const Clock& clock) {
-        FillRandom random;
-        const UnixMs expires_at{clock.wall_now().value + config_.code_ttl.count()};
+    Status run() {
         const auto start = SteadyClock::now();
         auto next_report = start + std::chrono::seconds(1);
-        for (std::uint64_t i = 0; i < config_.tokens; ++i) {
+        for (std::uint64_t i = 0; i < config_.codes; ++i) {
             if (!admit()) {
-                return {Errc::timeout, "no activation finished within a minute"};
+                return {Errc::timeout, "no code was issued within a minute"};
             }
-            domain::StartUse command{domain::TransactionId{"tx_" + random.hex(16)}, expires_at};
-            tokens_.ask_new(
-                random.decimal_digits(static_cast<int>(domain::code_digits)), std::move(command),
-                [this](const Result<domain::TokenReply>& reply) { on_reply(reply.status()); });
+            flows_.issue_code(
+                domain::ConsumerId{"bench-c" + std::to_string(i % consumers)},
+                [this](const Result<domain::TransactionView>& view) { on_reply(view.status()); });
             if (SteadyClock::now() >= next_report) {
-                std::fprintf(stderr, "  %6.1fs  activated %llu of %llu\n", seconds_since(start),
+                std::fprintf(stderr, "  %6.1fs  issued %llu of %llu\n", seconds_since(start),
                              static_cast<unsigned long long>(i),
-                             static_cast<unsigned long long>(config_.tokens));
+                             static_cast<unsigned long long>(config_.codes));
                 next_report += std::chrono::seconds(1);
             }
         }
         std::unique_lock lock(mutex_);
         if (!changed_.wait_for(lock, std::chrono::minutes(1),
                                [this] { return outstanding_ == 0; })) {
-            return {Errc::timeout, "activations still outstanding after a minute"};
+            return {Errc::timeout, "codes still being issued after a minute"};
         }
         return errors_ == 0 ? Status() : first_error_;
     }
@@ -307,7 +313,9 @@ private:
         changed_.notify_all();
     }
 
-    runtime::EntityHost<domain::Token>& tokens_;
+    static constexpr std::uint64_t consumers = 1'000;  // the codes' owners, round robin
+
+    domain::PaymentFlows& flows_;
     const BenchFillConfig& config_;
     mutable std::mutex mutex_;  // guards what follows: the filler waits on it, executors reply
     std::condition_variable changed_;
@@ -336,28 +344,38 @@ struct FillResult {
     journal::SqliteJournalStats journal;
 };
 
-// Activates the tokens with every one kept in memory: no passivation sweep runs and the
-// active-entity limit is far above the count.
-Result<FillResult> fill_tokens(const BenchFillConfig& config, journal::Journal& journal) {
+// Issues the codes with every transaction kept in memory: no passivation sweep runs and the
+// active-entity limit is far above the count. Issuing a code calls no agency; the simulator
+// (in its own directory beside the journal) only stands behind the Transaction behaviour.
+Result<FillResult> fill_codes(const BenchFillConfig& config, journal::Journal& journal) {
+    auto simulator = agency_sim::Simulator::open({.data_dir = config.data_dir + "/fill-agency"});
+    if (!simulator.ok()) {
+        return simulator.status();
+    }
+    auto agency = agency_sim::make_in_process_agency(**simulator);
     SystemClock clock;
     runtime::Runtime runtime(journal, clock,
                              {.executor_count = config.executors,
                               .shard_count = config.shard_count,
                               .passivate_after = std::chrono::hours(24 * 365),
-                              .active_entities_max = 2 * config.tokens + 1'024});
+                              .active_entities_max = 2 * config.codes + 1'024});
     domain::Token token;
+    domain::Transaction transaction(*agency);
     runtime::EntityHost<domain::Token> tokens(runtime, token);
+    runtime::EntityHost<domain::Transaction> transactions(runtime, transaction);
+    FillRandom random;
+    domain::PaymentFlows flows(tokens, transactions, random, clock, {.code_ttl = config.code_ttl});
     if (Status started = runtime.start(); !started.ok()) {
         return started;
     }
     FillResult result;
     result.rss_bytes_before = rss_bytes("/proc/self/statm");
     const auto start = SteadyClock::now();
-    TokenFiller filler(tokens, config);
-    Status filled = filler.run(clock);
+    CodeFiller filler(flows, config);
+    Status filled = filler.run();
     result.elapsed_s = seconds_since(start);
     result.rss_bytes_after = rss_bytes("/proc/self/statm");
-    result.active_entities = tokens.stats().active_entities;
+    result.active_entities = tokens.stats().active_entities + transactions.stats().active_entities;
     result.journal = journal::sqlite_journal_stats(journal);
     runtime.stop();
     if (!filled.ok()) {
@@ -374,7 +392,7 @@ int run_fill_command(const BenchFillConfig& config) {
     if (!journal.ok()) {
         return fail("fill", journal.status());
     }
-    auto result = fill_tokens(config, **journal);
+    auto result = fill_codes(config, **journal);
     if (!result.ok()) {
         return fail("fill", result.status());
     }
@@ -382,10 +400,10 @@ int run_fill_command(const BenchFillConfig& config) {
                           static_cast<double>(result->rss_bytes_before);
     const double entities = static_cast<double>(std::max<std::size_t>(1, result->active_entities));
     nlohmann::json json = {
-        {"tokens", config.tokens},
+        {"codes", config.codes},
         {"active_entities", result->active_entities},
         {"elapsed_s", result->elapsed_s},
-        {"events_per_s", static_cast<double>(config.tokens) / result->elapsed_s},
+        {"events_per_s", 2.0 * static_cast<double>(config.codes) / result->elapsed_s},
         {"rss_bytes_before", result->rss_bytes_before},
         {"rss_bytes_after", result->rss_bytes_after},
         {"rss_bytes_per_entity", growth / entities},
@@ -395,9 +413,9 @@ int run_fill_command(const BenchFillConfig& config) {
              static_cast<double>(std::max<std::uint64_t>(1, result->journal.commits))},
     };
     std::printf(
-        "activated %llu tokens in %.1f s (%.0f events/s); %zu active entities; "
+        "issued %llu codes in %.1f s (%.0f events/s); %zu active entities; "
         "RSS %.1f -> %.1f MiB: %.0f bytes per active entity\n",
-        static_cast<unsigned long long>(config.tokens), result->elapsed_s,
+        static_cast<unsigned long long>(config.codes), result->elapsed_s,
         json["events_per_s"].get<double>(), result->active_entities,
         static_cast<double>(result->rss_bytes_before) / 1048576.0,
         static_cast<double>(result->rss_bytes_after) / 1048576.0, growth / entities);
@@ -415,7 +433,7 @@ void add_startup(CLI::App& bench, BenchConfig& config) {
     cmd->add_option("--data-dir", startup.data_dir, "the data directory to serve");
     cmd->add_option("--shard-count", startup.shard_count, "as the data was created with");
     cmd->add_option("--wait-active", startup.wait_active,
-                    "also wait for this many tokens in memory (or their count to settle)");
+                    "also wait for this many transactions in memory (or their count to settle)");
     add_duration(*cmd, "--timeout", startup.timeout, "give up after");
     cmd->add_option("--log", startup.log_path, "the server's output; empty: DATA_DIR/startup.log");
     cmd->add_option("--json", startup.json_path, "write the numbers as JSON to this file");
@@ -529,22 +547,22 @@ Status poll_admin(http::Client& admin,
     return {Errc::timeout, std::string("no answer from ") + path + " in time"};
 }
 
-// The token entities in memory, from the server's Prometheus text.
-std::uint64_t active_tokens(const http::Response& metrics) {
-    const std::string needle = "qrpay_entities_active{entity_type=\"token\"} ";
+// The transaction entities in memory, from the server's Prometheus text.
+std::uint64_t active_transactions(const http::Response& metrics) {
+    const std::string needle = "qrpay_entities_active{entity_type=\"transaction\"} ";
     std::size_t at = metrics.body.find(needle);
     return at == std::string::npos
                ? 0
                : std::strtoull(metrics.body.c_str() + at + needle.size(), nullptr, 10);
 }
 
-// How long the count of tokens in memory may stand still before the wait for it ends.
+// How long the count of transactions in memory may stand still before the wait for it ends.
 constexpr std::chrono::seconds active_still_max{3};
 
 struct StartupResult {
     double ready_s = 0;       // spawn to the first 200 from /readyz
-    double all_active_s = 0;  // spawn to the last rise of the token count (when asked)
-    std::uint64_t active_tokens = 0;
+    double all_active_s = 0;  // spawn to the last rise of the transaction count (when asked)
+    std::uint64_t active_transactions = 0;
     std::uint64_t rss_bytes = 0;  // the server's, at the end of the measurement
 };
 
@@ -580,13 +598,13 @@ Result<StartupResult> time_startup(const BenchStartupConfig& config, ServeProces
         poll_admin(**client, server, "/readyz", deadline, is_ok, std::chrono::milliseconds(2));
     result.ready_s = seconds_since(start);
     if (ready.ok() && config.wait_active > 0) {
-        // Done when every token is back, or when the count has not moved for active_still_max
+        // Done when every transaction is back, or when the count has not moved for active_still_max
         // (a limit such as the runtime's active_entities_max stopped it short: reported).
         auto last_change = SteadyClock::now();
         auto all_back = [&result, &config, &last_change](const http::Response& answer) {
-            std::uint64_t now_active = answer.status == 200 ? active_tokens(answer) : 0;
-            if (now_active != result.active_tokens) {
-                result.active_tokens = now_active;
+            std::uint64_t now_active = answer.status == 200 ? active_transactions(answer) : 0;
+            if (now_active != result.active_transactions) {
+                result.active_transactions = now_active;
                 last_change = SteadyClock::now();
             }
             return now_active >= config.wait_active ||
@@ -614,14 +632,14 @@ int run_startup_command(const BenchStartupConfig& config) {
     nlohmann::json json = {
         {"ready_s", result->ready_s},
         {"all_active_s", result->all_active_s},
-        {"active_tokens", result->active_tokens},
+        {"active_transactions", result->active_transactions},
         {"rss_bytes", result->rss_bytes},
     };
     std::printf("ready after %.3f s", result->ready_s);
     if (config.wait_active > 0) {
-        std::printf("; %llu tokens back in memory after %.3f s; server RSS %.1f MiB",
-                    static_cast<unsigned long long>(result->active_tokens), result->all_active_s,
-                    static_cast<double>(result->rss_bytes) / 1048576.0);
+        std::printf("; %llu transactions back in memory after %.3f s; server RSS %.1f MiB",
+                    static_cast<unsigned long long>(result->active_transactions),
+                    result->all_active_s, static_cast<double>(result->rss_bytes) / 1048576.0);
     }
     std::printf("\n");
     std::fflush(stdout);

@@ -6,11 +6,12 @@
 //                        open loop at --rate, closed loop at --concurrency, or --mode max
 //                        (closed-loop search for the highest flow rate); --target healthz
 //                        runs the same generator against the admin listener's GET /healthz.
-//   qrpay bench fill     activates --tokens payment codes through the runtime straight into a
-//                        data directory's journal (no HTTP), keeping every token in memory, and
-//                        reports RSS growth per active entity and the durable event rate.
+//   qrpay bench fill     issues --codes payment codes through the runtime straight into a
+//                        data directory's journal (no HTTP): transactions waiting to be read,
+//                        each with a durable expiry, every one kept in memory; reports RSS
+//                        growth per active entity and the durable event rate.
 //   qrpay bench startup  starts `qrpay serve` on a data directory and times it to /readyz
-//                        (and, with --wait-active N, until N tokens are back in memory or
+//                        (and, with --wait-active N, until N transactions are back in memory or
 //                        their count stops rising for 3 s, as a limit would stop it).
 // Each prints a summary for people and, with --json FILE, writes the numbers for bench/run.
 
@@ -54,7 +55,7 @@ struct BenchLoadConfig {
 
 struct BenchFillConfig {
     std::string data_dir = "./bench-data";
-    std::uint64_t tokens = 1'000'000;
+    std::uint64_t codes = 1'000'000;
     std::size_t in_flight_max = 4'096;
     std::chrono::milliseconds code_ttl{std::chrono::hours(1)};
     std::uint32_t shard_count = 64;
@@ -65,7 +66,7 @@ struct BenchFillConfig {
 struct BenchStartupConfig {
     std::string data_dir = "./bench-data";
     std::uint32_t shard_count = 64;
-    std::uint64_t wait_active = 0;  // > 0: also wait until this many tokens are in memory
+    std::uint64_t wait_active = 0;  // > 0: also wait until this many transactions are in memory
     std::chrono::milliseconds timeout{std::chrono::seconds(120)};
     std::string log_path;  // the server's output; empty: <data_dir>/startup.log
     std::string json_path;

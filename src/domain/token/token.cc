@@ -114,6 +114,8 @@ Token::Effect Token::on_command(const TokenState& state,
     return resolve(state, context);
 }
 
+// Only tokens stored with a durable timer (before expiry became a matter of time) are woken:
+// their Expired, once due, also clears their wake-up in the journal.
 Token::Effect Token::on_wake(const TokenState& state, const Context& context) const {
     if (state.phase != TokenPhase::in_use || context.now < state.expires_at) {
         return no_effect();
@@ -122,12 +124,7 @@ Token::Effect Token::on_wake(const TokenState& state, const Context& context) co
         .no_reply();
 }
 
-std::optional<UnixMs> Token::deadline(const TokenState& state) const {
-    if (state.phase == TokenPhase::unused) {
-        return std::nullopt;
-    }
-    return state.expires_at;
-}
+std::optional<UnixMs> Token::deadline(const TokenState& /*state*/) const { return std::nullopt; }
 
 std::string loggable_persistence_id(const std::string& persistence_id) {
     static_assert(Token::entity_id_is_secret, "the one entity whose ids are secrets");

@@ -5,13 +5,20 @@
 //
 //   state    event                              next
 //   Unused   UseStarted(transaction, expires_at) InUse
-//   InUse    Expired (durable timer)            Unused
+//   InUse    Expired                            Unused
+//
+// Expiry is a matter of time, not of a stored event: an InUse token whose expires_at has
+// passed answers as Unused (Resolve: not_found; StartUse: free). Its Expired is stored only
+// when the code is drawn again (Expired + UseStarted in one append), so a token keeps no timer
+// and costs nothing once its transaction is done: no wake-up, no recovery and no append at
+// expiry for every payment. (Tokens written before this kept a durable timer; on_wake still
+// records their Expired when such a token is woken.)
 //
 // Commands and their answers (error codes are qrpay::Errc):
 //   StartUse  Unused                  -> UseStarted, reply UseAccepted
 //             InUse, same transaction -> reply UseAccepted (a retry; nothing stored)
 //             InUse, before expires_at-> conflict "code in use"
-//             InUse, past expires_at  -> Expired + UseStarted (the timer has not run yet)
+//             InUse, past expires_at  -> Expired + UseStarted
 //             bad transaction id or expires_at <= now -> invalid_argument
 //   Resolve   InUse, before expires_at-> reply Resolved{holder}; otherwise not_found
 //
@@ -89,7 +96,7 @@ public:
                                     const Command& command,
                                     const Context& context) const;
     [[nodiscard]] Effect on_wake(const State& state, const Context& context) const;
-    // expires_at while in use (the durable expiry timer); nullopt when unused.
+    // Always nullopt: a token needs no timer (see the table above).
     [[nodiscard]] std::optional<UnixMs> deadline(const State& state) const;
 
     // Codec (token_codec.cc): versioned JSON, see the grammar there.
