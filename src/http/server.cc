@@ -189,9 +189,9 @@ private:
 
     // One io_context per I/O thread, each run by its thread alone: a connection lives on one
     // of them for its whole life, so its handlers never contend with another thread's for
-    // the context's queue and reactor (one shared context cost the I/O threads a mutex
-    // hand-off and an eventfd wake-up per handler). Declared first: destroyed last, after
-    // everything using them. contexts_[0] also runs the acceptor and the timers.
+    // the context's queue and reactor, and no I/O thread wakes another. Declared first:
+    // destroyed last, after everything using them. contexts_[0] also runs the acceptor and
+    // the timers.
     std::vector<std::unique_ptr<net::io_context>> contexts_;
     std::vector<WorkGuard> work_;
     std::size_t next_context_ = 0;  // used on accept_strand_
