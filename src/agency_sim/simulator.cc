@@ -161,7 +161,8 @@ void Simulator::submit(std::function<SimOutcome()> operation, bool may_time_out,
     QRPAY_ASSERT(done != nullptr, "an agency call needs a done callback");
     const auto arrived = std::chrono::steady_clock::now();
     auto scheduled = worker_.run_after(
-        std::chrono::microseconds(0), [this, arrived, operation, may_time_out, done] {
+        std::chrono::microseconds(0),
+        [this, arrived, operation = std::move(operation), may_time_out, done] {
             SimOutcome outcome = operation();
             const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
                 std::chrono::steady_clock::now() - arrived);

@@ -124,7 +124,7 @@ Token::Effect Token::on_wake(const TokenState& state, const Context& context) co
         .no_reply();
 }
 
-std::optional<UnixMs> Token::deadline(const TokenState& /*state*/) const { return std::nullopt; }
+std::optional<UnixMs> Token::deadline(const TokenState& /*state*/) { return std::nullopt; }
 
 std::string loggable_persistence_id(const std::string& persistence_id) {
     static_assert(Token::entity_id_is_secret, "the one entity whose ids are secrets");

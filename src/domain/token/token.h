@@ -97,7 +97,7 @@ public:
                                     const Context& context) const;
     [[nodiscard]] Effect on_wake(const State& state, const Context& context) const;
     // Always nullopt: a token needs no timer (see the table above).
-    [[nodiscard]] std::optional<UnixMs> deadline(const State& state) const;
+    [[nodiscard]] static std::optional<UnixMs> deadline(const State& state);
 
     // Codec (token_codec.cc): versioned JSON, see the grammar there.
     [[nodiscard]] journal::EventData encode_event(const Event& event) const;
