@@ -377,7 +377,8 @@ EOF
   executor's table (runtime/entity_host_impl.h: state, sequence numbers, flags, a stash pointer
   made only when commands wait), its id as the table's key, its state's heap parts (a token
   holds its holder's id, a waiting transaction its consumer id and its code) and a
-  transaction's armed expiry timer (a std::function holding a copy of the id). A tiny run (--tiny) issues too few codes for this to mean anything.
+  transaction's armed expiry timer (a std::function holding a copy of the id). A tiny run
+  (--tiny) issues too few codes for this to mean anything.
 EOF
     fi
     local back

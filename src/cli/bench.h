@@ -7,9 +7,10 @@
 //                        (closed-loop search for the highest flow rate); --target healthz
 //                        runs the same generator against the admin listener's GET /healthz.
 //   qrpay bench fill     issues --codes payment codes through the runtime straight into a
-//                        data directory's journal (no HTTP): transactions waiting to be read,
-//                        each with a durable expiry, every one kept in memory; reports RSS
-//                        growth per active entity and the durable event rate.
+//                        data directory's journal (no HTTP), as the service issues them: a
+//                        token held by a transaction waiting to be read (its expiry a durable
+//                        deadline), every entity kept in memory; reports RSS growth per active
+//                        entity and the durable event rate.
 //   qrpay bench startup  starts `qrpay serve` on a data directory and times it to /readyz
 //                        (and, with --wait-active N, until N transactions are back in memory or
 //                        their count stops rising for 3 s, as a limit would stop it).

@@ -1,6 +1,6 @@
 // Server: Beast/Asio behind the plain types of http/server.h.
 //
-// The listener and the connections it admits: Server::Impl accepts on its own strand, admits or
+// The listener and the connections it admits: Server::Impl accepts on its first context, admits or
 // refuses each connection (connections_max, connections_per_address_max) and keeps every
 // serving session in a registry so that stop() can reach and wait for it, and counts them per
 // peer address. A connection is a detail::Session (http/session.h, with its state machine); its
@@ -194,18 +194,19 @@ private:
     // the timers.
     std::vector<std::unique_ptr<net::io_context>> contexts_;
     std::vector<WorkGuard> work_;
-    std::size_t next_context_ = 0;  // used on accept_strand_
+    std::size_t next_context_ = 0;  // used on accept_executor_
     const ServerOptions options_;
     const Handler handler_;
-    net::strand<net::io_context::executor_type> accept_strand_;
-    tcp::acceptor acceptor_;                // used on accept_strand_
-    net::steady_timer accept_retry_timer_;  // used on accept_strand_
+    // contexts_[0]'s: one thread, so the acceptor and its retry timer need no strand.
+    net::io_context::executor_type accept_executor_;
+    tcp::acceptor acceptor_;                // used on accept_executor_
+    net::steady_timer accept_retry_timer_;  // used on accept_executor_
     detail::TimerSet timers_;
     std::shared_ptr<detail::Gate> gate_ = std::make_shared<detail::Gate>();
     std::uint16_t port_ = 0;
     std::atomic<bool> stopping_{false};
 
-    // Shared by the accepting strand (adds), sessions (remove themselves), stop() (waits) and
+    // Shared by the acceptor (adds), sessions (remove themselves), stop() (waits) and
     // stats() (any thread).
     std::mutex sessions_mutex_;
     std::condition_variable sessions_changed_;
@@ -556,9 +557,9 @@ Server::Impl::Impl(const ServerOptions& options, Handler handler)
     : contexts_(make_contexts(options.threads)),
       options_(options),
       handler_(std::move(handler)),
-      accept_strand_(net::make_strand(*contexts_.front())),
-      acceptor_(accept_strand_),
-      accept_retry_timer_(accept_strand_),
+      accept_executor_(contexts_.front()->get_executor()),
+      acceptor_(accept_executor_),
+      accept_retry_timer_(accept_executor_),
       timers_(contexts_.front()->get_executor(), options.tasks_pending_max) {}
 
 Server::Impl::~Impl() { stop(); }
@@ -595,7 +596,7 @@ void Server::Impl::start_threads() {
     for (const auto& context : contexts_) {
         work_.push_back(net::make_work_guard(*context));
     }
-    net::post(accept_strand_, [this] { do_accept(); });
+    net::post(accept_executor_, [this] { do_accept(); });
     for (std::size_t i = 0; i < contexts_.size(); ++i) {
         threads_.emplace_back([this, i] {
             set_current_thread_name("http-server-" + std::to_string(i));
@@ -611,6 +612,10 @@ net::io_context& Server::Impl::next_context() {
 }
 
 void Server::Impl::do_accept() {
+    // A strand although each context has one thread: it keeps the order of posts made from
+    // different threads. A plain io_context runs a post from another thread ahead of an earlier
+    // one its own thread made inside a handler (that one waits in the thread's private queue
+    // until the handler returns), and a stream's first piece would overtake its head.
     acceptor_.async_accept(net::make_strand(next_context()),
                            [this](const error_code& error, tcp::socket socket) {
                                on_accept(error, std::move(socket));
@@ -740,7 +745,7 @@ void Server::Impl::stop() {
                      "Server::stop() called from a handler or task");
     }
     stopping_ = true;
-    net::post(accept_strand_, [this] {
+    net::post(accept_executor_, [this] {
         error_code ignored;
         acceptor_.close(ignored);
         accept_retry_timer_.cancel();

@@ -104,7 +104,8 @@ public:
 
     const std::string& peer_address() const { return peer_.ip; }
 
-    // Each of these may be called from any thread; the work happens on the session's strand.
+    // Each of these may be called from any thread; the work happens on the session's strand,
+    // in the order of the calls.
     void start() {
         post([](Session& self) { self.wait_for_request(); });
     }
@@ -181,7 +182,7 @@ private:
     void watch_peer();
 
     Server::Impl& server_;
-    const net::any_io_executor executor_;  // the connection's strand
+    const net::any_io_executor executor_;  // the connection's strand (see do_accept)
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
