@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 DATA_DIR ?= ./data
 
-.PHONY: all setup configure build run test sanitize clean
+.PHONY: all setup configure build run test sanitize clean pg-up pg-down
 
 all: build
 
@@ -30,6 +30,13 @@ test: build
 sanitize: setup
 	cmake --preset asan && cmake --build --preset asan && ctest --preset asan --timeout 600 -j2
 	cmake --preset tsan && cmake --build --preset tsan && ctest --preset tsan --timeout 600 -j2
+
+# A PostgreSQL 15 on 127.0.0.1:5433 for trying the PostgreSQL journal by hand (scripts/pg).
+pg-up:
+	scripts/pg up
+
+pg-down:
+	scripts/pg down
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-tsan

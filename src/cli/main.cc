@@ -15,6 +15,7 @@
 #include "cli/agency_sim.h"
 #include "cli/bench.h"
 #include "cli/flags.h"
+#include "cli/journal_open.h"
 #include "cli/projection_command.h"
 #include "cli/serve.h"
 #include "cli/token_issue.h"
@@ -34,6 +35,10 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
                  .code_ttl = {&config.code_ttl, "payment code validity"},
                  .shard_count = {&config.shard_count, "shards (fixed once data exists)"},
                  .executors = &config.executors});
+    serve->add_option("--journal", config.journal_url,
+                      "postgresql:// URL of the journal; empty: SQLite in the data directory");
+    add_duration(*serve, "--journal-connect-wait", config.journal_connect_wait,
+                 "how long to wait for PostgreSQL at start");
     serve->add_option("--agency-url", config.agency_url,
                       "payment agency base URL; empty: the built-in simulator");
     serve->add_option("--jwt-key", config.jwt_key, "HS256 key; empty: DATA_DIR/jwt.key");
@@ -139,6 +144,8 @@ int run(int argc, char** argv) {
     qrpay::cli::add_bench(app, bench_config);
     qrpay::cli::ProjectionConfig projection_config;
     qrpay::cli::add_projection(app, projection_config);
+    qrpay::cli::DbConfig db_config;
+    qrpay::cli::add_db(app, db_config);
 
     show_every_default(app);
 
@@ -152,6 +159,9 @@ int run(int argc, char** argv) {
     }
     if (app.got_subcommand("bench")) {
         return qrpay::cli::run_bench(bench_config);
+    }
+    if (app.got_subcommand("db")) {
+        return qrpay::cli::run_db(db_config);
     }
     if (app.got_subcommand("projection")) {
         return qrpay::cli::run_projection(app, projection_config);

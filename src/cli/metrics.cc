@@ -1,7 +1,5 @@
 #include "cli/metrics.h"
 
-#include "journal/sqlite/sqlite_journal.h"
-
 namespace qrpay::cli {
 namespace {
 
@@ -38,24 +36,6 @@ constexpr Family families[] = {
      [](const runtime::EntityHostStats& s) { return s.resumes; }},
 };
 
-// Group commit made visible: appends_committed / commits is the mean group size.
-void append_journal_metrics(std::string& out, const journal::SqliteJournalStats& stats) {
-    const std::pair<const char*, std::uint64_t> counters[] = {
-        {"qrpay_journal_commits_total", stats.commits},
-        {"qrpay_journal_appends_committed_total", stats.appends_committed},
-        {"qrpay_journal_writes_refused_total", stats.writes_refused},
-        {"qrpay_journal_groups_failed_total", stats.groups_failed},
-        {"qrpay_journal_groups_retried_isolated_total", stats.groups_retried_isolated},
-        {"qrpay_journal_checkpoints_total", stats.checkpoints},
-        {"qrpay_journal_checkpoint_failures_total", stats.checkpoint_failures},
-        {"qrpay_journal_key_claims_forgotten_total", stats.claims_forgotten},
-    };
-    for (const auto& [name, value] : counters) {
-        out += std::string("# TYPE ") + name + " counter\n" + name + " " + std::to_string(value) +
-               "\n";
-    }
-}
-
 }  // namespace
 
 std::string render_metrics(const MetricsSources& sources) {
@@ -76,7 +56,6 @@ std::string render_metrics(const MetricsSources& sources) {
                    "\"} " + std::to_string(family.value(row.stats)) + "\n";
         }
     }
-    append_journal_metrics(out, journal::sqlite_journal_stats(*sources.journal));
     return out;
 }
 

@@ -1,11 +1,10 @@
 #pragma once
-// The service's Prometheus metrics, rendered from the stats each module keeps.
+// The entity hosts' Prometheus metrics (the journal's: journal_open.h).
 
 #include <string>
 
 #include "domain/token/token.h"
 #include "domain/transaction/transaction.h"
-#include "journal/journal.h"
 #include "runtime/entity_host.h"
 
 namespace qrpay::cli {
@@ -13,7 +12,6 @@ namespace qrpay::cli {
 struct MetricsSources {
     const runtime::EntityHost<domain::Token>* tokens;
     const runtime::EntityHost<domain::Transaction>* transactions;
-    const journal::Journal* journal;  // made by open_sqlite_journal()
 };
 
 std::string render_metrics(const MetricsSources& sources);

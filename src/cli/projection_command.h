@@ -24,6 +24,7 @@ namespace qrpay::cli {
 struct ProjectionRebuildConfig {
     std::string name;
     std::string data_dir = "./data";
+    std::string journal_url;  // empty: the SQLite journal in data_dir (journal_open.h)
     std::string business_time_zone{projection::default_business_time_zone};
 };
 

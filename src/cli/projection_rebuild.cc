@@ -7,9 +7,9 @@
 
 #include "base/log.h"
 #include "cli/flags.h"
+#include "cli/journal_open.h"
 #include "cli/projection_command.h"
 #include "cli/projection_serve.h"
-#include "journal/sqlite/sqlite_journal.h"
 #include "projection/payments/payments_projection.h"
 #include "projection/rebuild.h"
 
@@ -40,6 +40,8 @@ void add_projection(CLI::App& root, ProjectionConfig& config) {
         "rebuild", "rebuild a read model from the journal, online, and swap it in");
     rebuild->add_option("name", config.rebuild.name, "the projection: payments")->required();
     rebuild->add_option("--data-dir", config.rebuild.data_dir, "the service's data directory");
+    rebuild->add_option("--journal", config.rebuild.journal_url,
+                        "postgresql:// URL of the journal; empty: SQLite in the data directory");
     rebuild->add_option("--business-time-zone", config.rebuild.business_time_zone,
                         "IANA zone of the business day (as the service uses)");
     add_environment_names(*rebuild);
@@ -77,10 +79,11 @@ int run_projection_rebuild(const ProjectionRebuildConfig& config) {
         return fail("data directory", shard_count.status());
     }
     std::string journal_path = config.data_dir + "/journal.sqlite3";
-    if (!std::filesystem::exists(journal_path)) {
+    if (config.journal_url.empty() && !std::filesystem::exists(journal_path)) {
         return fail("journal", Status(Errc::not_found, journal_path + " does not exist"));
     }
-    auto journal = journal::open_sqlite_journal({.path = journal_path});
+    auto journal =
+        open_journal({.url = config.journal_url, .data_dir = config.data_dir, .connect_wait = {}});
     if (!journal.ok()) {
         return fail("journal", journal.status());
     }

@@ -21,12 +21,12 @@
 #include "api/transport.h"
 #include "base/log.h"
 #include "base/random.h"
+#include "cli/journal_open.h"
 #include "cli/metrics.h"
 #include "cli/projection_serve.h"
 #include "domain/payment_flows.h"
 #include "http/server.h"
 #include "journal/fault_injection.h"
-#include "journal/sqlite/sqlite_journal.h"
 #include "runtime/entity_host.h"
 
 namespace qrpay::cli {
@@ -210,6 +210,12 @@ private:
     std::unique_ptr<http::Server> admin_server_;
 };
 
+JournalChoice journal_choice(const ServeConfig& config) {
+    return {.url = config.journal_url,
+            .data_dir = config.data_dir,
+            .connect_wait = config.journal_connect_wait};
+}
+
 Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
     // Each event stream holds a connection of the API listener: streams must leave some.
     if (config.query.sse_subscribers_max >= config.http_connections_max) {
@@ -232,7 +238,7 @@ Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
     if (!key.ok()) {
         return key.status();
     }
-    auto journal = journal::open_sqlite_journal({.path = config.data_dir + "/journal.sqlite3"});
+    auto journal = open_journal(journal_choice(config));
     if (!journal.ok()) {
         return journal.status();
     }
@@ -305,8 +311,7 @@ Node::Node(const ServeConfig& config, Opened opened)
         api::ReadModel{.store = &query_->store(),
                        .business_zone = &query_->business_zone(),
                        .as_of = [&projections] { return projections.as_of(); }},
-        flows_, feed_, api::EventHistory{.journal = *journal_},
-        signer_, clock_,
+        flows_, feed_, api::EventHistory{.journal = *journal_}, signer_, clock_,
         api::QueryApiOptions{
             .sse_subscribers_max = config.query.sse_subscribers_max,
             .sse_subscribers_per_subject_max = config.sse_subscribers_per_subject_max});
@@ -378,16 +383,21 @@ void Node::handle_api(http::Request request, http::Responder responder) {
 }
 
 std::string Node::metrics() {
-    MetricsSources sources{&tokens_, &transactions_, journal_.get()};
-    return render_metrics(sources) + query_->metrics() + query_api_->metrics() +
+    MetricsSources sources{&tokens_, &transactions_};
+    return render_metrics(sources) + journal_metrics(*journal_, journal_choice(config_)) +
+           query_->metrics() + query_api_->metrics() +
            (server_ ? api::http_server_metrics(server_->stats()) : "");
 }
 
 // Read on the admin listener's thread while the API server runs; server_ is set before
 // ready_ and reset only after both servers stopped.
-// /readyz's reason, the first that holds: the journal failing writes, the API listener full,
-// the read model stopped at an event.
+// /readyz's reason, the first that holds: no connection to PostgreSQL, the journal failing
+// writes, the API listener full, the read model stopped at an event.
 std::string Node::not_ready_reason() {
+    if (std::string down = journal_not_ready_reason(*journal_, journal_choice(config_));
+        !down.empty()) {
+        return down;
+    }
     if (runtime_.writes_failing(storage_failure_window)) {
         return "storage_unavailable: the journal failed a write in the last " +
                std::to_string(storage_failure_window.count()) +

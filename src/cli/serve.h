@@ -14,6 +14,9 @@ struct ServeConfig {
     std::string listen = "127.0.0.1:8080";
     std::string admin_listen = "127.0.0.1:8081";
     std::string data_dir = "./data";
+    // Empty: the SQLite journal in data_dir. Else a postgresql:// URL (journal_open.h).
+    std::string journal_url;
+    std::chrono::milliseconds journal_connect_wait{std::chrono::minutes(5)};
     std::string agency_url;  // empty: the built-in simulated agency, in process
     std::string jwt_key;     // empty: <data_dir>/jwt.key, created on first start
     std::chrono::milliseconds code_ttl{std::chrono::minutes(5)};

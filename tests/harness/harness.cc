@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "base/assert.h"
+#include "postgres/testing/test_server.h"
 
 namespace qrpay::harness {
 
@@ -184,6 +185,27 @@ Server::Server(std::string data_dir, std::vector<std::string> extra_flags)
       port_(free_port()),
       admin_port_(free_port()) {
     std::filesystem::create_directories(data_dir_);
+    add_postgres_journal_when_asked();
+}
+
+// QRPAY_TEST_JOURNAL=postgres (ctest's pg.* copies of the integration tests) puts the server's
+// journal in a database of its own on the test binary's PostgreSQL server, named after the
+// data directory so that a restart finds it again.
+void Server::add_postgres_journal_when_asked() {
+    const char* backend = std::getenv("QRPAY_TEST_JOURNAL");
+    if (backend == nullptr || std::string_view(backend) != "postgres" ||
+        std::find(extra_flags_.begin(), extra_flags_.end(), "--journal") != extra_flags_.end()) {
+        return;
+    }
+    auto& server = postgres::testing::shared_test_server();
+    const std::string database = "serve_" + std::to_string(std::hash<std::string>{}(data_dir_));
+    Status created = server.create_database(database);
+    if (!created.ok() && created.code() != Errc::conflict) {
+        std::fprintf(stderr, "test database: %s\n", created.to_string().c_str());
+        QRPAY_ASSERT(false, "a test database exists");
+    }
+    journal_url_ = server.url(database);
+    extra_flags_.insert(extra_flags_.end(), {"--journal", journal_url_});
 }
 
 void Server::start() {

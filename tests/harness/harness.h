@@ -98,11 +98,15 @@ public:
     std::uint16_t port() const { return port_; }
     std::uint16_t admin_port() const { return admin_port_; }
     const std::string& data_dir() const { return data_dir_; }
+    // True when QRPAY_TEST_JOURNAL=postgres gave it a PostgreSQL journal.
+    bool journal_in_postgres() const { return !journal_url_.empty(); }
+    const std::string& journal_url() const { return journal_url_; }
     Process& process() { return *process_; }
     // A bearer token from `qrpay token issue` against this server's key.
     std::string token(const std::string& role, const std::string& subject) const;
 
 private:
+    void add_postgres_journal_when_asked();
     void spawn();
     Status wait_ready_or_exit();
 
@@ -111,6 +115,7 @@ private:
     std::uint16_t port_;
     std::uint16_t admin_port_;
     int starts_ = 0;
+    std::string journal_url_;  // set when the journal is in PostgreSQL
     std::unique_ptr<Process> process_;
 };
 

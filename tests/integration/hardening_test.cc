@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "base/testing/eventually.h"
 #include "tests/integration/api_client.h"
@@ -344,8 +345,11 @@ TEST(Secrets, DataFilesAreTheOwnersAlone) {
     Node node({});
     node.new_code(node.consumer());
     const std::string dir = node.server().data_dir();
-    for (const std::string& path :
-         {dir, dir + "/journal.sqlite3", dir + "/readmodel.sqlite3", dir + "/jwt.key"}) {
+    std::vector<std::string> paths = {dir, dir + "/readmodel.sqlite3", dir + "/jwt.key"};
+    if (!node.server().journal_in_postgres()) {  // else PostgreSQL's own files keep it
+        paths.push_back(dir + "/journal.sqlite3");
+    }
+    for (const std::string& path : paths) {
         struct stat info {};
         ASSERT_EQ(::stat(path.c_str(), &info), 0) << path;
         EXPECT_EQ(info.st_mode & 077, 0U) << path << " is readable by others";

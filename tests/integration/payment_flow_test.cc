@@ -316,9 +316,9 @@ TEST_F(PaymentFlow, AdminListenerReportsHealthReadinessAndMetrics) {
     EXPECT_EQ(call_api(*admin, "GET", "/readyz", "").status, 200);
     auto metrics = call_api(*admin, "GET", "/metrics", "");
     ASSERT_EQ(metrics.status, 200);
-    for (const char* family : {"qrpay_entities_active{entity_type=\"transaction\"}",
-                               "qrpay_events_persisted_total{entity_type=\"token\"}",
-                               "qrpay_journal_commits_total"}) {
+    for (const char* family :
+         {"qrpay_entities_active{entity_type=\"transaction\"}",
+          "qrpay_events_persisted_total{entity_type=\"token\"}", "qrpay_journal_commits_total"}) {
         EXPECT_NE(metrics.raw.find(family), std::string::npos) << family;
     }
     // The API is not served on the admin port.

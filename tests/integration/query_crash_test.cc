@@ -143,7 +143,9 @@ TEST(QueryCrash, KilledBetweenWriteAndCommitThenRestartedAppliesEveryEventOnce) 
     auto history_before = all_payments(*client, consumer, "limit=100");
     auto sales_before = call_api(*client, "GET", "/v1/me/sales", merchant).body["days"];
     std::string output = run_and_capture(
-        qrpay_binary() + " projection rebuild payments --data-dir " + data + " 2>&1");
+        qrpay_binary() + " projection rebuild payments --data-dir " + data +
+        (server.journal_in_postgres() ? " --journal '" + server.journal_url() + "'" : "") +
+        " 2>&1");
     EXPECT_NE(output.find("rebuilt projection payments"), std::string::npos) << output;
     EXPECT_EQ(all_payments(*client, consumer, "limit=100"), history_before);
     EXPECT_EQ(call_api(*client, "GET", "/v1/me/sales", merchant).body["days"], sales_before);

@@ -8,8 +8,8 @@
 
 #include "base/status.h"
 #include "base/strong_types.h"
-#include "journal/sqlite/highest_seq_cache.h"
-#include "journal/sqlite/write_queue.h"
+#include "journal/highest_seq_cache.h"
+#include "journal/write_queue.h"
 
 namespace qrpay::sqlite {
 class Connection;

@@ -21,7 +21,7 @@
 #include "journal/sqlite/group_commit.h"
 #include "journal/sqlite/key_claims.h"
 #include "journal/sqlite/sqlite_schema.h"
-#include "journal/sqlite/write_queue.h"
+#include "journal/write_queue.h"
 #include "journal/validation.h"
 #include "sqlite/connection.h"
 #include "sqlite/read_pool.h"
@@ -39,8 +39,6 @@ using qrpay::sqlite::Step;
 using qrpay::sqlite::to_column;
 using sqlite::GroupCommitter;
 using sqlite::GroupOutcome;
-using sqlite::PendingWrite;
-using sqlite::WriteOp;
 
 constexpr const char* sql_read_events =
     "SELECT seq, type, payload, written_at_unix_ms FROM events "
@@ -123,7 +121,7 @@ private:
     GroupCommitter committer_;
     UnixMs claims_swept_at_;  // the newest written_at at the last sweep
 
-    sqlite::WriteQueue queue_;  // thread-safe
+    WriteQueue queue_;  // thread-safe
     ReadPool readers_;          // thread-safe
     // Woken by the writer after each commit; outlives the writer thread (joined first).
     sqlite::Checkpointer checkpointer_;
@@ -287,7 +285,7 @@ void SqliteJournal::append(AppendRequest request, AppendCallback done) {
         return;
     }
     appended_any_.store(true, std::memory_order_relaxed);
-    PendingWrite write = sqlite::make_pending_write(std::move(request), std::move(done));
+    PendingWrite write = make_pending_write(std::move(request), std::move(done));
     if (!queue_.try_push(write)) {
         write.done(Status(Errc::unavailable, "journal write queue is full or closing"));
     }
@@ -300,7 +298,7 @@ Status SqliteJournal::write_and_wait(WriteOp op) {
                  "a journal callback waited for the journal writer");
     auto outcome = std::make_shared<std::promise<Status>>();
     std::future<Status> future = outcome->get_future();
-    PendingWrite write = sqlite::make_pending_write(
+    PendingWrite write = make_pending_write(
         std::move(op), [outcome](Status status) { outcome->set_value(std::move(status)); });
     if (!queue_.try_push(write)) {
         return {Errc::unavailable, "journal write queue is full or closing"};
@@ -312,14 +310,14 @@ Status SqliteJournal::save_snapshot(const std::string& persistence_id, const Sna
     if (Status valid = validate_snapshot(persistence_id, snapshot); !valid.ok()) {
         return valid;
     }
-    return write_and_wait(sqlite::SnapshotOp{persistence_id, snapshot});
+    return write_and_wait(SnapshotOp{persistence_id, snapshot});
 }
 
 Status SqliteJournal::claim_shard(ShardId shard, FencingToken token) {
     if (Status valid = validate_fencing(token); !valid.ok()) {
         return valid;
     }
-    return write_and_wait(sqlite::ClaimOp{shard, token});
+    return write_and_wait(ClaimOp{shard, token});
 }
 
 void SqliteJournal::set_commit_listener(CommitListener listener) {

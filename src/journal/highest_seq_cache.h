@@ -1,6 +1,7 @@
 #pragma once
-// What the journal's writer thread remembers of recently appended entities, so that a
-// conditional append needs no SELECT before its INSERTs (group_commit.h says how it is used).
+// What a journal's writer thread remembers of recently appended entities, so that a
+// conditional append needs no SELECT before its INSERTs (sqlite/group_commit.h says how it is
+// used; the PostgreSQL writer uses it the same way).
 
 #include <cstddef>
 #include <functional>
@@ -12,7 +13,7 @@
 
 #include "base/strong_types.h"
 
-namespace qrpay::journal::sqlite {
+namespace qrpay::journal {
 
 // Whether the wakeups table holds a row for the entity.
 enum class WakeupRow : std::uint8_t { unknown, absent, present };
@@ -85,4 +86,4 @@ private:
     std::vector<EntitySlot*> staged_;
 };
 
-}  // namespace qrpay::journal::sqlite
+}  // namespace qrpay::journal

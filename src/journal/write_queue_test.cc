@@ -1,4 +1,4 @@
-#include "journal/sqlite/write_queue.h"
+#include "journal/write_queue.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include "journal/conformance/journal_test_support.h"
 #include "journal/validation.h"
 
-namespace qrpay::journal::sqlite {
+namespace qrpay::journal {
 namespace {
 
 using conformance::make_append;
@@ -185,4 +185,4 @@ TEST(GroupWait, NeverBeforeACommitWasMeasured) {
 }  // namespace group_wait_cases
 
 }  // namespace
-}  // namespace qrpay::journal::sqlite
+}  // namespace qrpay::journal

@@ -1,10 +1,10 @@
-#include "journal/sqlite/highest_seq_cache.h"
+#include "journal/highest_seq_cache.h"
 
 #include <utility>
 
 #include "base/assert.h"
 
-namespace qrpay::journal::sqlite {
+namespace qrpay::journal {
 
 void HighestSeqCache::begin_pass() {
     for (EntitySlot* slot : staged_) {
@@ -71,4 +71,4 @@ void HighestSeqCache::forget(std::string_view persistence_id) {
     }
 }
 
-}  // namespace qrpay::journal::sqlite
+}  // namespace qrpay::journal

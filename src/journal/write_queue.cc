@@ -1,4 +1,4 @@
-#include "journal/sqlite/write_queue.h"
+#include "journal/write_queue.h"
 
 #include <algorithm>
 #include <utility>
@@ -6,7 +6,7 @@
 #include "base/assert.h"
 #include "journal/validation.h"
 
-namespace qrpay::journal::sqlite {
+namespace qrpay::journal {
 
 PendingWrite make_pending_write(WriteOp op, Journal::AppendCallback done) {
     PendingWrite write{.op = std::move(op), .done = std::move(done), .events = 1, .bytes = 0};
@@ -151,4 +151,4 @@ std::vector<PendingWrite> WriteQueue::pop_group() {
     return group;
 }
 
-}  // namespace qrpay::journal::sqlite
+}  // namespace qrpay::journal

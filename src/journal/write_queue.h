@@ -1,6 +1,6 @@
 #pragma once
-// The bounded queue in front of the SQLite journal's writer thread, and the rule that cuts it
-// into groups: one group is one transaction and one sync.
+// The bounded queue in front of a journal's writer thread (SQLite's and PostgreSQL's), and the
+// rule that cuts it into groups: one group is one transaction and one sync.
 
 #include <chrono>
 #include <condition_variable>
@@ -14,7 +14,7 @@
 
 #include "journal/journal.h"
 
-namespace qrpay::journal::sqlite {
+namespace qrpay::journal {
 
 struct ClaimOp {
     ShardId shard;
@@ -132,4 +132,4 @@ private:
     std::size_t last_group_writes_ = 0;
 };
 
-}  // namespace qrpay::journal::sqlite
+}  // namespace qrpay::journal

@@ -1,13 +1,13 @@
 // The writer's HighestSeqCache on its own: staged and committed tips, its bound, and which
 // entries it keeps.
 
-#include "journal/sqlite/highest_seq_cache.h"
+#include "journal/highest_seq_cache.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace qrpay::journal::sqlite {
+namespace qrpay::journal {
 namespace {
 
 EntityTip tip_at(std::uint64_t seq) {
@@ -124,4 +124,4 @@ TEST(HighestSeqCacheTest, BelowTwoEntriesItHoldsNothing) {
 }
 
 }  // namespace
-}  // namespace qrpay::journal::sqlite
+}  // namespace qrpay::journal

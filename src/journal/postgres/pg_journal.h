@@ -1,0 +1,72 @@
+#pragma once
+// The PostgreSQL journal: the backend a cluster of qrpay nodes shares (DESIGN §4). One writer
+// thread per journal commits appends, claims and snapshots in groups (group_commit.h: two
+// round trips and one WAL flush per group, with synchronous_commit on); reads run on a small
+// pool of connections. Fencing is checked under the shard row's lock in the same transaction
+// as the events, so it holds with several qrpay processes writing one database.
+//
+// Losing PostgreSQL: writes answer io_error ("journal unavailable") while no connection can be
+// made, unknown_outcome for those whose COMMIT was sent when the connection dropped; the
+// writer connects again by itself (at most once per reconnect_interval), so service resumes
+// when PostgreSQL is back.
+//
+// Thread safety: as Journal (journal.h).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "journal/journal.h"
+#include "journal/postgres/pg_schema.h"
+
+namespace qrpay::journal {
+
+struct PgJournalOptions {
+    // libpq URL or key=value string (several hosts with target_session_attrs=read-write find
+    // the primary after a failover).
+    std::string url;
+    // What open does to the database's schema (pg_schema.h).
+    postgres::SchemaChange schema_change = postgres::SchemaChange::create_if_empty;
+    // Group bounds and the adaptive group wait, as for the SQLite journal (sqlite_journal.h).
+    std::size_t group_events_max = 4096;
+    std::size_t group_bytes_max = 4 << 20;
+    std::chrono::microseconds group_wait_max{1'000};
+    std::uint32_t group_wait_commit_share_percent = 50;
+    std::size_t queued_writes_max = 100'000;
+    std::size_t queued_bytes_max = 256 << 20;
+    std::size_t read_connections_max = 4;
+    std::chrono::milliseconds read_wait_max{5'000};
+    std::chrono::milliseconds connect_timeout{2'000};
+    // The writer tries to connect again at most once per this interval; writes in between
+    // answer io_error at once.
+    std::chrono::milliseconds reconnect_interval{250};
+    std::size_t seq_cache_entries_max = 65'536;
+    std::chrono::milliseconds key_retention = key_retention_default;
+    std::chrono::milliseconds claim_sweep_interval = std::chrono::minutes(1);
+    std::size_t claims_forgotten_per_sweep = 4096;
+};
+
+// Connects, brings the schema to this build's version as options.schema_change allows, and
+// starts the writer thread. invalid_argument: options out of range or an unparsable URL.
+// unavailable: no server answered. corruption / conflict: the schema (pg_schema.h).
+Result<std::unique_ptr<Journal>> open_pg_journal(const PgJournalOptions& options);
+
+struct PgJournalStats {
+    std::uint64_t commits = 0;
+    std::uint64_t appends_committed = 0;
+    std::uint64_t writes_refused = 0;  // sequence_conflict, fenced or key_taken
+    std::uint64_t fenced_appends = 0;  // appends refused for a stale fencing token
+    std::uint64_t groups_failed = 0;   // groups with a write answered io_error or unknown_outcome
+    std::uint64_t groups_retried_isolated = 0;
+    std::uint64_t reconnects = 0;  // writer connections made after the first
+    std::uint64_t claims_forgotten = 0;
+    bool writer_connected = false;  // the writer's connection is up now
+};
+
+// REQUIRES: `journal` was made by open_pg_journal(). Thread-safe.
+PgJournalStats pg_journal_stats(const Journal& journal);
+
+}  // namespace qrpay::journal

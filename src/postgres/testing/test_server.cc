@@ -1,0 +1,700 @@
+#include "postgres/testing/test_server.h"
+
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+namespace qrpay::postgres::testing {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Debian's paths (scripts/setup installs postgresql-15 and util-linux).
+constexpr const char* bin_dir = "/usr/lib/postgresql/15/bin";
+constexpr const char* runuser_path = "/usr/sbin/runuser";
+constexpr const char* setpriv_path = "/usr/bin/setpriv";
+// Bounds that only stop a hang. Measured on the 2-core machine: initdb ~0.45 s, a start ~50 ms,
+// a restart with crash recovery ~100 ms; seconds when the disk is busy, as crash recovery
+// first fsyncs the whole data directory.
+constexpr milliseconds ready_wait_max = seconds(30);
+constexpr milliseconds stop_wait_max = seconds(30);
+constexpr milliseconds gone_wait_max = seconds(10);
+// After kill(), a backend the postmaster forked just before its death may hold the old shared
+// memory for a moment: restart() tries again for this long.
+constexpr milliseconds leftover_retry_max = seconds(10);
+constexpr int free_port_attempts = 3;
+
+// The watchdog: a shell that reads a pipe only this process writes to, so its read ends when
+// this process is gone, however it went (a crash, an abort, SIGKILL). It then kills every
+// process working in the data directory ($1) and removes the temporary directory ($2) unless
+// $3 is set (QRPAY_TEST_KEEP_DIRS). A destructor ends it first: it acts only when none ran.
+// Twice, in case a postmaster forked between the first look and its death. Its own session
+// (and ignoring the signals) keeps it alive through a Ctrl-C or a kill of the process group.
+constexpr const char* watchdog_script = R"sh(trap '' INT TERM HUP
+read -r _
+for pass in 1 2; do
+    for p in /proc/[0-9]*; do
+        [ "$p/cwd" -ef "$1" ] && kill -9 "${p#/proc/}" 2>/dev/null
+    done
+    sleep 0.2
+done
+[ -n "$3" ] || rm -rf "$2")sh";
+
+// The account the server runs as when this process is root (initdb and postgres refuse root).
+struct ServerUser {
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+std::string errno_text() { return std::generic_category().message(errno); }
+
+std::string file_text(const std::string& path, std::uintmax_t from) {
+    std::ifstream file(path, std::ios::binary);
+    file.seekg(static_cast<std::streamoff>(from));
+    std::ostringstream text;
+    text << file.rdbuf();
+    return text.str();
+}
+
+std::uintmax_t file_size_or_zero(const std::string& path) {
+    std::error_code error;
+    std::uintmax_t size = std::filesystem::file_size(path, error);
+    return error ? 0 : size;
+}
+
+std::string file_tail(const std::string& path, std::size_t bytes_max) {
+    std::uintmax_t size = file_size_or_zero(path);
+    return file_text(path, size > bytes_max ? size - bytes_max : 0);
+}
+
+std::string describe_exit(int status) {
+    if (status == -1) {
+        return "reaped elsewhere";
+    }
+    if (WIFEXITED(status)) {
+        return "exit code " + std::to_string(WEXITSTATUS(status));
+    }
+    return WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status)) : "unknown status";
+}
+
+// The exit status once `pid` has exited (reaped here), nullopt while it runs. A pid someone else
+// reaped (ECHILD) counts as exited.
+std::optional<int> poll_exit(pid_t pid) {
+    int status = 0;
+    pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+    if (reaped == pid) {
+        return status;
+    }
+    if (reaped < 0 && errno != EINTR) {
+        return -1;
+    }
+    return std::nullopt;
+}
+
+// Waits up to `wait_max` for `pid` to exit and reaps it; its status, or nullopt if it still runs.
+std::optional<int> wait_exit(pid_t pid, milliseconds wait_max) {
+    const auto give_up = Clock::now() + wait_max;
+    for (;;) {
+        if (std::optional<int> status = poll_exit(pid)) {
+            return status;
+        }
+        if (Clock::now() >= give_up) {
+            return std::nullopt;
+        }
+        std::this_thread::sleep_for(milliseconds(2));
+    }
+}
+
+// Forks and execs `command` in `cwd`, with `input` as its stdin and its stdout and stderr
+// appended to `output_path`, in a new session if `new_session`. The child makes only
+// async-signal-safe calls before exec: the test binary may have threads.
+pid_t spawn_with_input(std::vector<std::string> command,
+                       int input,
+                       const std::string& output_path,
+                       const std::string& cwd,
+                       bool new_session) {
+    std::vector<char*> argv;
+    argv.reserve(command.size() + 1);
+    for (std::string& arg : command) {
+        argv.push_back(arg.data());
+    }
+    argv.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid != 0) {
+        return pid;
+    }
+    int output = ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    // initdb and postgres resolve their own path and change back to the working directory, so it
+    // must be one the server's user can enter (the test's may be /root).
+    if (output < 0 || ::dup2(input, STDIN_FILENO) < 0 || ::dup2(output, STDOUT_FILENO) < 0 ||
+        ::dup2(output, STDERR_FILENO) < 0 || ::chdir(cwd.c_str()) != 0) {
+        ::_exit(127);
+    }
+    // No descriptor of the test binary (listening sockets, the watchdog's pipe) may live on in
+    // the child.
+    ::close_range(3, ~0U, 0);
+    if (new_session) {
+        ::setsid();
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the forking thread may block SIGINT
+    ::execvp(argv[0], argv.data());
+    for (const char* part : {"exec failed: ", static_cast<const char*>(argv[0]), "\n"}) {
+        [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, part, std::strlen(part));
+    }
+    ::_exit(127);
+}
+
+// spawn_with_input() with /dev/null as stdin.
+pid_t spawn(std::vector<std::string> command,
+            const std::string& output_path,
+            const std::string& cwd) {
+    int input = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (input < 0) {
+        return -1;
+    }
+    pid_t pid = spawn_with_input(std::move(command), input, output_path, cwd, false);
+    ::close(input);
+    return pid;
+}
+
+std::uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return 0;
+    }
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                 ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+    ::close(fd);
+    return bound ? ntohs(address.sin_port) : 0;
+}
+
+struct ProcessStat {
+    char state = 0;  // 'Z': a zombie
+    pid_t parent = 0;
+};
+
+// Process `pid`'s state and parent from /proc/<pid>/stat; nullopt when there is no such process.
+std::optional<ProcessStat> process_stat(const std::string& pid) {
+    std::string stat = file_text("/proc/" + pid + "/stat", 0);
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    std::size_t comm_end = stat.rfind(')');
+    if (comm_end == std::string::npos) {
+        return std::nullopt;
+    }
+    std::istringstream fields(stat.substr(comm_end + 1));
+    ProcessStat result;
+    if (!(fields >> result.state >> result.parent)) {
+        return std::nullopt;
+    }
+    return result;
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+    std::vector<pid_t> children;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+        const std::string name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+            continue;
+        }
+        std::optional<ProcessStat> stat = process_stat(name);
+        if (stat && stat->parent == parent) {
+            children.push_back(std::stoi(name));
+        }
+    }
+    return children;
+}
+
+// Gone: no such process, or a zombie (it has released its memory; PID 1 reaps it later).
+bool process_gone(pid_t pid) {
+    std::optional<ProcessStat> stat = process_stat(std::to_string(pid));
+    return !stat || stat->state == 'Z' || stat->state == 'X';
+}
+
+// Whether a postmaster.pid says that postmaster `pid` accepts connections: its first line is
+// the pid, its eighth the status (what pg_ctl reads). Unlike pinging until it answers, this
+// logs nothing per poll and cannot mistake another server on the port for this one.
+bool says_ready(const std::string& pid_file, pid_t pid) {
+    std::istringstream lines(pid_file);
+    std::string line;
+    for (int number = 1; std::getline(lines, line); ++number) {
+        if (number == 1 && line != std::to_string(pid)) {
+            return false;
+        }
+        if (number == 8) {
+            return line.starts_with("ready");
+        }
+    }
+    return false;
+}
+
+// Why a postmaster refuses to start while processes of a killed one linger, as logged.
+bool leftover_of_killed_server(std::string_view log) {
+    return log.find("pre-existing shared memory block") != std::string_view::npos ||
+           log.find("lock file") != std::string_view::npos ||
+           log.find("Address already in use") != std::string_view::npos;
+}
+
+Result<ServerUser> server_user() {
+    const passwd* user = ::getpwnam("postgres");
+    if (user == nullptr) {
+        return Status(Errc::unavailable,
+                      "no user `postgres` to run the test server as (scripts/setup installs "
+                      "postgresql-15)");
+    }
+    return ServerUser{user->pw_uid, user->pw_gid};
+}
+
+using ConnectionPtr = std::unique_ptr<PGconn, decltype(&PQfinish)>;
+using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+std::string trimmed_error(const PGconn* connection) {
+    std::string message = PQerrorMessage(connection);
+    while (!message.empty() && message.back() == '\n') {
+        message.pop_back();
+    }
+    return message;
+}
+
+}  // namespace
+
+struct TestServer::Impl {
+    std::string dir;         // the temporary directory; everything below lives in it
+    std::string data_dir;    // dir/data: the cluster, owned by the server's user
+    std::string socket_dir;  // dir/socket: the Unix socket, owned by the server's user
+    std::string log_path;    // dir/postgres.log: the postmaster's output, all runs appended
+    std::uint16_t port = 0;
+    std::vector<std::string> settings;
+    std::optional<ServerUser> user;  // set when this process is root
+    pid_t postmaster = -1;           // -1: not running
+    pid_t owner = ::getpid();        // a forked child must not stop its parent's server
+    pid_t watchdog = -1;             // cleans up after this process if it dies (-1: none)
+    int lifeline = -1;               // the pipe's write end: EOF to the watchdog when closed
+
+    Status make_directories();
+    Status start_watchdog();
+    void end_watchdog();
+    Status initdb();
+    [[nodiscard]] std::vector<std::string> postmaster_command() const;
+    Status launch_and_wait_ready();
+    Status start_postmaster(milliseconds leftover_retry);
+    Status kill_postmaster();
+    Status stop_postmaster(milliseconds wait_max);
+    Result<ConnectionPtr> connect_admin() const;
+    Status admin_command(const std::string& before,
+                         std::string_view name,
+                         const std::string& after) const;
+};
+
+Status TestServer::Impl::make_directories() {
+    std::string pattern = "/tmp/qrpay_pg_XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+        return {Errc::io_error, "mkdtemp: " + errno_text()};
+    }
+    dir = pattern;
+    data_dir = dir + "/data";
+    socket_dir = dir + "/socket";
+    log_path = dir + "/postgres.log";
+    // mkdtemp makes 0700; the server's user must pass through to its own subdirectories.
+    // Search without read keeps the directory closed to listings by anyone else.
+    if (::chmod(dir.c_str(), 0711) != 0 || ::mkdir(data_dir.c_str(), 0700) != 0 ||
+        ::mkdir(socket_dir.c_str(), 0711) != 0) {
+        return {Errc::io_error, "make " + dir + ": " + errno_text()};
+    }
+    if (user && (::chown(data_dir.c_str(), user->uid, user->gid) != 0 ||
+                 ::chown(socket_dir.c_str(), user->uid, user->gid) != 0)) {
+        return {Errc::io_error, "chown to postgres in " + dir + ": " + errno_text()};
+    }
+    return {};
+}
+
+Status TestServer::Impl::start_watchdog() {
+    std::array<int, 2> pipe_ends{};
+    if (::pipe2(pipe_ends.data(), O_CLOEXEC) != 0) {
+        return {Errc::io_error, "pipe: " + errno_text()};
+    }
+    lifeline = pipe_ends[1];
+    const char* keep = std::getenv("QRPAY_TEST_KEEP_DIRS");
+    watchdog = spawn_with_input({"/bin/sh", "-c", watchdog_script, "qrpay-pg-watchdog", data_dir,
+                                 dir, keep != nullptr ? "keep" : ""},
+                                pipe_ends[0], "/dev/null", "/", true);
+    ::close(pipe_ends[0]);
+    if (watchdog < 0) {
+        return {Errc::unavailable, "fork for the watchdog: " + errno_text()};
+    }
+    return {};
+}
+
+void TestServer::Impl::end_watchdog() {
+    if (watchdog > 0) {
+        ::kill(watchdog, SIGKILL);
+        (void)wait_exit(watchdog, gone_wait_max);
+    }
+    if (lifeline >= 0) {
+        ::close(lifeline);
+    }
+    watchdog = -1;
+    lifeline = -1;
+}
+
+Status TestServer::Impl::initdb() {
+    std::vector<std::string> command = {std::string(bin_dir) + "/initdb",
+                                        "-D",
+                                        data_dir,
+                                        "-U",
+                                        "postgres",
+                                        "-A",
+                                        "trust",
+                                        "-E",
+                                        "UTF8",
+                                        "--locale=C.UTF-8",
+                                        "--no-sync"};
+    if (user) {  // runuser, since initdb refuses root
+        command.insert(command.begin(), {runuser_path, "-u", "postgres", "--"});
+    }
+    const std::string output_path = dir + "/initdb.log";
+    pid_t pid = spawn(std::move(command), output_path, data_dir);
+    if (pid < 0) {
+        return {Errc::unavailable, "fork for initdb: " + errno_text()};
+    }
+    std::optional<int> status = wait_exit(pid, seconds(300));  // only stops a hang
+    if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+        if (!status) {
+            ::kill(pid, SIGKILL);
+            (void)wait_exit(pid, seconds(10));
+        }
+        return {Errc::unavailable, "initdb " + data_dir + " failed (" +
+                                       (status ? describe_exit(*status) : std::string("hung")) +
+                                       "):\n" + file_tail(output_path, 4096)};
+    }
+    return {};
+}
+
+std::vector<std::string> TestServer::Impl::postmaster_command() const {
+    std::vector<std::string> command;
+    if (user) {
+        // setpriv execs in place, so the forked child is the postmaster itself.
+        command = {setpriv_path, "--reuid=postgres", "--regid=postgres", "--init-groups"};
+    }
+    for (std::string arg :
+         {std::string(bin_dir) + "/postgres", std::string("-D"), data_dir, std::string("-p"),
+          std::to_string(port), std::string("-k"), socket_dir}) {
+        command.push_back(std::move(arg));
+    }
+    // What a test measures must be durable, so the durability settings are stated, not assumed.
+    for (const char* setting : {"listen_addresses=127.0.0.1", "fsync=on", "synchronous_commit=on",
+                                "max_connections=200", "shared_buffers=128MB"}) {
+        command.insert(command.end(), {"-c", setting});
+    }
+    for (const std::string& setting : settings) {
+        command.insert(command.end(), {"-c", setting});
+    }
+    return command;
+}
+
+// Launches the postmaster and waits until it accepts connections. Not ok when it exited (then
+// it is reaped) or did not get ready in time (then it is killed).
+Status TestServer::Impl::launch_and_wait_ready() {
+    postmaster = spawn(postmaster_command(), log_path, data_dir);
+    if (postmaster < 0) {
+        return {Errc::unavailable, "fork for postgres: " + errno_text()};
+    }
+    const auto give_up = Clock::now() + ready_wait_max;
+    while (!says_ready(file_text(data_dir + "/postmaster.pid", 0), postmaster)) {
+        if (std::optional<int> status = poll_exit(postmaster)) {
+            postmaster = -1;
+            return {Errc::unavailable, "postgres exited (" + describe_exit(*status) + ")"};
+        }
+        if (Clock::now() >= give_up) {
+            (void)kill_postmaster();
+            return {Errc::unavailable, "postgres did not accept connections within 30 s"};
+        }
+        std::this_thread::sleep_for(milliseconds(5));
+    }
+    const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port) +
+                                 " user=postgres dbname=postgres connect_timeout=10";
+    if (PQping(conninfo.c_str()) != PQPING_OK) {
+        (void)kill_postmaster();
+        return {Errc::unavailable, "postgres says it is ready but does not answer on 127.0.0.1"};
+    }
+    return {};
+}
+
+// Starts the postmaster; when it refuses because of a killed one's leftovers (its shared memory
+// still attached, its port still bound), tries again for up to `leftover_retry`.
+Status TestServer::Impl::start_postmaster(milliseconds leftover_retry) {
+    const auto give_up = Clock::now() + leftover_retry;
+    for (;;) {
+        const std::uintmax_t log_before = file_size_or_zero(log_path);
+        Status started = launch_and_wait_ready();
+        if (started.ok() || postmaster > 0 || Clock::now() >= give_up ||
+            !leftover_of_killed_server(file_text(log_path, log_before))) {
+            return started;
+        }
+        std::this_thread::sleep_for(milliseconds(20));
+    }
+}
+
+Status TestServer::Impl::kill_postmaster() {
+    if (postmaster < 0) {
+        return {};
+    }
+    // Its children are listed first: once it dies they belong to PID 1. SIGKILL goes to the
+    // postmaster first, so that it cannot react to a child's death by forking new ones.
+    std::vector<pid_t> children = children_of(postmaster);
+    ::kill(postmaster, SIGKILL);
+    for (pid_t child : children) {
+        ::kill(child, SIGKILL);
+    }
+    (void)wait_exit(postmaster, gone_wait_max);
+    postmaster = -1;
+    const auto give_up = Clock::now() + gone_wait_max;
+    while (!std::all_of(children.begin(), children.end(), process_gone)) {
+        if (Clock::now() >= give_up) {
+            return {Errc::timeout, "postgres backends still running 10 s after SIGKILL"};
+        }
+        std::this_thread::sleep_for(milliseconds(2));
+    }
+    return {};
+}
+
+Status TestServer::Impl::stop_postmaster(milliseconds wait_max) {
+    if (postmaster < 0) {
+        return {};
+    }
+    ::kill(postmaster, SIGINT);  // fast shutdown: ends sessions, writes a shutdown checkpoint
+    if (!wait_exit(postmaster, wait_max)) {
+        return {Errc::timeout,
+                "postgres still running " + std::to_string(wait_max.count()) + " ms after SIGINT"};
+    }
+    postmaster = -1;
+    return {};
+}
+
+Result<ConnectionPtr> TestServer::Impl::connect_admin() const {
+    const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port) +
+                                 " user=postgres dbname=postgres connect_timeout=10";
+    ConnectionPtr connection(PQconnectdb(conninfo.c_str()), &PQfinish);
+    if (connection == nullptr) {
+        return Status(Errc::unavailable, "connect to the test server: out of memory");
+    }
+    if (PQstatus(connection.get()) != CONNECTION_OK) {
+        return Status(Errc::unavailable,
+                      "connect to the test server: " + trimmed_error(connection.get()));
+    }
+    // DROP DATABASE IF EXISTS notices would go to stderr otherwise.
+    PQsetNoticeProcessor(
+        connection.get(), [](void* /*unused*/, const char* /*unused*/) {}, nullptr);
+    return connection;
+}
+
+// Runs `before` + the quoted identifier `name` + `after` on the `postgres` database.
+Status TestServer::Impl::admin_command(const std::string& before,
+                                       std::string_view name,
+                                       const std::string& after) const {
+    if (name.empty() || name.size() > 63) {
+        // PostgreSQL would truncate a longer name, so two long names could meet.
+        return {Errc::invalid_argument, "database name must have 1 to 63 bytes"};
+    }
+    Result<ConnectionPtr> connection = connect_admin();
+    if (!connection.ok()) {
+        return connection.status();
+    }
+    char* quoted = PQescapeIdentifier(connection->get(), name.data(), name.size());
+    if (quoted == nullptr) {
+        return {Errc::invalid_argument, "database name: " + trimmed_error(connection->get())};
+    }
+    const std::string sql = before + quoted + after;
+    PQfreemem(quoted);
+    ResultPtr result(PQexec(connection->get(), sql.c_str()), &PQclear);
+    if (PQresultStatus(result.get()) == PGRES_COMMAND_OK) {
+        return {};
+    }
+    const char* sqlstate = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
+    const bool duplicate = sqlstate != nullptr && std::strcmp(sqlstate, "42P04") == 0;
+    return {duplicate ? Errc::conflict : Errc::io_error,
+            sql + ": " + trimmed_error(connection->get())};
+}
+
+TestServer::TestServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+TestServer::~TestServer() {
+    if (::getpid() != impl_->owner) {
+        return;  // a forked child exiting: the server and its directory are the parent's
+    }
+    if (!impl_->stop_postmaster(seconds(10)).ok()) {
+        (void)impl_->kill_postmaster();
+    }
+    impl_->end_watchdog();
+    if (impl_->dir.empty()) {
+        return;
+    }
+    if (std::getenv("QRPAY_TEST_KEEP_DIRS") != nullptr) {  // to read a failed test's logs
+        std::fprintf(stderr, "kept %s\n", impl_->dir.c_str());
+        return;
+    }
+    std::error_code ignored;  // a leftover temporary directory must not fail a test
+    std::filesystem::remove_all(impl_->dir, ignored);
+}
+
+Result<std::unique_ptr<TestServer>> TestServer::start(const TestServerOptions& options) {
+    if (::access((std::string(bin_dir) + "/postgres").c_str(), X_OK) != 0) {
+        return Status(Errc::unavailable, std::string("no PostgreSQL 15 in ") + bin_dir +
+                                             " (scripts/setup installs postgresql-15)");
+    }
+    auto impl = std::make_unique<Impl>();
+    impl->settings = options.settings;
+    if (::geteuid() == 0) {  // otherwise the server runs as this process's user
+        Result<ServerUser> user = server_user();
+        if (!user.ok()) {
+            return user.status();
+        }
+        impl->user = *user;
+    }
+    Impl& server_impl = *impl;
+    // From here on the destructor stops the server and removes the directory on any failure.
+    std::unique_ptr<TestServer> server(new TestServer(std::move(impl)));
+    if (Status made = server_impl.make_directories(); !made.ok()) {
+        return made;
+    }
+    if (Status watched = server_impl.start_watchdog(); !watched.ok()) {
+        return watched;
+    }
+    if (Status initialized = server_impl.initdb(); !initialized.ok()) {
+        return initialized;
+    }
+    // A free port may be taken by someone else before the postmaster binds it: then another.
+    for (int attempt = 1;; ++attempt) {
+        server_impl.port = options.port != 0 ? options.port : free_port();
+        const std::uintmax_t log_before = file_size_or_zero(server_impl.log_path);
+        Status started = server_impl.start_postmaster(milliseconds(0));
+        if (started.ok()) {
+            return server;
+        }
+        const bool port_taken =
+            file_text(server_impl.log_path, log_before).find("Address already in use") !=
+            std::string::npos;
+        if (options.port != 0 || !port_taken || attempt == free_port_attempts) {
+            return Status(Errc::unavailable,
+                          started.message() + "; its log ends:\n" + server->log_tail());
+        }
+    }
+}
+
+std::uint16_t TestServer::port() const { return impl_->port; }
+
+std::string TestServer::url(std::string_view database) const {
+    std::string url = "postgresql://postgres@127.0.0.1:" + std::to_string(impl_->port) + "/";
+    for (char c : database) {  // percent-encoded outside the unreserved characters
+        if (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.' ||
+            c == '~') {
+            url += c;
+        } else {
+            constexpr std::string_view hex = "0123456789ABCDEF";
+            const auto byte = static_cast<unsigned char>(c);
+            url += '%';
+            url += hex[byte >> 4];
+            url += hex[byte & 0xF];
+        }
+    }
+    return url;
+}
+
+Status TestServer::create_database(std::string_view name) {
+    // template0: empty whatever a test did to template1.
+    return impl_->admin_command("CREATE DATABASE ", name, " TEMPLATE template0");
+}
+
+Status TestServer::drop_database(std::string_view name) {
+    // FORCE ends the sessions a test left open on it.
+    return impl_->admin_command("DROP DATABASE IF EXISTS ", name, " WITH (FORCE)");
+}
+
+Status TestServer::kill() { return impl_->kill_postmaster(); }
+
+Status TestServer::stop() { return impl_->stop_postmaster(stop_wait_max); }
+
+Status TestServer::restart() {
+    if (running()) {
+        return {Errc::conflict, "the test server is running"};
+    }
+    Status started = impl_->start_postmaster(leftover_retry_max);
+    if (!started.ok()) {
+        return {started.code(), started.message() + "; its log ends:\n" + log_tail()};
+    }
+    return {};
+}
+
+bool TestServer::running() const {
+    if (impl_->postmaster > 0 && poll_exit(impl_->postmaster)) {
+        impl_->postmaster = -1;  // it exited by itself
+    }
+    return impl_->postmaster > 0;
+}
+
+std::string TestServer::log_tail(std::size_t bytes_max) const {
+    return file_tail(impl_->log_path, bytes_max);
+}
+
+TestServer& shared_test_server() {
+    // Started on first use (a function-local static is initialized once, thread-safely) and
+    // stopped by its destructor at exit, in this process only (see ~TestServer).
+    static const std::unique_ptr<TestServer> server = [] {
+        Result<std::unique_ptr<TestServer>> started = TestServer::start();
+        if (!started.ok()) {
+            std::fprintf(stderr, "shared_test_server: %s\n", started.status().to_string().c_str());
+            std::abort();
+        }
+        return std::move(started).value();
+    }();
+    return *server;
+}
+
+std::string unique_database_name(std::string_view suffix) {
+    static std::atomic<std::uint64_t> counter{0};
+    std::string name = "t_" + std::to_string(::getpid()) + "_" +
+                       std::to_string(counter.fetch_add(1) + 1) + "_" + std::string(suffix);
+    for (char& c : name) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+            c = '_';
+        }
+    }
+    name.resize(std::min<std::size_t>(name.size(), 63));  // PostgreSQL's identifier limit
+    return name;
+}
+
+}  // namespace qrpay::postgres::testing
