@@ -118,11 +118,17 @@ render() {
         }
         END { if (best == "") print "n/a - - 0 0 0"
               else printf "%.2f %s %s %.2f %.2f %d\n", best, kind, f, a, b, n }' "$work/sweep.dat")
-    local row="| $date | ${commit:-unknown} | $storage_ratio | $http_ratio | $pay_p99_half | $bytes_per_entity | $ready_s | $flows_cpu_us | $pay_p50_low | $tail_ratio |"
+    if [ "${pg_section:-skipped}" != measured ]; then
+        pg_storage_ratio="n/a"; cmp_ratio="n/a"
+    fi
+    local row="| $date | ${commit:-unknown} | $storage_ratio | $http_ratio | $pay_p99_half | $bytes_per_entity | $ready_s | $flows_cpu_us | $pay_p50_low | $tail_ratio | $pg_storage_ratio | $cmp_ratio |"
     {
         header
         summary "$pay_p99_half" "$pay_p99_low" "$unloaded_rate"
         details
+        postgres_details
+        # Written by hand: what was tried for the PostgreSQL journal, where its time goes.
+        carry_section "PostgreSQL journal: what was tried" "$old"
         limits "$pay_p99_half" "$unloaded_rate" "$pay_p99_low"
         # Sections written elsewhere: what was tried for the targets that are missed (by
         # hand, each number with its commit), the query side's benchmark, the soak.
@@ -148,7 +154,7 @@ header() {
     cat <<EOF
 # qrpay benchmarks
 
-Written by \`bench/run\` (issues 6 and 11) on $(date -u +%Y-%m-%d), working tree on commit \`$(current_commit)\`$([ "$tiny" = 1 ] && echo ", **--tiny: sizes too small to mean anything**").
+Written by \`bench/run\` (issues 6, 11 and 12) on $(date -u +%Y-%m-%d), working tree on commit \`$(current_commit)\`$([ "$tiny" = 1 ] && echo ", **--tiny: sizes too small to mean anything**").
 Numbers on shared 2-core machines drift from run to run, so each result stands next to a
 ceiling measured in the same run on the same machine, and the ratio is what to compare.
 
@@ -189,8 +195,8 @@ summary() {  # pay_p99_half pay_p99_low unloaded_rate
     cat <<EOF
 ## Summary
 
-Targets of issue 11 (the storage, memory and start-up targets are issue 6's). Each ceiling is
-measured in this run; "ratio" is measured ÷ ceiling.
+Targets of issue 11 (the storage, memory and start-up targets are issue 6's, the PostgreSQL
+rows issue 12's). Each ceiling is measured in this run; "ratio" is measured ÷ ceiling.
 
 | result | measured | ceiling (same run) | ratio | target | met |
 |---|---:|---:|---:|---|---|
@@ -204,7 +210,19 @@ measured in this run; "ratio" is measured ÷ ceiling.
 | tail: largest p99.9 ÷ p99 up to 0.75 of the maximum ($tail_kind at $tail_fraction) | p99.9 $tail_p999 ms | p99 at the same point: $tail_p99 ms | $tail_ratio | ratio ≤ 3 at every point | $(meets "$tail_ratio" "<=" 3) |
 | memory per active entity ($(fmt_int "$codes") payment codes: a token and a transaction each) | $bytes_per_entity bytes | budget 1024 bytes | $memory_ratio | < 1 KiB | $(meets "$bytes_per_entity" "<" 1024) |
 | start-up to ready, $(fmt_int "$events_in_journal") journal events | $ready_s s | budget 2 s | $startup_ratio | < 2 s | $(meets "$ready_s" "<" 2) |
+$(postgres_summary_rows)
 
+EOF
+}
+
+# The summary's rows of issue 12 (nothing when the PostgreSQL section was skipped).
+postgres_summary_rows() {
+    [ "${pg_section:-skipped}" = measured ] || return 0
+    local pg_open=$work/cmp-postgres-open.json sqlite_open=$work/cmp-sqlite-open.json
+    cat <<EOF
+| storage (PostgreSQL): journal durable appends | $(fmt_int "$pg_journal_events_per_s") events/s | raw inserts, best: $pg_raw_best, $(fmt_int "$pg_raw_events_per_s") events/s | $pg_storage_ratio | ratio ≥ 0.8 | $(meets "$pg_storage_ratio" ">=" 0.8) |
+| payment flows with the PostgreSQL journal (closed loop, 1 ms agency) | $(fmt_int "$cmp_pg_per_s") flows/s | the SQLite journal, same run: $(fmt_int "$cmp_sqlite_per_s") flows/s | $cmp_ratio | (none) | |
+| open loop at $cmp_rate flows/s, PostgreSQL journal: pay p50 / p99 | $(kind_ms "$pg_open" pay latency_us_p50) / $(kind_ms "$pg_open" pay latency_us_p99) ms | SQLite journal: $(kind_ms "$sqlite_open" pay latency_us_p50) / $(kind_ms "$sqlite_open" pay latency_us_p99) ms | | (none) | |
 EOF
 }
 
@@ -298,6 +316,90 @@ server RSS then $serve_rss_mib MiB.
 EOF
 }
 
+# CPU per flow of a comparison search ($1: cmp-sqlite or cmp-postgres) in µs: field 1 of its
+# .cost (qrpay serve), 2 (qrpay agency-sim), or "pg" (the PostgreSQL server, its .pg file).
+cmp_cpu_us() {
+    local flows file=$work/$1.cost field=$2
+    flows=$(flows_ok "$1")
+    if [ "$field" = pg ]; then
+        file=$work/$1.pg
+        field=1
+    fi
+    awk -v f="$flows" -v field="$field" -v hz="$(getconf CLK_TCK)" \
+        '{if (f > 0) printf "%.0f", $field * 1e6 / hz / f; else print "n/a"}' "$file"
+}
+
+# "p50 | p99" of `kind` at a search's best step, in ms.
+best_step_ms() {  # file kind
+    jq -r --arg k "$2" '.concurrency_at_max as $c | [.steps[] | select(.concurrency == $c)][0]
+        | ([.kinds[] | select(.kind == $k)][0] // {}) as $q
+        | "\(($q.latency_us_p50 // 0) / 10 | round / 100) | \(($q.latency_us_p99 // 0) / 10 | round / 100)"' "$1"
+}
+
+postgres_details() {
+    if [ "${pg_section:-skipped}" != measured ]; then
+        printf '## PostgreSQL journal\n\nNot measured in this run: no PostgreSQL 15 in %s.\n\n' "$pg_bin"
+        return 0
+    fi
+    local backend file
+    cat <<EOF
+## PostgreSQL journal
+
+Issue 12. One PostgreSQL 15 started by bench/run for this run (\`scripts/pg up\` in the run's
+work directory: initdb's defaults, so fsync=on, synchronous_commit=on, shared_buffers 128 MB),
+on the same $cores cores as everything else: every number here includes PostgreSQL's own CPU
+competing with the benchmark, the load generator, \`qrpay serve\` and the agency simulator.
+
+\`build/bench/pg_journal_bench --url …\` (Google Benchmark; each run on a database of its own):
+the PostgreSQL journal's conditional appends (one event each, expected sequence and fencing
+token checked under the shard rows' locks, group commit on one writer connection) from many
+entities at once, against raw inserts of the same rows into the same \`events\` table (its
+primary key and shard-order index) with the same durability (one WAL flush per commit), from
+one connection with nothing else to do: single-row INSERTs in one pipeline per batch
+(\`pipeline\`), multi-row INSERTs in one pipeline per batch (\`multirow\`), one INSERT … SELECT
+FROM unnest() of binary arrays per batch (\`unnest\`), one binary COPY per batch (\`copy\`).
+Best of each side is the summary's ratio.
+
+| benchmark | events/s | events per commit |
+|---|---:|---:|
+$(awk -F'\t' '{printf "| %s | %s | %s |\n", $1, $2, ($3 == "" ? "" : sprintf("%.1f", $3))}' "$work/pg-storage.tsv")
+
+Payment flows (code + pay, 1 ms agency) against \`qrpay serve\` with each journal, one after
+the other in this run, each on a fresh data directory (\`--journal postgresql://…\` keeps only
+the journal in PostgreSQL: the read model stays in SQLite in the data directory). Closed loop:
+\`qrpay bench load --mode max\` (workers $steps, $step_s each), $connections connections; pay
+latency at the best step; CPU per flow over the whole search, warmup included. Errors: SQLite
+$(errors_line "$work/cmp-sqlite.json"); PostgreSQL $(errors_line "$work/cmp-postgres.json").
+
+| journal | flows/s at the maximum | workers | pay p50 ms | pay p99 ms | qrpay serve CPU µs/flow | PostgreSQL CPU µs/flow | agency-sim CPU µs/flow | journal commits per flow |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+$(for backend in sqlite postgres; do
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$backend" \
+        "$(jq -r '.flows_per_s_max | floor' "$work/cmp-$backend.json")" \
+        "$(jq -r .concurrency_at_max "$work/cmp-$backend.json")" \
+        "$(best_step_ms "$work/cmp-$backend.json" pay)" \
+        "$(cmp_cpu_us "cmp-$backend" 1)" "$(cmp_cpu_us "cmp-$backend" pg)" \
+        "$(cmp_cpu_us "cmp-$backend" 2)" "$(cost_per_flow "cmp-$backend" 4)"
+done)
+
+Open loop at $cmp_rate flows/s for both (half of the lower maximum), $half_s, latencies from
+each request's intended send time:
+
+| journal | achieved /s | pay p50 ms | pay p99 ms | pay p99.9 ms | create_code p50 ms | create_code p99 ms | flow p99 ms | errors |
+|---|---:|---:|---:|---:|---:|---:|---:|---|
+$(for backend in sqlite postgres; do
+    file="$work/cmp-$backend-open.json"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$backend" \
+        "$(jq -r '.flows_per_s | floor' "$file")" "$(kind_ms "$file" pay latency_us_p50)" \
+        "$(kind_ms "$file" pay latency_us_p99)" "$(kind_ms "$file" pay latency_us_p99_9)" \
+        "$(kind_ms "$file" create_code latency_us_p50)" \
+        "$(kind_ms "$file" create_code latency_us_p99)" "$(kind_ms "$file" flow latency_us_p99)" \
+        "$(errors_line "$file")"
+done)
+
+EOF
+}
+
 # What stands between a result and its target, for the results that miss it. Each paragraph
 # names the measurement in this file that backs it. Arguments: pay p99 at half the maximum,
 # the unloaded rate, pay p99 there.
@@ -371,6 +473,17 @@ EOF
   larger fdatasync, index growth, or another process taking the shared cores.
 EOF
     fi
+    if [ "${pg_section:-skipped}" = measured ] &&
+        [ "$(meets "$pg_storage_ratio" ">=" 0.8)" != "**yes**" ]; then
+        cat <<EOF
+- **Storage on PostgreSQL ($pg_storage_ratio).** The ceiling is $pg_raw_best. The journal
+  writes its events with multi-row INSERTs of at most 16 rows (COPY cannot run inside a
+  pipeline), takes two round trips per group (the shard rows' locks and the highest seqs the
+  cache cannot vouch for, then the rows and COMMIT), and groups at most 4096 events (it
+  reached $(jq -r '[.benchmarks[] | select(.name | startswith("BM_PgJournalAppend")) | .events_per_commit] | max | floor' "$work/pg-storage.json") events per commit here). "PostgreSQL journal: what was tried" says
+  what was measured beyond this run.
+EOF
+    fi
     if [ "$(meets "$bytes_per_entity" "<" 1024)" != "**yes**" ]; then
         cat <<EOF
 - **Memory ($bytes_per_entity bytes per entity).** An entity in memory is its record in the
@@ -408,11 +521,13 @@ history_section() {  # the new row
     echo "Newest first; the first row is this run. Columns: storage ratio (journal / raw SQLite),"
     echo "HTTP ratio (payment flows / healthz), pay p99 at half the maximum, bytes per active"
     echo "entity, start-up to ready; from issue 11 on also server CPU µs per payment flow at"
-    echo "saturation, pay p50 at 10% of the maximum and the largest p99.9 / p99 of the sweep."
+    echo "saturation, pay p50 at 10% of the maximum and the largest p99.9 / p99 of the sweep; from"
+    echo "issue 12 on also the PostgreSQL journal's storage ratio (journal / best raw insert) and"
+    echo "its payment flows per second ÷ the SQLite journal's (closed loop, same run)."
     echo
     echo "<!-- history:begin -->"
-    echo "| date | commit | storage ratio | HTTP ratio | pay p99 ms | bytes/entity | ready s | CPU µs/flow | pay p50 ms | p99.9/p99 |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| date | commit | storage ratio | HTTP ratio | pay p99 ms | bytes/entity | ready s | CPU µs/flow | pay p50 ms | p99.9/p99 | PG storage ratio | PG ÷ SQLite flows |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     echo "$1"
     awk '/<!-- history:begin -->/ {on = 1; next} /<!-- history:end -->/ {on = 0} on && /^\| [0-9]/' \
         "$work/benchmarks.previous.md" | head -n 11
@@ -433,6 +548,7 @@ how_to_run() {
 
 Single tools: `qrpay bench load --help` (open loop at `--rate`, closed loop, `--mode max`,
 `--target healthz`, `--json FILE`, `--interval-json FILE --interval 1m`), `qrpay bench fill`,
-`qrpay bench startup`, `build/bench/journal_bench`.
+`qrpay bench startup`, `build/bench/journal_bench`, `build/bench/pg_journal_bench` (its own
+PostgreSQL test server, or `--url postgresql://…`; `--events N`).
 EOF
 }

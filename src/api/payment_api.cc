@@ -35,7 +35,22 @@ Problem problem_for(const Status& status,
 
 // Failures after which nothing of the request was stored.
 bool surely_not_stored(Errc code) {
-    return code == Errc::unavailable || code == Errc::io_error || code == Errc::fenced;
+    return code == Errc::unavailable || code == Errc::unreachable || code == Errc::io_error ||
+           code == Errc::fenced;
+}
+
+// The answer to a request whose command was taken: the transaction, 200 once final, else 202.
+// `latest` fails when the entity could not be read again: the journal lost a later write of it
+// (the agency's answer, say), and it must be read back before it answers. The request was
+// taken all the same and the payment goes on by itself once the journal takes writes again, so
+// the answer is `seen`, the last state this request saw, never a 503 that says nothing changed.
+const TransactionView& taken_view(const Result<TransactionView>& latest,
+                                  const TransactionView& seen) {
+    return latest.ok() ? *latest : seen;
+}
+
+void respond_taken(const http::Responder& responder, const TransactionView& view) {
+    respond_json(responder, is_final(view.state) ? 200 : 202, transaction_json(view));
 }
 
 // Parses a non-negative decimal integer query value; nullopt for anything else.
@@ -315,7 +330,7 @@ void PaymentApi::run_idempotent(Call call,
                                 problem_for(result.status(), not_found_code, conflict_code));
                 return;
             }
-            answer_when_final(call.responder, result->transaction_id.value);
+            answer_when_final(call.responder, *result);
         });
         return;
     }
@@ -381,7 +396,7 @@ void PaymentApi::replay(const Keyed& keyed,
                             make_problem(422, "idempotency_key_reused",
                                          "Idempotency-Key was used with a different request"));
         } else {
-            answer_when_final(call.responder, view->transaction_id.value, call.principal);
+            answer_when_final(call.responder, *view, call.principal);
         }
     });
 }
@@ -413,39 +428,34 @@ void PaymentApi::on_started(const Keyed& keyed, const Call& call, ViewResult res
                                      "Idempotency-Key was used with a different request"));
         return;
     }
+    const std::string id = result->transaction_id.value;  // a copy: `result` moves below
     await_view(
-        result->transaction_id.value,
-        [](const TransactionView& view) { return is_final(view.state); },
+        id, [](const TransactionView& view) { return is_final(view.state); },
         clock_.monotonic_now() + options_.pay_wait_max,
-        [keyed, responder = call.responder](ViewResult view) {
+        [keyed, responder = call.responder, started = std::move(*result)](const ViewResult& view) {
             keyed.hold->release();
-            if (!view.ok()) {
-                respond_problem(responder, problem_from(view.status()));
-                return;
-            }
-            respond_json(responder, is_final(view->state) ? 200 : 202, transaction_json(*view));
+            respond_taken(responder, taken_view(view, started));
         });
 }
 
-// Answers with the transaction once final (200) or after pay_wait_max (202). With a `viewer`,
-// another party's transaction is 404, as on a direct read.
+// Answers with the transaction once final (200) or after pay_wait_max (202), `seen` when it
+// cannot be read again (taken_view). With a `viewer`, another party's transaction is 404, as
+// on a direct read.
 void PaymentApi::answer_when_final(const http::Responder& responder,
-                                   const std::string& transaction_id,
+                                   TransactionView seen,
                                    std::optional<Principal> viewer) {
+    const std::string id = seen.transaction_id.value;  // a copy: `seen` moves below
     await_view(
-        transaction_id, [](const TransactionView& view) { return is_final(view.state); },
+        id, [](const TransactionView& view) { return is_final(view.state); },
         clock_.monotonic_now() + options_.pay_wait_max,
-        [responder, viewer = std::move(viewer)](const ViewResult& view) {
-            if (!view.ok()) {
-                respond_problem(responder, problem_from(view.status()));
-                return;
-            }
-            if (viewer && !is_visible_to(*viewer, view->state)) {
+        [responder, seen = std::move(seen), viewer = std::move(viewer)](const ViewResult& view) {
+            const TransactionView& answer = taken_view(view, seen);
+            if (viewer && !is_visible_to(*viewer, answer.state)) {
                 respond_problem(responder,
                                 make_problem(404, "transaction_not_found", "no such transaction"));
                 return;
             }
-            respond_json(responder, is_final(view->state) ? 200 : 202, transaction_json(*view));
+            respond_taken(responder, answer);
         });
 }
 

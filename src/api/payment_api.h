@@ -99,7 +99,7 @@ private:
     // True when the view shows `keyed`'s key taken by another request than this one.
     static bool is_reused(const Keyed& keyed, const domain::TransactionView& view);
     void answer_when_final(const http::Responder& responder,
-                           const std::string& transaction_id,
+                           domain::TransactionView seen,
                            std::optional<Principal> viewer = std::nullopt);
 
     // Fetches the view visible to `principal`: another party's transaction is not_found.

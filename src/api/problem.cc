@@ -81,6 +81,11 @@ Problem problem_from(const Status& status, const std::string& conflict_code) {
             return make_problem(409, conflict_code, status.message());
         case Errc::unavailable:
             return make_problem(503, "unavailable", status.message());
+        // Only the PostgreSQL journal answers unreachable (its server can be down while this
+        // process runs); what libpq said stays in the log.
+        case Errc::unreachable:
+            return make_problem(503, "journal_unavailable",
+                                "the journal cannot be reached, so nothing changed; retry later");
         case Errc::fenced:
         case Errc::sequence_conflict:
             return make_problem(503, "unavailable", "busy or moving; retry later");

@@ -602,7 +602,7 @@ bool QueryApi::handle(const http::Request& request, const http::Responder& respo
 }
 
 void QueryApi::run_read(const http::Responder& responder,
-                        std::function<void(sqlite::Connection&, const http::Responder&)> read) {
+                        std::function<void(sql::Connection&, const http::Responder&)> read) {
     auto scheduled =
         reads_->run_after(std::chrono::milliseconds(0), [this, responder, read = std::move(read)] {
             auto lease = read_model_.store->read();
@@ -640,7 +640,7 @@ void QueryApi::list_payments(const http::Request& request,
                                              .created_until = params.until,
                                              .limit = params.limit,
                                              .after = params.after};
-    run_read(responder, [this, query](sqlite::Connection& db, const http::Responder& answer) {
+    run_read(responder, [this, query](sql::Connection& db, const http::Responder& answer) {
         std::optional<UnixMs> as_of = read_model_.as_of();  // before the read: rows are newer
         auto page = projection::payments::read_history(db, query);
         if (!page.ok()) {
@@ -673,7 +673,7 @@ void QueryApi::list_sales(const http::Request& request,
     }
     SalesParams params = std::get<SalesParams>(parsed);
     std::string merchant = principal.subject;
-    run_read(responder, [this, params, merchant](sqlite::Connection& db,
+    run_read(responder, [this, params, merchant](sql::Connection& db,
                                                  const http::Responder& answer) {
         std::optional<UnixMs> as_of = read_model_.as_of();
         auto sales = projection::payments::read_sales(db, merchant, params.from_day, params.to_day);

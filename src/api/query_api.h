@@ -156,7 +156,7 @@ private:
                       const domain::TransactionView& view);
     // Runs `read` on a read thread with a read connection; 503 when the queue is full.
     void run_read(const http::Responder& responder,
-                  std::function<void(sqlite::Connection&, const http::Responder&)> read);
+                  std::function<void(sql::Connection&, const http::Responder&)> read);
 
     ReadModel read_model_;
     domain::PaymentFlows& flows_;

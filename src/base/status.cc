@@ -20,6 +20,8 @@ std::string_view errc_name(Errc errc) {
             return "key_taken";
         case Errc::unavailable:
             return "unavailable";
+        case Errc::unreachable:
+            return "unreachable";
         case Errc::io_error:
             return "io_error";
         case Errc::unknown_outcome:

@@ -22,6 +22,9 @@ enum class Errc {
     fenced,             // journal: the shard's fencing token is stale
     key_taken,          // journal: a claimed key is held by another entity
     unavailable,        // overloaded or shutting down; retry later
+    unreachable,        // a server the call needs (the PostgreSQL journal's) cannot be reached:
+                        // no connection, or it was lost before COMMIT was sent; the write
+                        // surely did not happen; retry later
     io_error,           // the store failed; the write surely did not happen
     unknown_outcome,    // the write or remote call may or may not have happened
     timeout,            // a deadline passed

@@ -6,7 +6,9 @@
 #include <ctime>
 #include <utility>
 
+#include "base/hash.h"
 #include "base/log.h"
+#include "journal/partitioned_journal.h"
 #include "journal/postgres/pg_journal.h"
 #include "journal/postgres/pg_schema.h"
 #include "journal/sqlite/sqlite_journal.h"
@@ -30,10 +32,11 @@ bool stop_signal_within(std::chrono::milliseconds wait) {
     return sigtimedwait(&signals, nullptr, &timeout) > 0;
 }
 
-Result<std::unique_ptr<journal::Journal>> open_postgres(const JournalChoice& choice) {
+Result<std::unique_ptr<journal::Journal>> open_postgres(const JournalChoice& choice,
+                                                        const std::string& url) {
     const auto deadline = std::chrono::steady_clock::now() + choice.connect_wait;
     for (;;) {
-        auto journal = journal::open_pg_journal({.url = choice.url});
+        auto journal = journal::open_pg_journal({.url = url});
         if (journal.ok() || journal.status().code() != Errc::unavailable) {
             return journal;
         }
@@ -45,10 +48,56 @@ Result<std::unique_ptr<journal::Journal>> open_postgres(const JournalChoice& cho
         QRPAY_LOG_WARN("journal: waiting for PostgreSQL (retrying every %lld ms): %s",
                        static_cast<long long>(connect_retry_interval.count()),
                        journal.status().message().c_str());
+        if (choice.on_wait) {
+            choice.on_wait(journal.status().message());
+        }
         if (stop_signal_within(connect_retry_interval)) {
             return Status(Errc::unavailable, "stopped while waiting for PostgreSQL");
         }
     }
+}
+
+// Each partition's database must say it is that partition of that many, over that many shards.
+Status check_map(const std::string& url, const journal::postgres::PartitionMap& map) {
+    auto connection = postgres::Connection::open(url);
+    if (!connection.ok()) {
+        return connection.status();
+    }
+    return journal::postgres::check_partition_map(**connection, map);
+}
+
+Result<std::unique_ptr<journal::Journal>> open_partitions(const JournalChoice& choice) {
+    const std::vector<std::string> urls = split_journal_urls(choice.url);
+    if (urls.size() > choice.shard_count) {
+        return Status(Errc::invalid_argument, "more journal partitions than shards");
+    }
+    std::vector<std::unique_ptr<journal::Journal>> partitions;
+    for (std::size_t i = 0; i < urls.size(); ++i) {
+        if (!is_postgres_url(urls[i])) {
+            return Status(Errc::invalid_argument,
+                          "--journal takes postgresql:// URLs (or nothing, for SQLite in the "
+                          "data directory)");
+        }
+        auto journal = open_postgres(choice, urls[i]);
+        if (!journal.ok()) {
+            return journal.status();
+        }
+        const journal::postgres::PartitionMap map{.index = static_cast<std::uint32_t>(i),
+                                                  .count = static_cast<std::uint32_t>(urls.size()),
+                                                  .shard_count = choice.shard_count};
+        if (Status checked = check_map(urls[i], map); !checked.ok()) {
+            return checked;
+        }
+        partitions.push_back(std::move(journal).value());
+    }
+    if (partitions.size() == 1) {
+        return std::move(partitions.front());
+    }
+    const std::uint32_t shard_count = choice.shard_count;
+    return journal::make_partitioned_journal(
+        std::move(partitions), shard_count, [shard_count](const std::string& persistence_id) {
+            return shard_of(persistence_id, shard_count);  // the runtime's own function
+        });
 }
 
 void append_counters(std::string& out,
@@ -65,6 +114,20 @@ bool is_postgres_url(const std::string& url) {
     return url.starts_with("postgresql://") || url.starts_with("postgres://");
 }
 
+std::vector<std::string> split_journal_urls(const std::string& urls) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (std::size_t comma = urls.find(','); comma != std::string::npos;
+         comma = urls.find(',', comma + 1)) {
+        if (is_postgres_url(urls.substr(comma + 1))) {
+            out.push_back(urls.substr(start, comma - start));
+            start = comma + 1;
+        }
+    }
+    out.push_back(urls.substr(start));
+    return out;
+}
+
 Result<std::unique_ptr<journal::Journal>> open_journal(const JournalChoice& choice) {
     if (choice.url.empty()) {
         return journal::open_sqlite_journal({.path = choice.data_dir + "/journal.sqlite3"});
@@ -74,7 +137,7 @@ Result<std::unique_ptr<journal::Journal>> open_journal(const JournalChoice& choi
                       "--journal takes a postgresql:// URL (or nothing, for SQLite in the data "
                       "directory)");
     }
-    return open_postgres(choice);
+    return open_partitions(choice);
 }
 
 // Group commit made visible: appends_committed / commits is the mean group size.
@@ -95,7 +158,20 @@ std::string journal_metrics(const journal::Journal& journal, const JournalChoice
                  });
         return out;
     }
-    const journal::PgJournalStats stats = journal::pg_journal_stats(journal);
+    journal::PgJournalStats stats;
+    std::size_t connected = 0;
+    for (const journal::Journal* partition : journal::partitions_of(journal)) {
+        const journal::PgJournalStats each = journal::pg_journal_stats(*partition);
+        stats.commits += each.commits;
+        stats.appends_committed += each.appends_committed;
+        stats.writes_refused += each.writes_refused;
+        stats.fenced_appends += each.fenced_appends;
+        stats.groups_failed += each.groups_failed;
+        stats.groups_retried_isolated += each.groups_retried_isolated;
+        stats.reconnects += each.reconnects;
+        stats.claims_forgotten += each.claims_forgotten;
+        connected += each.writer_connected ? 1 : 0;
+    }
     append_counters(
         out, {
                  {"qrpay_journal_commits_total", stats.commits},
@@ -107,17 +183,25 @@ std::string journal_metrics(const journal::Journal& journal, const JournalChoice
                  {"qrpay_journal_reconnects_total", stats.reconnects},
                  {"qrpay_journal_key_claims_forgotten_total", stats.claims_forgotten},
              });
+    // The partitions whose writer is connected now (1 with a single database).
     out += "# TYPE qrpay_journal_connected gauge\nqrpay_journal_connected " +
-           std::string(stats.writer_connected ? "1" : "0") + "\n";
+           std::to_string(connected) + "\n";
     return out;
 }
 
 std::string journal_not_ready_reason(const journal::Journal& journal, const JournalChoice& choice) {
-    if (choice.url.empty() || journal::pg_journal_stats(journal).writer_connected) {
+    if (choice.url.empty()) {
         return "";
     }
-    return "journal_unavailable: the journal writer has no connection to PostgreSQL (see the "
-           "log); it reconnects by itself";
+    const std::vector<const journal::Journal*> partitions = journal::partitions_of(journal);
+    for (std::size_t i = 0; i < partitions.size(); ++i) {
+        if (!journal::pg_journal_stats(*partitions[i]).writer_connected) {
+            return "journal_unavailable: the journal writer" +
+                   (partitions.size() > 1 ? " of partition " + std::to_string(i) : "") +
+                   " has no connection to PostgreSQL (see the log); it reconnects by itself";
+        }
+    }
+    return "";
 }
 
 void add_db(CLI::App& root, DbConfig& config) {
@@ -129,12 +213,14 @@ void add_db(CLI::App& root, DbConfig& config) {
     db->require_subcommand(1);
 }
 
-int run_db(const DbConfig& config) {
-    if (!is_postgres_url(config.journal_url)) {
-        std::fprintf(stderr, "qrpay db migrate: --journal takes a postgresql:// URL\n");
+namespace {
+
+int migrate_one(const std::string& url) {
+    if (!is_postgres_url(url)) {
+        std::fprintf(stderr, "qrpay db migrate: --journal takes postgresql:// URLs\n");
         return 2;
     }
-    auto connection = postgres::Connection::open(config.journal_url);
+    auto connection = postgres::Connection::open(url);
     if (!connection.ok()) {
         std::fprintf(stderr, "qrpay db migrate: %s\n", connection.status().to_string().c_str());
         return 1;
@@ -150,6 +236,17 @@ int run_db(const DbConfig& config) {
     std::printf("journal schema at version %lld (was %lld)\n",
                 static_cast<long long>(journal::postgres::schema_version),
                 static_cast<long long>(*before));
+    return 0;
+}
+
+}  // namespace
+
+int run_db(const DbConfig& config) {
+    for (const std::string& url : split_journal_urls(config.journal_url)) {
+        if (int code = migrate_one(url); code != 0) {
+            return code;
+        }
+    }
     return 0;
 }
 

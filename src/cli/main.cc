@@ -37,6 +37,9 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
                  .executors = &config.executors});
     serve->add_option("--journal", config.journal_url,
                       "postgresql:// URL of the journal; empty: SQLite in the data directory");
+    serve->add_option("--read-model", config.query.read_model,
+                      "postgresql:// URL of the read models; empty: the journal's database when "
+                      "it is PostgreSQL, else SQLite in the data directory");
     add_duration(*serve, "--journal-connect-wait", config.journal_connect_wait,
                  "how long to wait for PostgreSQL at start");
     serve->add_option("--agency-url", config.agency_url,

@@ -25,6 +25,7 @@ struct ProjectionRebuildConfig {
     std::string name;
     std::string data_dir = "./data";
     std::string journal_url;  // empty: the SQLite journal in data_dir (journal_open.h)
+    std::string read_model;   // empty: journal_url when set, else the data directory's file
     std::string business_time_zone{projection::default_business_time_zone};
 };
 

@@ -42,6 +42,9 @@ void add_projection(CLI::App& root, ProjectionConfig& config) {
     rebuild->add_option("--data-dir", config.rebuild.data_dir, "the service's data directory");
     rebuild->add_option("--journal", config.rebuild.journal_url,
                         "postgresql:// URL of the journal; empty: SQLite in the data directory");
+    rebuild->add_option("--read-model", config.rebuild.read_model,
+                        "postgresql:// URL of the read models; empty: the journal's database "
+                        "when it is PostgreSQL, else SQLite in the data directory");
     rebuild->add_option("--business-time-zone", config.rebuild.business_time_zone,
                         "IANA zone of the business day (as the service uses)");
     add_environment_names(*rebuild);
@@ -82,8 +85,10 @@ int run_projection_rebuild(const ProjectionRebuildConfig& config) {
     if (config.journal_url.empty() && !std::filesystem::exists(journal_path)) {
         return fail("journal", Status(Errc::not_found, journal_path + " does not exist"));
     }
-    auto journal =
-        open_journal({.url = config.journal_url, .data_dir = config.data_dir, .connect_wait = {}});
+    auto journal = open_journal({.url = config.journal_url,
+                                 .shard_count = *shard_count,
+                                 .data_dir = config.data_dir,
+                                 .connect_wait = {}});
     if (!journal.ok()) {
         return fail("journal", journal.status());
     }
@@ -91,7 +96,11 @@ int run_projection_rebuild(const ProjectionRebuildConfig& config) {
     if (!zone.ok()) {
         return fail("time zone", zone.status());
     }
-    auto store = projection::Store::open({.path = read_model_path(config.data_dir)});
+    const std::string read_model = read_model_location(
+        config.data_dir, !config.read_model.empty() || config.journal_url.empty()
+                             ? config.read_model
+                             : split_journal_urls(config.journal_url).front());
+    auto store = projection::Store::open({.path = read_model});
     if (!store.ok()) {
         return fail("read model", store.status());
     }
@@ -103,7 +112,7 @@ int run_projection_rebuild(const ProjectionRebuildConfig& config) {
         return fail("rebuild", rebuilt);
     }
     std::printf("rebuilt projection %s in %s\n", config.name.c_str(),
-                read_model_path(config.data_dir).c_str());
+                loggable_location(read_model).c_str());
     return 0;
 }
 

@@ -73,7 +73,20 @@ void render_stopped(std::string& out, const projection::EngineStats& stats) {
 
 std::string read_model_path(const std::string& data_dir) { return data_dir + "/readmodel.sqlite3"; }
 
-Result<std::unique_ptr<QuerySide>> QuerySide::open(const std::string& data_dir,
+std::string read_model_location(const std::string& data_dir, const std::string& read_model) {
+    return read_model.empty() ? read_model_path(data_dir) : read_model;
+}
+
+std::string loggable_location(const std::string& location) {
+    const std::size_t scheme_end = location.find("://");
+    const std::size_t at = location.find('@');
+    if (scheme_end == std::string::npos || at == std::string::npos || at < scheme_end) {
+        return location;
+    }
+    return location.substr(0, scheme_end + 3) + location.substr(at + 1);
+}
+
+Result<std::unique_ptr<QuerySide>> QuerySide::open(const std::string& location,
                                                    std::uint32_t shard_count,
                                                    journal::Journal& journal,
                                                    const Clock& clock,
@@ -86,7 +99,7 @@ Result<std::unique_ptr<QuerySide>> QuerySide::open(const std::string& data_dir,
     if (!zone.ok()) {
         return zone.status();
     }
-    auto store = projection::Store::open({.path = read_model_path(data_dir)});
+    auto store = projection::Store::open({.path = location});
     if (!store.ok()) {
         return store.status();
     }
@@ -105,7 +118,7 @@ Result<std::unique_ptr<QuerySide>> QuerySide::open(const std::string& data_dir,
     if (faults->any()) {
         QRPAY_LOG_WARN("projection fault points are on: %s", config.projection_fault.c_str());
     }
-    QRPAY_LOG_INFO("read model in %s, business time zone %s", read_model_path(data_dir).c_str(),
+    QRPAY_LOG_INFO("read model in %s, business time zone %s", loggable_location(location).c_str(),
                    config.business_time_zone.c_str());
     return side;
 }

@@ -1,5 +1,6 @@
 #pragma once
-// The query side of `qrpay serve` (issue 5): the read-model store in the data directory, the
+// The query side of `qrpay serve` (issue 5): the read-model store (a SQLite file in the data
+// directory, or PostgreSQL), the
 // payments projection and the engine that feeds it, their metrics and their readiness.
 
 #include <cstdint>
@@ -18,6 +19,9 @@
 namespace qrpay::cli {
 
 struct QueryConfig {
+    // Where the read models live: a postgresql:// URL, or empty for the data directory's
+    // SQLite file (serve makes it the journal's URL when the journal is in PostgreSQL).
+    std::string read_model;
     std::string business_time_zone{projection::default_business_time_zone};
     std::string projection_fault;           // fault points (projection/fault_points.h); tests only
     std::size_t sse_subscribers_max = 512;  // half the default connection limit
@@ -25,12 +29,16 @@ struct QueryConfig {
 
 // The read models' file inside a data directory.
 std::string read_model_path(const std::string& data_dir);
+// `read_model` when set, else read_model_path(data_dir).
+std::string read_model_location(const std::string& data_dir, const std::string& read_model);
+// A location fit for a log: a URL without its user and password.
+std::string loggable_location(const std::string& location);
 
 class QuerySide {
 public:
-    // Opens <data_dir>/readmodel.sqlite3 and the payments projection's engine (not started).
-    // REQUIRES: journal and clock outlive the QuerySide.
-    static Result<std::unique_ptr<QuerySide>> open(const std::string& data_dir,
+    // Opens the read models at `location` (read_model_location()) and the payments
+    // projection's engine (not started). REQUIRES: journal and clock outlive the QuerySide.
+    static Result<std::unique_ptr<QuerySide>> open(const std::string& location,
                                                    std::uint32_t shard_count,
                                                    journal::Journal& journal,
                                                    const Clock& clock,

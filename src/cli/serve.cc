@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "agency/agency_client.h"
@@ -159,6 +160,63 @@ void wait_for_signal() {
     QRPAY_LOG_INFO("received signal %d: shutting down", received);
 }
 
+// While serve waits for PostgreSQL at start, the admin listener answers already: /healthz 200,
+// /readyz 503 with why it waits, so an orchestrator sees the reason without reading the log.
+// The listener opens at the first failed attempt (no cost when PostgreSQL answers at once) and
+// closes when the wait ends; Node::start() then opens it again with the node behind it (in
+// between, /readyz refuses connections: not ready either way). Main thread only, except what
+// the listener's thread reads under mutex_.
+class WaitingAdmin {
+public:
+    WaitingAdmin(std::string listen, std::chrono::milliseconds wait_max)
+        : listen_(std::move(listen)), wait_max_(wait_max) {}
+
+    void waiting(const std::string& why) {
+        {
+            std::lock_guard lock(mutex_);
+            reason_ = "journal_unavailable: waiting for PostgreSQL before serving (for at most " +
+                      std::to_string(wait_max_.count()) + " ms; see the log): " + why;
+        }
+        if (server_ != nullptr || listen_failed_) {
+            return;
+        }
+        auto server =
+            start_server(listen_, {.threads = 1},
+                         [this](const http::Request& request, const http::Responder& responder) {
+                             admin_.handle(request, responder);
+                         });
+        if (!server.ok()) {  // start() will fail on the same address, with the same error
+            QRPAY_LOG_WARN("cannot answer /readyz while waiting for PostgreSQL: %s",
+                           server.status().to_string().c_str());
+            listen_failed_ = true;
+            return;
+        }
+        server_ = std::move(server).value();
+    }
+
+private:
+    std::string reason() {
+        std::lock_guard lock(mutex_);
+        return reason_;
+    }
+
+    const std::string listen_;
+    const std::chrono::milliseconds wait_max_;
+    std::mutex mutex_;
+    std::string reason_;  // guarded by mutex_
+    bool listen_failed_ = false;
+    // ready: the reason alone answers "not ready" while there is one, and there always is.
+    api::AdminApi admin_{{.ready = [] { return true; },
+                          .metrics =
+                              [] {
+                                  return std::string(
+                                      "# TYPE qrpay_journal_connected gauge\n"
+                                      "qrpay_journal_connected 0\n");
+                              },
+                          .not_ready_reason = [this] { return reason(); }}};
+    std::unique_ptr<http::Server> server_;  // last: stopped before what its handler uses goes
+};
+
 std::size_t thread_count(std::uint32_t configured) {
     return configured != 0 ? configured : std::max(1U, std::thread::hardware_concurrency());
 }
@@ -210,10 +268,28 @@ private:
     std::unique_ptr<http::Server> admin_server_;
 };
 
+// --read-model when given; else the journal's (first) database when it is in PostgreSQL;
+// else "" (the data directory's file).
+std::string read_model_of(const ServeConfig& config) {
+    if (!config.query.read_model.empty() || config.journal_url.empty()) {
+        return config.query.read_model;
+    }
+    return split_journal_urls(config.journal_url).front();  // the first partition's database
+}
+
 JournalChoice journal_choice(const ServeConfig& config) {
     return {.url = config.journal_url,
+            .shard_count = config.shard_count,
             .data_dir = config.data_dir,
             .connect_wait = config.journal_connect_wait};
+}
+
+// The journal, with the wait for PostgreSQL at start shown on /readyz (WaitingAdmin).
+Result<std::unique_ptr<journal::Journal>> open_journal_showing_wait(const ServeConfig& config) {
+    WaitingAdmin admin(config.admin_listen, config.journal_connect_wait);
+    JournalChoice choice = journal_choice(config);
+    choice.on_wait = [&admin](const std::string& why) { admin.waiting(why); };
+    return open_journal(choice);
 }
 
 Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
@@ -238,7 +314,7 @@ Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
     if (!key.ok()) {
         return key.status();
     }
-    auto journal = open_journal(journal_choice(config));
+    auto journal = open_journal_showing_wait(config);
     if (!journal.ok()) {
         return journal.status();
     }
@@ -296,8 +372,8 @@ Node::Node(const ServeConfig& config, Opened opened)
       admin_api_({.ready = [this] { return ready_.load(); },
                   .metrics = [this] { return metrics(); },
                   .not_ready_reason = [this] { return not_ready_reason(); }}) {
-    auto query =
-        QuerySide::open(config.data_dir, config.shard_count, *journal_, clock_, config.query);
+    auto query = QuerySide::open(read_model_location(config.data_dir, read_model_of(config)),
+                                 config.shard_count, *journal_, clock_, config.query);
     if (!query.ok()) {
         QRPAY_LOG_ERROR("read model: %s", query.status().to_string().c_str());
         return;

@@ -23,6 +23,8 @@
 //   invalid_argument   empty event list or persistence id, oversized id, payload or event
 //                      count, a number above INT64_MAX; nothing changed
 //   unavailable        the journal's bounded queue is full or it is closing; nothing stored
+//   unreachable        the journal's server cannot be reached (a backend in another process:
+//                      PostgreSQL); nothing of the append is stored, nothing was read
 //   io_error           the store failed; nothing of the append is stored
 //   unknown_outcome    the store failed at commit; the append may or may not be stored
 //

@@ -80,6 +80,18 @@ bool WriteQueue::try_push(PendingWrite& write) {
 std::vector<PendingWrite> WriteQueue::take_group() {
     std::unique_lock lock(mutex_);
     pushed_.wait(lock, [this] { return closed_ || !writes_.empty(); });
+    return wait_and_pop_group(lock);
+}
+
+std::optional<std::vector<PendingWrite>> WriteQueue::take_group_within(nanoseconds idle_max) {
+    std::unique_lock lock(mutex_);
+    if (!pushed_.wait_for(lock, idle_max, [this] { return closed_ || !writes_.empty(); })) {
+        return std::nullopt;
+    }
+    return wait_and_pop_group(lock);
+}
+
+std::vector<PendingWrite> WriteQueue::wait_and_pop_group(std::unique_lock<std::mutex>& lock) {
     if (writes_.empty()) {
         return {};
     }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -99,6 +100,9 @@ public:
     // group_events_max and group_bytes_max (at least one, in queue order), or nothing once
     // the queue is closed and drained. Writer thread only.
     std::vector<PendingWrite> take_group();
+    // take_group(), except that it gives up when neither a write nor close() came within
+    // `idle_max` (then nullopt), so that an idle writer can look after its connection.
+    std::optional<std::vector<PendingWrite>> take_group_within(std::chrono::nanoseconds idle_max);
 
     // The writer reports each group's commit (how long it took, sync included, and its
     // writes), which group_wait() weighs. Writer thread only.
@@ -109,6 +113,9 @@ public:
 
 private:
     [[nodiscard]] bool group_full() const;  // REQUIRES: mutex_ held
+    // The group wait, then the group. REQUIRES: `lock` holds mutex_; a write is queued or the
+    // queue is closed.
+    std::vector<PendingWrite> wait_and_pop_group(std::unique_lock<std::mutex>& lock);
     std::vector<PendingWrite> pop_group();  // REQUIRES: mutex_ held
     // REQUIRES: mutex_ held.
     [[nodiscard]] GroupWaitInputs wait_inputs(std::chrono::steady_clock::time_point now,

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -93,6 +95,22 @@ TEST(WriteQueue, TakeGroupWakesOnPushFromAnotherThread) {
     });
     EXPECT_EQ(queue.take_group().size(), 1U);
     producer.join();
+}
+
+TEST(WriteQueue, TakeGroupWithinTellsIdleFromClosed) {
+    WriteQueue queue({});
+    EXPECT_FALSE(queue.take_group_within(std::chrono::milliseconds(1)).has_value())
+        << "nothing came: idle";
+    PendingWrite write = append_write(1);
+    ASSERT_TRUE(queue.try_push(write));
+    std::optional<std::vector<PendingWrite>> group =
+        queue.take_group_within(std::chrono::milliseconds(1));
+    ASSERT_TRUE(group.has_value());
+    EXPECT_EQ(group->size(), 1U);
+    queue.close();
+    group = queue.take_group_within(std::chrono::hours(1));
+    ASSERT_TRUE(group.has_value()) << "closed is not idle, and answers at once";
+    EXPECT_TRUE(group->empty());
 }
 
 // ---- the adaptive group wait, as a pure function -------------------------------------------

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 #include <utility>
@@ -20,6 +21,8 @@ constexpr unsigned oid_text = 25;
 
 constexpr int binary_format = 1;
 constexpr const char* sqlstate_unique_violation = "23505";
+// Class 22: a value out of range, a bad number or date, a division by zero.
+constexpr const char* sqlstate_class_data_exception = "22";
 
 std::string big_endian_bytes(std::int64_t value) {
     auto bits = static_cast<std::uint64_t>(value);
@@ -74,6 +77,11 @@ Params& Params::add_bytes(std::string_view value) {
 
 Params& Params::add_null_int() {
     values_.push_back({oid_int8, std::nullopt});
+    return *this;
+}
+
+Params& Params::add_null() {
+    values_.push_back({0, std::nullopt});
     return *this;
 }
 
@@ -152,6 +160,19 @@ std::optional<std::int64_t> Rows::optional_int_at(int row, int column) const {
     return int_at(row, column);
 }
 
+std::string Rows::text_at(int row, int column) const {
+    if (is_null(row, column)) {
+        return {};
+    }
+    const unsigned type = PQftype(result_, column);
+    if (type == oid_int8 || type == oid_int4 || type == oid_int2) {
+        return std::to_string(int_at(row, column));
+    }
+    return bytes_at(row, column);
+}
+
+std::string Rows::command() const { return result_ == nullptr ? "" : PQcmdStatus(result_); }
+
 // ---- Connection
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& url,
@@ -169,10 +190,11 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url,
     const std::string timeout = std::to_string(timeout_s);
     // expand_dbname: `url` may be a URL or key=value pairs. Later keywords override earlier
     // ones, so with `url` last its own settings win over these defaults.
-    const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-    const char* values[] = {timeout.c_str(), options.application_name.c_str(), url.c_str(),
-                            nullptr};
-    pg_conn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+    const std::array<const char*, 4> keys = {"connect_timeout", "application_name", "dbname",
+                                             nullptr};
+    const std::array<const char*, 4> values = {timeout.c_str(), options.application_name.c_str(),
+                                               url.c_str(), nullptr};
+    pg_conn* conn = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
     if (conn == nullptr) {
         return Status{Errc::unavailable, "postgres: out of memory while connecting"};
     }
@@ -195,6 +217,11 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url,
 Connection::~Connection() { PQfinish(conn_); }
 
 bool Connection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+
+bool Connection::in_transaction() const {
+    const PGTransactionStatusType status = PQtransactionStatus(conn_);
+    return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
+}
 
 Status Connection::lost(std::string_view what) {
     return {Errc::unavailable, "postgres: connection lost during " + std::string(what) + ": " +
@@ -221,8 +248,13 @@ Result<Rows> Connection::take_result(pg_result* result, std::string_view what) {
     sqlstate_ = state == nullptr ? "" : state;
     std::string message =
         trimmed(result == nullptr ? PQerrorMessage(conn_) : PQresultErrorMessage(result));
-    return Status{sqlstate_ == sqlstate_unique_violation ? Errc::conflict : Errc::io_error,
-                  "postgres: " + std::string(what) + " failed (" + sqlstate_ + "): " + message};
+    Errc code = Errc::io_error;
+    if (sqlstate_ == sqlstate_unique_violation) {
+        code = Errc::conflict;
+    } else if (sqlstate_.starts_with(sqlstate_class_data_exception)) {
+        code = Errc::invalid_argument;
+    }
+    return Status{code, "postgres: " + std::string(what) + " failed (" + sqlstate_ + "): " + message};
 }
 
 Result<std::string> Connection::prepared_name(std::string_view sql, const Params& params) {

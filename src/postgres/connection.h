@@ -11,6 +11,7 @@
 //                    the connection must be replaced. Whether a COMMIT sent before the loss
 //                    took effect is unknown: the caller decides what that means.
 //   conflict         a unique constraint refused a row (SQLSTATE 23505)
+//   invalid_argument a value the statement cannot take: out of range, malformed (class 22)
 //   io_error         any other failure of a statement; sqlstate() says which
 //
 // Thread safety: none. A connection is used by one thread at a time.
@@ -40,6 +41,7 @@ public:
     Params& add_text(std::string_view value);   // text
     Params& add_bytes(std::string_view value);  // bytea
     Params& add_null_int();                     // bigint NULL
+    Params& add_null();  // NULL of the type the statement implies
     Params& add_optional_int(std::optional<std::int64_t> value);
 
     [[nodiscard]] int size() const { return static_cast<int>(values_.size()); }
@@ -80,6 +82,11 @@ public:
     [[nodiscard]] std::int64_t int_at(int row, int column) const;
     [[nodiscard]] std::string bytes_at(int row, int column) const;  // "" for NULL
     [[nodiscard]] std::optional<std::int64_t> optional_int_at(int row, int column) const;
+    // An integer column as decimal digits, any other as its bytes; "" for NULL.
+    [[nodiscard]] std::string text_at(int row, int column) const;
+    // The command tag: "INSERT 0 1", "COMMIT", or "ROLLBACK" for a COMMIT of a failed
+    // transaction.
+    [[nodiscard]] std::string command() const;
 
 private:
     pg_result* result_ = nullptr;
@@ -115,6 +122,8 @@ public:
 
     // True once the connection is lost; every later call answers unavailable.
     [[nodiscard]] bool broken() const;
+    // True while a transaction is open (also a failed one, until ROLLBACK).
+    [[nodiscard]] bool in_transaction() const;
     // The SQLSTATE of the last failed statement ("" when none or the connection failed).
     [[nodiscard]] const std::string& sqlstate() const { return sqlstate_; }
 

@@ -27,6 +27,7 @@ struct PoolOptions {
 class Pool {
 public:
     explicit Pool(PoolOptions options) : options_(std::move(options)) {}
+    ~Pool() = default;  // REQUIRES: no lease outstanding
     Pool(const Pool&) = delete;
     Pool& operator=(const Pool&) = delete;
     Pool(Pool&&) = delete;

@@ -9,7 +9,7 @@
 #include "base/assert.h"
 #include "base/log.h"
 #include "base/thread_name.h"
-#include "sqlite/transaction.h"
+#include "sql/connection.h"
 
 namespace qrpay::projection {
 
@@ -67,7 +67,7 @@ Status Engine::open() {
     }
     db_ = std::move(db).value();
     std::vector<StoredOffset> offsets;
-    Status prepared = sqlite::in_transaction(*db_, sqlite::Begin::immediate, [&]() -> Status {
+    Status prepared = sql::in_transaction(*db_, sql::Begin::immediate, [&]() -> Status {
         auto generation = ensure_generation(*db_, key_);
         if (!generation.ok()) {
             return generation.status();
@@ -324,7 +324,16 @@ void Engine::take_events(Batch& batch,
 }
 
 Status Engine::write_batches(std::vector<Batch>& batches) {
-    return sqlite::in_transaction(*db_, sqlite::Begin::immediate, [&]() -> Status {
+    if (db_->broken()) {
+        // The store (PostgreSQL) dropped the connection: a new one, or this round fails and
+        // the next one tries again.
+        auto reopened = store_.open_writer();
+        if (!reopened.ok()) {
+            return reopened.status();
+        }
+        db_ = std::move(reopened).value();
+    }
+    return sql::in_transaction(*db_, sql::Begin::immediate, [&]() -> Status {
         for (Batch& batch : batches) {
             if (batch.events.empty()) {
                 continue;

@@ -186,7 +186,7 @@ private:
     TableSet tables_;        // set by open()
 
     // The engine's write connection; used by one round at a time.
-    std::unique_ptr<sqlite::Connection> db_;
+    std::unique_ptr<sql::Connection> db_;
     std::uint64_t events_applied_in_process_ = 0;  // by rounds; for the crash fault point
     std::uint32_t next_first_shard_ = 0;           // rounds start here, for fairness
 

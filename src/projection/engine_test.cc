@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "base/testing/eventually.h"
+#include "projection/testing/stores.h"
 #include "journal/conformance/journal_test_support.h"
 #include "journal/sqlite/sqlite_journal.h"
 #include "projection/rebuild.h"
@@ -29,12 +30,12 @@ class RecordingProjection final : public Projection {
 public:
     std::string_view name() const override { return "recording"; }
     std::vector<std::string> table_names() const override { return {"seen"}; }
-    Status create_tables(sqlite::Connection& db, const TableSet& tables) const override {
+    Status create_tables(sql::Connection& db, const TableSet& tables) const override {
         return db.run_script("CREATE TABLE IF NOT EXISTS " + tables.table("seen") +
                              " (persistence_id TEXT NOT NULL, seq BIGINT NOT NULL, "
                              "shard_offset BIGINT NOT NULL, PRIMARY KEY (persistence_id, seq));");
     }
-    Status apply(sqlite::Connection& db,
+    Status apply(sql::Connection& db,
                  const TableSet& tables,
                  const journal::ShardEvent& event) const override {
         if (fail_persistence_id_.load() != nullptr &&
@@ -48,7 +49,7 @@ public:
             return highest.status();
         }
         highest->bind_text(1, event.persistence_id);
-        if (highest->step() != sqlite::Step::row) {
+        if (highest->step() != sql::Step::row) {
             return highest->error("highest");
         }
         if (static_cast<std::uint64_t>(highest->column_int(0)) + 1 != event.seq.value) {
@@ -102,7 +103,7 @@ std::map<std::string, int> recorded(Store& store, const std::string& table = "se
     std::map<std::string, int> out;
     auto select = (*db)->prepare("SELECT persistence_id, seq FROM " + table);
     EXPECT_TRUE(select.ok());
-    while (select->step() == sqlite::Step::row) {
+    while (select->step() == sql::Step::row) {
         ++out[select->column_text(0) + "#" + std::to_string(select->column_int(1))];
     }
     return out;
@@ -116,7 +117,7 @@ std::uint64_t applied_total(const Engine& engine) {
     return total;
 }
 
-class EngineTest : public ::testing::Test {
+class EngineTest : public ::testing::TestWithParam<testing::StoreKind> {
 protected:
     // The engine's waits, round spacing and backoffs follow clock_: every look advances it, so
     // time passes only as fast as the test looks.
@@ -128,7 +129,7 @@ protected:
         });
     }
     void SetUp() override {
-        auto store = Store::open({.path = dir_.path() + "/read.sqlite3"});
+        auto store = Store::open({.path = testing::store_location(GetParam(), dir_.path())});
         ASSERT_TRUE(store.ok()) << store.status().to_string();
         store_ = std::move(store).value();
     }
@@ -147,7 +148,7 @@ protected:
     std::unique_ptr<Store> store_;
 };
 
-TEST_F(EngineTest, AppliesEveryEventOnceAndKeepsItsOffsetAcrossReopen) {
+TEST_P(EngineTest, AppliesEveryEventOnceAndKeepsItsOffsetAcrossReopen) {
     auto journal = journal::make_memory_journal();
     for (std::uint32_t entity = 0; entity < 20; ++entity) {
         append(*journal, "e|" + std::to_string(entity), ShardId(entity % 4), 0, 3);
@@ -171,7 +172,7 @@ TEST_F(EngineTest, AppliesEveryEventOnceAndKeepsItsOffsetAcrossReopen) {
     }
 }
 
-TEST_F(EngineTest, CommitListenerWakesTheWorkerForConcurrentAppends) {
+TEST_P(EngineTest, CommitListenerWakesTheWorkerForConcurrentAppends) {
     auto journal = journal::make_memory_journal();
     auto engine = make_engine(*journal, {.shard_count = 3, .poll_interval = 3'600'000ms});
     journal->set_commit_listener(
@@ -200,7 +201,7 @@ TEST_F(EngineTest, CommitListenerWakesTheWorkerForConcurrentAppends) {
     EXPECT_EQ(engine->stats().lag.count, writers * appends_per_writer);
 }
 
-TEST_F(EngineTest, ConcurrentAppendsToTheSqliteJournalAreAllAppliedInEntityOrder) {
+TEST_P(EngineTest, ConcurrentAppendsToTheSqliteJournalAreAllAppliedInEntityOrder) {
     auto opened = journal::open_sqlite_journal({.path = dir_.path() + "/journal.sqlite3"});
     ASSERT_TRUE(opened.ok());
     journal::Journal& journal = **opened;
@@ -295,7 +296,7 @@ private:
     ShardOffset hidden_;
 };
 
-TEST_F(EngineTest, AHoleInTheShardIsWaitedForNeverSkipped) {
+TEST_P(EngineTest, AHoleInTheShardIsWaitedForNeverSkipped) {
     auto memory = journal::make_memory_journal();
     HoleJournal journal(*memory);
     for (std::uint32_t entity = 0; entity < 10; ++entity) {
@@ -320,7 +321,7 @@ TEST_F(EngineTest, AHoleInTheShardIsWaitedForNeverSkipped) {
     EXPECT_EQ(recorded(*store_).size(), 10U);
 }
 
-TEST_F(EngineTest, AFailingEventStopsOnlyItsShardUntilItApplies) {
+TEST_P(EngineTest, AFailingEventStopsOnlyItsShardUntilItApplies) {
     auto journal = journal::make_memory_journal();
     const std::string bad = "e|bad";
     append(*journal, bad, ShardId(0), 0, 5);
@@ -347,7 +348,7 @@ TEST_F(EngineTest, AFailingEventStopsOnlyItsShardUntilItApplies) {
     EXPECT_EQ(recorded(*store_).size(), 10U);
 }
 
-TEST_F(EngineTest, FailApplyFaultPointStopsEventsOfItsType) {
+TEST_P(EngineTest, FailApplyFaultPointStopsEventsOfItsType) {
     auto journal = journal::make_memory_journal();
     append(*journal, "e|1", ShardId(0), 0, 2);
     auto engine = make_engine(*journal, {.shard_count = 1, .faults = {.fail_apply_type = "Event"}});
@@ -357,7 +358,7 @@ TEST_F(EngineTest, FailApplyFaultPointStopsEventsOfItsType) {
     EXPECT_EQ(engine->stats().shards[0].applied, ShardOffset(0));
 }
 
-TEST_F(EngineTest, AsOfIsTheNewestEventOnceEveryShardCaughtUp) {
+TEST_P(EngineTest, AsOfIsTheNewestEventOnceEveryShardCaughtUp) {
     auto journal = journal::make_memory_journal();
     append(*journal, "e|a", ShardId(0), 0, 1, UnixMs{1'000});
     append(*journal, "e|b", ShardId(1), 0, 1, UnixMs{5'000});
@@ -371,7 +372,7 @@ TEST_F(EngineTest, AsOfIsTheNewestEventOnceEveryShardCaughtUp) {
     EXPECT_EQ(engine->as_of()->value, 1'000);
 }
 
-TEST_F(EngineTest, RebuildWhileLiveEngineRunsEqualsLiveAndTheLiveEngineGoesOn) {
+TEST_P(EngineTest, RebuildWhileLiveEngineRunsEqualsLiveAndTheLiveEngineGoesOn) {
     auto journal = journal::make_memory_journal();
     auto live = make_engine(*journal, {.shard_count = 4});
     journal->set_commit_listener(
@@ -429,6 +430,12 @@ TEST(LagHistogram, CountsEveryObservationInItsBucket) {
     EXPECT_EQ(snapshot.max_ms, 100'000);
     EXPECT_EQ(snapshot.sum_ms, 100'003);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores,
+                         EngineTest,
+                         ::testing::Values(testing::StoreKind::sqlite,
+                                           testing::StoreKind::postgres),
+                         testing::store_kind_name);
 
 }  // namespace
 }  // namespace qrpay::projection

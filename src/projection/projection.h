@@ -16,7 +16,7 @@
 
 #include "base/status.h"
 #include "journal/journal.h"
-#include "sqlite/connection.h"
+#include "sql/connection.h"
 
 namespace qrpay::projection {
 
@@ -46,12 +46,12 @@ public:
     // Base names of every table it owns (a rebuild drops and renames exactly these).
     [[nodiscard]] virtual std::vector<std::string> table_names() const = 0;
     // Creates the tables and indexes of `tables` when missing. Runs inside a transaction.
-    virtual Status create_tables(sqlite::Connection& db, const TableSet& tables) const = 0;
+    virtual Status create_tables(sql::Connection& db, const TableSet& tables) const = 0;
     // Applies one event inside the engine's open transaction. Events come in shard-offset
     // order, so each entity's events come in sequence order, each exactly once. An error
     // stops the event's shard at this event (nothing of the event is kept) until a retry
     // succeeds; an event the projection does not care about returns ok and changes nothing.
-    virtual Status apply(sqlite::Connection& db,
+    virtual Status apply(sql::Connection& db,
                          const TableSet& tables,
                          const journal::ShardEvent& event) const = 0;
 };

@@ -5,7 +5,7 @@
 #include "base/assert.h"
 #include "base/log.h"
 #include "projection/engine.h"
-#include "sqlite/transaction.h"
+#include "sql/connection.h"
 
 namespace qrpay::projection {
 
@@ -26,10 +26,10 @@ Status Rebuilder::prepare() {
     if (!db.ok()) {
         return db.status();
     }
-    sqlite::Connection& writer = **db;
+    sql::Connection& writer = **db;
     const std::string name(projection_.name());
     const std::string key = rebuild_key(name);
-    return sqlite::in_transaction(writer, sqlite::Begin::immediate, [&]() -> Status {
+    return sql::in_transaction(writer, sql::Begin::immediate, [&]() -> Status {
         for (const std::string& table : projection_.table_names()) {
             Status dropped = writer.run_script("DROP TABLE IF EXISTS " + table +
                                                std::string(rebuild_table_suffix));
@@ -101,10 +101,10 @@ Status Rebuilder::try_swap(bool& swapped) {
     if (!db.ok()) {
         return db.status();
     }
-    sqlite::Connection& writer = **db;
+    sql::Connection& writer = **db;
     const std::string name(projection_.name());
     const std::string key = rebuild_key(name);
-    return sqlite::in_transaction(writer, sqlite::Begin::immediate, [&]() -> Status {
+    return sql::in_transaction(writer, sql::Begin::immediate, [&]() -> Status {
         auto rebuilt = load_offsets(writer, key, options_.shard_count);
         if (!rebuilt.ok()) {
             return rebuilt.status();

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "base/assert.h"
-#include "sqlite/transaction.h"
+#include "sql/connection.h"
 
 namespace qrpay::projection {
 
@@ -23,29 +23,49 @@ CREATE TABLE IF NOT EXISTS projection_generations (
 );
 )sql";
 
-using sqlite::from_column;
-using sqlite::to_column;
+using sql::from_column;
+using sql::to_column;
+
+}  // namespace
+
+namespace {
+
+bool is_postgres(const std::string& location) {
+    return location.starts_with("postgresql://") || location.starts_with("postgres://");
+}
+
+sql::Opener writer_opener(const StoreOptions& options) {
+    if (is_postgres(options.path)) {
+        return sql::postgres_opener(options.path, options.connect_timeout);
+    }
+    return sql::sqlite_opener(options.path, /*read_only=*/false, /*durable=*/false,
+                              options.lock_wait_max);
+}
+
+sql::Opener reader_opener(const StoreOptions& options) {
+    if (is_postgres(options.path)) {
+        return sql::postgres_opener(options.path, options.connect_timeout);
+    }
+    return sql::sqlite_opener(options.path, /*read_only=*/true, /*durable=*/false,
+                              options.lock_wait_max);
+}
 
 }  // namespace
 
 Store::Store(const StoreOptions& options)
     : options_(options),
-      readers_({.path = options.path,
-                .connections_max = options.read_connections_max,
-                .wait_max = options.read_wait_max,
-                .lock_wait_max = options.lock_wait_max}) {}
+      readers_(reader_opener(options), options.read_connections_max, options.read_wait_max) {}
 
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     if (options.path.empty() || options.read_connections_max < 1 ||
         options.lock_wait_max.count() < 0 || options.read_wait_max.count() < 0) {
         return Status(Errc::invalid_argument, "bad read-model store options");
     }
-    auto writer = sqlite::Connection::open(options.path, sqlite::OpenMode::rebuildable_writer,
-                                           options.lock_wait_max);
+    auto writer = writer_opener(options)();
     if (!writer.ok()) {
         return writer.status();
     }
-    Status schema = sqlite::in_transaction(**writer, sqlite::Begin::immediate, [&] {
+    Status schema = sql::in_transaction(**writer, sql::Begin::immediate, [&] {
         return (*writer)->run_script(bookkeeping_schema);
     });
     if (!schema.ok()) {
@@ -54,18 +74,17 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     return std::unique_ptr<Store>(new Store(options));
 }
 
-Result<std::unique_ptr<sqlite::Connection>> Store::open_writer() const {
-    return sqlite::Connection::open(options_.path, sqlite::OpenMode::rebuildable_writer,
-                                    options_.lock_wait_max);
+Result<std::unique_ptr<sql::Connection>> Store::open_writer() const {
+    return writer_opener(options_)();
 }
 
-Result<sqlite::ReadPool::Lease> Store::read() { return readers_.acquire(); }
+Result<sql::Pool::Lease> Store::read() { return readers_.acquire(); }
 
 std::string rebuild_key(std::string_view projection_name) {
     return std::string(projection_name) + "~rebuild";
 }
 
-Status ensure_offsets(sqlite::Connection& db, std::string_view key, std::uint32_t shard_count) {
+Status ensure_offsets(sql::Connection& db, std::string_view key, std::uint32_t shard_count) {
     const std::string sql =
         "INSERT INTO projection_offsets (projection, shard, last_offset, "
         "last_written_at_unix_ms) VALUES (?, ?, 0, 0) ON CONFLICT (projection, shard) DO NOTHING";
@@ -83,7 +102,7 @@ Status ensure_offsets(sqlite::Connection& db, std::string_view key, std::uint32_
     return {};
 }
 
-Result<std::vector<StoredOffset>> load_offsets(sqlite::Connection& db,
+Result<std::vector<StoredOffset>> load_offsets(sql::Connection& db,
                                                std::string_view key,
                                                std::uint32_t shard_count) {
     auto select = db.prepare(
@@ -96,14 +115,14 @@ Result<std::vector<StoredOffset>> load_offsets(sqlite::Connection& db,
     select->bind_int(2, shard_count);
     std::vector<StoredOffset> offsets(shard_count);
     std::vector<bool> seen(shard_count, false);
-    sqlite::Step step = sqlite::Step::done;
-    while ((step = select->step()) == sqlite::Step::row) {
+    sql::Step step = sql::Step::done;
+    while ((step = select->step()) == sql::Step::row) {
         auto shard = static_cast<std::size_t>(from_column(select->column_int(0)));
         offsets[shard] = {ShardOffset(from_column(select->column_int(1))),
                           UnixMs{select->column_int(2)}};
         seen[shard] = true;
     }
-    if (step == sqlite::Step::error) {
+    if (step == sql::Step::error) {
         return select->error("load offsets");
     }
     for (std::uint32_t shard = 0; shard < shard_count; ++shard) {
@@ -115,7 +134,7 @@ Result<std::vector<StoredOffset>> load_offsets(sqlite::Connection& db,
     return offsets;
 }
 
-Result<StoredOffset> load_offset(sqlite::Connection& db, std::string_view key, ShardId shard) {
+Result<StoredOffset> load_offset(sql::Connection& db, std::string_view key, ShardId shard) {
     auto select = db.prepare(
         "SELECT last_offset, last_written_at_unix_ms FROM projection_offsets "
         "WHERE projection = ? AND shard = ?");
@@ -124,11 +143,11 @@ Result<StoredOffset> load_offset(sqlite::Connection& db, std::string_view key, S
     }
     select->bind_text(1, key);
     select->bind_int(2, shard.value);
-    sqlite::Step step = select->step();
-    if (step == sqlite::Step::error) {
+    sql::Step step = select->step();
+    if (step == sql::Step::error) {
         return select->error("load offset");
     }
-    if (step == sqlite::Step::done) {
+    if (step == sql::Step::done) {
         return Status(Errc::corruption, "no offset row for " + std::string(key) + " shard " +
                                             std::to_string(shard.value));
     }
@@ -136,7 +155,7 @@ Result<StoredOffset> load_offset(sqlite::Connection& db, std::string_view key, S
                         UnixMs{select->column_int(1)}};
 }
 
-Status advance_offset(sqlite::Connection& db,
+Status advance_offset(sql::Connection& db,
                       std::string_view key,
                       ShardId shard,
                       ShardOffset expected,
@@ -163,7 +182,7 @@ Status advance_offset(sqlite::Connection& db,
     return {};
 }
 
-Result<std::uint64_t> ensure_generation(sqlite::Connection& db, std::string_view key) {
+Result<std::uint64_t> ensure_generation(sql::Connection& db, std::string_view key) {
     auto insert = db.prepare(
         "INSERT INTO projection_generations (projection, generation) VALUES (?, 1) "
         "ON CONFLICT (projection) DO NOTHING");
@@ -179,7 +198,7 @@ Result<std::uint64_t> ensure_generation(sqlite::Connection& db, std::string_view
         return select.status();
     }
     select->bind_text(1, key);
-    if (select->step() != sqlite::Step::row) {
+    if (select->step() != sql::Step::row) {
         return select->error("load generation");
     }
     return from_column(select->column_int(0));

@@ -136,6 +136,8 @@ public:
     // True while the journal is failing writes: the last append that reached the store failed
     // (io_error or unknown_outcome) less than `window` ago and none has succeeded since. For
     // readiness: a node whose disk is full says so instead of taking traffic it cannot keep.
+    // An unreachable journal (its server gone) is not counted: nothing reached the store, and
+    // such a journal tells its connection's state itself for as long as it lasts.
     [[nodiscard]] bool writes_failing(std::chrono::milliseconds window) const;
 
 private:

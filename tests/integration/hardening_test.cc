@@ -345,9 +345,10 @@ TEST(Secrets, DataFilesAreTheOwnersAlone) {
     Node node({});
     node.new_code(node.consumer());
     const std::string dir = node.server().data_dir();
-    std::vector<std::string> paths = {dir, dir + "/readmodel.sqlite3", dir + "/jwt.key"};
-    if (!node.server().journal_in_postgres()) {  // else PostgreSQL's own files keep it
+    std::vector<std::string> paths = {dir, dir + "/jwt.key"};
+    if (!node.server().journal_in_postgres()) {  // else PostgreSQL's own files keep them
         paths.push_back(dir + "/journal.sqlite3");
+        paths.push_back(dir + "/readmodel.sqlite3");
     }
     for (const std::string& path : paths) {
         struct stat info {};

@@ -1,6 +1,7 @@
-// The journal conformance suite (STYLE 2.7) on the PostgreSQL journal, against a real
-// PostgreSQL 15 server this test binary starts: one database per test directory, so that
-// reopen finds the same data and tests never see each other's.
+// The journal conformance suite (STYLE 2.7) on the PostgreSQL journal, and on a journal
+// partitioned over two PostgreSQL databases, against a real PostgreSQL 15 server this test
+// binary starts: one database per test directory (and partition), so that reopen finds the
+// same data and tests never see each other's.
 
 #include <cstdio>
 #include <functional>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "journal/conformance/journal_conformance.h"
+#include "journal/partitioned_journal.h"
 #include "journal/postgres/pg_journal.h"
 #include "postgres/testing/test_server.h"
 
@@ -30,8 +32,21 @@ struct PgBackend {
     static constexpr bool durable = true;
 };
 
+// Two databases, shards 0-3 in the first and 4-7 in the second; no shard_of, so entity reads
+// find their partition by asking both.
+struct PartitionedPgBackend {
+    static std::unique_ptr<Journal> open(const std::string& dir) {
+        std::vector<std::unique_ptr<Journal>> partitions;
+        partitions.push_back(PgBackend::open(dir + "/partition-0"));
+        partitions.push_back(PgBackend::open(dir + "/partition-1"));
+        return make_partitioned_journal(std::move(partitions), 8, {});
+    }
+    static constexpr bool durable = true;
+};
+
 }  // namespace
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, JournalConformance, PgBackend);
+INSTANTIATE_TYPED_TEST_SUITE_P(PartitionedPostgres, JournalConformance, PartitionedPgBackend);
 
 }  // namespace qrpay::journal::conformance

@@ -1,6 +1,7 @@
 #include "journal/postgres/pg_group_commit.h"
 
 #include <algorithm>
+#include <bit>
 #include <set>
 #include <utility>
 #include <variant>
@@ -25,11 +26,28 @@ constexpr const char* sql_lock_shard =
     "SELECT fencing_token, last_offset FROM shard_state WHERE shard = $1 FOR UPDATE";
 constexpr const char* sql_highest_seq =
     "SELECT coalesce(max(seq), 0) FROM events WHERE persistence_id = $1";
+// The highest seqs of several entities at once ("(ids) AS v(id)" closes it), each a backward
+// step on the primary key as sql_highest_seq's.
+constexpr const char* sql_highest_seqs_head =
+    "SELECT v.id, (SELECT coalesce(max(seq), 0) FROM events WHERE persistence_id = v.id) "
+    "FROM (VALUES ";
+constexpr const char* sql_highest_seqs_tail = ") AS v(id)";
 constexpr const char* sql_lock_key =
     "SELECT persistence_id, claimed_at_unix_ms FROM claimed_keys WHERE key = $1 FOR UPDATE";
-constexpr const char* sql_insert_event =
+// Events go in multi-row INSERTs, and the highest seqs the cache cannot vouch for are read
+// several per statement: PostgreSQL's cost per statement (executor start and end, the CHECK
+// constraints read back from the catalog, a result sent back) is then paid once per
+// rows_per_statement_max rows, not per row. Single-row statements held the journal to about
+// half the rate (bench/pg_journal_bench.cc; docs/benchmarks.md, "PostgreSQL journal").
+constexpr const char* sql_insert_events_head =
     "INSERT INTO events (persistence_id, seq, shard, shard_offset, type, payload, "
-    "written_at_unix_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    "written_at_unix_ms) VALUES ";
+constexpr int event_columns = 7;
+// Rows per statement at most. A pass's rows go in statements of the largest powers of two that
+// fit, so the connection prepares at most 5 texts of each kind (1, 2, 4, 8, 16 rows); 16 rows
+// keep a text (which a failed statement's message repeats) under 600 bytes and gained as much
+// as 256 rows in the raw benchmark.
+constexpr std::size_t rows_per_statement_max = 16;
 constexpr const char* sql_set_wakeup =
     "INSERT INTO wakeups (persistence_id, shard, wake_at_unix_ms) VALUES ($1, $2, $3) "
     "ON CONFLICT (persistence_id) DO UPDATE SET shard = excluded.shard, "
@@ -50,7 +68,93 @@ constexpr const char* sql_store_shard =
 std::int64_t column(std::uint64_t value) { return static_cast<std::int64_t>(value); }
 
 Status journal_lost(const Status& cause) {
-    return {Errc::io_error, "journal unavailable: " + cause.message()};
+    return {Errc::unreachable, "journal unavailable: " + cause.message()};
+}
+
+// One event row of an accepted append, with its seq and shard offset.
+struct EventRow {
+    const AppendRequest* request;
+    const EventData* event;
+    SequenceNr seq;
+    ShardOffset offset;
+};
+
+// The row count of the next statement when `rows` rows are still to go.
+std::size_t statement_rows(std::size_t rows) {
+    return std::bit_floor(std::min(rows, rows_per_statement_max));
+}
+
+// `head` + "($1, ..., $n), ($n+1, ...)" + `tail` for 1, 2, 4 ... rows_per_statement_max rows
+// of `columns` parameters: [rows] is the text for `rows` rows.
+std::vector<std::string> texts_by_rows(const char* head, int columns, const char* tail) {
+    std::vector<std::string> texts(rows_per_statement_max + 1);
+    for (std::size_t rows = 1; rows <= rows_per_statement_max; rows *= 2) {
+        std::string& sql = texts[rows];
+        sql = head;
+        int param = 0;
+        for (std::size_t row = 0; row < rows; ++row) {
+            sql += row == 0 ? "(" : ", (";
+            for (int column = 0; column < columns; ++column) {
+                sql += (column == 0 ? "$" : ", $") + std::to_string(++param);
+            }
+            sql += ")";
+        }
+        sql += tail;
+    }
+    return texts;
+}
+
+const std::string& insert_events_sql(std::size_t rows) {
+    static const std::vector<std::string> texts =
+        texts_by_rows(sql_insert_events_head, event_columns, "");
+    QRPAY_ASSERT(rows == statement_rows(rows), "a statement's row count is no power of two");
+    return texts[rows];
+}
+
+const std::string& highest_seqs_sql(std::size_t rows) {
+    static const std::vector<std::string> texts =
+        texts_by_rows(sql_highest_seqs_head, 1, sql_highest_seqs_tail);
+    QRPAY_ASSERT(rows == statement_rows(rows), "a statement's row count is no power of two");
+    return texts[rows];
+}
+
+// Queues the reads of the highest seqs of `ids`; each answer has rows (id, highest seq).
+void add_highest_seq_reads(std::span<const std::string_view> ids, Connection::Pipeline& reads) {
+    while (!ids.empty()) {
+        const std::size_t size = statement_rows(ids.size());
+        Params params;
+        for (std::string_view id : ids.first(size)) {
+            params.add_text(id);
+        }
+        reads.add(highest_seqs_sql(size), std::move(params));
+        ids = ids.subspan(size);
+    }
+}
+
+// Queues `rows` as INSERTs.
+void add_event_inserts(std::span<const EventRow> rows, Connection::Pipeline& batch) {
+    while (!rows.empty()) {
+        const std::size_t size = statement_rows(rows.size());
+        Params params;
+        for (const EventRow& row : rows.first(size)) {
+            params.add_text(row.request->persistence_id)
+                .add_int(column(row.seq.value))
+                .add_int(column(row.request->shard.value))
+                .add_int(column(row.offset.value))
+                .add_text(row.event->type)
+                .add_bytes(row.event->payload)
+                .add_int(row.request->written_at.value);
+        }
+        batch.add(insert_events_sql(size), std::move(params));
+        rows = rows.subspan(size);
+    }
+}
+
+// What the stored rows say of an entity's wakeups row, given its highest stored seq. An entity
+// without events has none: that row is only ever written together with events, and events are
+// never deleted (as the SQLite journal reasons). So a first append deletes no wakeups row.
+WakeupRow wakeup_row_of(SequenceNr highest) {
+    return highest == SequenceNr(0) ? WakeupRow::absent : WakeupRow::unknown;
 }
 
 bool is_refusal(const Status& status) {
@@ -112,7 +216,7 @@ GroupOutcome GroupCommitter::isolate(Connection& db, std::span<const PendingWrit
         if (pass.end == PassEnd::lost) {
             outcome.connection_lost = true;
             for (std::size_t rest = i + 1; rest < group.size(); ++rest) {
-                outcome.statuses.emplace_back(Errc::io_error,
+                outcome.statuses.emplace_back(Errc::unreachable,
                                               "journal unavailable: connection lost");
             }
             break;
@@ -155,6 +259,22 @@ GroupCommitter::Pass GroupCommitter::run_pass(Connection& db,
         }
         pass.outcome.statuses[i] = std::move(decided);
     }
+    // The accepted appends' events, in queue order, at the next offsets of their shards.
+    std::vector<EventRow> rows;
+    for (std::size_t i = 0; i < writes.size(); ++i) {
+        const auto* append = std::get_if<AppendRequest>(&writes[i].op);
+        if (append == nullptr || !pass.accepted[i]) {
+            continue;
+        }
+        ShardState& shard = shards_.at(append->shard);
+        SequenceNr seq = append->expected_seq;
+        for (const EventData& event : append->events) {
+            seq = seq.next();
+            shard.last_offset = shard.last_offset.next();
+            rows.push_back({append, &event, seq, shard.last_offset});
+        }
+    }
+    add_event_inserts(rows, batch);
     for (auto& [shard, state] : shards_) {
         if (state.changed) {
             batch.add(sql_store_shard, Params()
@@ -210,8 +330,8 @@ GroupCommitter::Pass GroupCommitter::run_pass(Connection& db,
     return pass;
 }
 
-// Step 1: BEGIN, the locked shard rows, the highest seqs the cache cannot vouch for, the
-// locked key rows, in one round trip; fills shards_, entities_ and keys_.
+// Step 1: BEGIN, the locked shard rows, the locked key rows, the highest seqs the cache cannot
+// vouch for, in one round trip; fills shards_, entities_ and keys_.
 Status GroupCommitter::read_locked_state(Connection& db, std::span<const PendingWrite> writes) {
     Connection::Pipeline reads(db);
     reads.add(sql_begin, Params());
@@ -222,12 +342,8 @@ Status GroupCommitter::read_locked_state(Connection& db, std::span<const Pending
         }
         reads.add(sql_lock_shard, Params().add_int(column(shard.value)));
     }
-    // What each answer after the shard rows is: a highest seq (entity) or a key's row.
-    struct Lookup {
-        bool is_key = false;
-        std::string name;
-    };
-    std::vector<Lookup> lookups;
+    std::vector<std::string_view> locked_keys;  // in the order of their answers
+    std::vector<std::string_view> unknown;      // entities whose highest seq is read
     for (const PendingWrite& write : writes) {
         const auto* append = std::get_if<AppendRequest>(&write.op);
         if (append == nullptr) {
@@ -236,16 +352,16 @@ Status GroupCommitter::read_locked_state(Connection& db, std::span<const Pending
         EntitySlot* slot = cache_.slot(append->persistence_id);
         const bool cached = slot != nullptr && slot->committed.has_value();
         if (!cached && entities_.emplace(append->persistence_id, EntityState{}).second) {
-            lookups.push_back({false, append->persistence_id});
-            reads.add(sql_highest_seq, Params().add_text(append->persistence_id));
+            unknown.push_back(append->persistence_id);
         }
         for (const std::string& key : append->claimed_keys) {
             if (keys_.emplace(key, KeyHolder{}).second) {
-                lookups.push_back({true, key});
+                locked_keys.push_back(key);
                 reads.add(sql_lock_key, Params().add_text(key));
             }
         }
     }
+    add_highest_seq_reads(unknown, reads);
     Result<std::vector<Result<Rows>>> answers = reads.finish();
     if (!answers.ok()) {
         return answers.status();
@@ -263,15 +379,21 @@ Status GroupCommitter::read_locked_state(Connection& db, std::span<const Pending
         shards_[shard] = {FencingToken(static_cast<std::uint64_t>(row.int_at(0, 0))),
                           ShardOffset(static_cast<std::uint64_t>(row.int_at(0, 1)))};
     }
-    for (const Lookup& lookup : lookups) {
+    for (std::string_view key : locked_keys) {
         const Rows& row = *(*answers)[at++];
-        if (!lookup.is_key) {
-            entities_[lookup.name].highest =
-                SequenceNr(static_cast<std::uint64_t>(row.int_at(0, 0)));
-        } else if (row.count() == 1) {
-            keys_[lookup.name] = {row.bytes_at(0, 0), UnixMs{row.int_at(0, 1)}};
+        if (row.count() == 1) {
+            keys_[std::string(key)] = {row.bytes_at(0, 0), UnixMs{row.int_at(0, 1)}};
         }
     }
+    std::size_t read = 0;
+    for (; at < answers->size(); ++at) {
+        const Rows& rows = *(*answers)[at];
+        for (int row = 0; row < rows.count(); ++row, ++read) {
+            const SequenceNr highest(static_cast<std::uint64_t>(rows.int_at(row, 1)));
+            entities_[rows.bytes_at(row, 0)] = {highest, wakeup_row_of(highest)};
+        }
+    }
+    QRPAY_ASSERT(read == unknown.size(), "a highest seq read answered another number of rows");
     return {};
 }
 
@@ -321,19 +443,8 @@ Status GroupCommitter::decide_append(Connection& db,
     if (Status keys = check_keys(request); !keys.ok()) {
         return keys;
     }
-    SequenceNr seq = request.expected_seq;
-    for (const EventData& event : request.events) {
-        seq = seq.next();
-        shard.last_offset = shard.last_offset.next();
-        batch.add(sql_insert_event, Params()
-                                        .add_text(request.persistence_id)
-                                        .add_int(column(seq.value))
-                                        .add_int(column(request.shard.value))
-                                        .add_int(column(shard.last_offset.value))
-                                        .add_text(event.type)
-                                        .add_bytes(event.payload)
-                                        .add_int(request.written_at.value));
-    }
+    // The events' rows are queued by run_pass once every write is decided (multi-row INSERTs).
+    const SequenceNr seq(request.expected_seq.value + request.events.size());
     shard.changed = true;
     if (request.wake_at) {
         batch.add(sql_set_wakeup, Params()
@@ -373,7 +484,8 @@ Result<GroupCommitter::EntityState> GroupCommitter::entity_state(Connection& db,
     if (!highest.ok()) {
         return highest.status();
     }
-    EntityState state{SequenceNr(static_cast<std::uint64_t>(highest->int_at(0, 0)))};
+    const SequenceNr stored(static_cast<std::uint64_t>(highest->int_at(0, 0)));
+    const EntityState state{stored, wakeup_row_of(stored)};
     entities_[request.persistence_id] = state;
     return state;
 }

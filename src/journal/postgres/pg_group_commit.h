@@ -14,7 +14,7 @@
 // A statement that fails in step 3 (a constraint no check foresaw: another writer of the same
 // database got there first) aborts the transaction; the group then runs again one write per
 // transaction, so one failure never fails its neighbours. A connection lost in step 1 leaves
-// nothing stored (io_error); lost in step 3, the COMMIT may or may not have happened
+// nothing stored (unreachable); lost in step 3, the COMMIT may or may not have happened
 // (unknown_outcome for every accepted write).
 
 #include <chrono>

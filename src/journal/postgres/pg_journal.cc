@@ -8,6 +8,7 @@
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -119,6 +120,7 @@ private:
 
     void run_writer();
     bool writer_connected();  // connects when it may (reconnect_interval)
+    void look_after_idle_connection();
     void report(std::span<PendingWrite> group, postgres::GroupOutcome& outcome);
     void sweep_claims(std::span<const PendingWrite> group);
     Status write_and_wait(WriteOp op);
@@ -220,9 +222,34 @@ bool PgJournal::writer_connected() {
     return true;
 }
 
+// While no write comes, the writer still keeps writer_connected true to the facts: it asks a
+// connected server whether it is still there, and connects again to a lost one. Otherwise an
+// idle node would stay ready with PostgreSQL gone, and, once a failed write made it not ready,
+// stay so after PostgreSQL is back, since a balancer sends no writes to a node that is not
+// ready.
+void PgJournal::look_after_idle_connection() {
+    if (writer_connected()) {
+        if (Status alive = writer_db_->run("SELECT 1"); !alive.ok() && writer_db_->broken()) {
+            QRPAY_LOG_WARN("journal writer: lost PostgreSQL while idle: %s",
+                           alive.to_string().c_str());
+            writer_db_.reset();
+        }
+    }
+    writer_up_ = writer_db_ != nullptr;
+}
+
 void PgJournal::run_writer() {
-    for (std::vector<PendingWrite> group = queue_.take_group(); !group.empty();
-         group = queue_.take_group()) {
+    for (;;) {
+        std::optional<std::vector<PendingWrite>> taken =
+            queue_.take_group_within(options_.idle_check_interval);
+        if (!taken) {
+            look_after_idle_connection();
+            continue;
+        }
+        std::vector<PendingWrite>& group = *taken;
+        if (group.empty()) {
+            return;  // closed and drained
+        }
         const auto begun = std::chrono::steady_clock::now();
         postgres::GroupOutcome outcome;
         if (writer_connected()) {
@@ -231,8 +258,8 @@ void PgJournal::run_writer() {
                 writer_db_.reset();
             }
         } else {
-            outcome.statuses.assign(group.size(),
-                                    Status(Errc::io_error, "journal unavailable: no connection"));
+            outcome.statuses.assign(
+                group.size(), Status(Errc::unreachable, "journal unavailable: no connection"));
         }
         writer_up_ = writer_db_ != nullptr;
         queue_.committed(std::chrono::steady_clock::now() - begun, group.size());
@@ -273,7 +300,8 @@ void PgJournal::report(std::span<PendingWrite> group, postgres::GroupOutcome& ou
         const Errc code = status.code();
         refused +=
             code == Errc::sequence_conflict || code == Errc::fenced || code == Errc::key_taken;
-        failed = failed || code == Errc::io_error || code == Errc::unknown_outcome;
+        failed = failed || code == Errc::unreachable || code == Errc::io_error ||
+                 code == Errc::unknown_outcome;
     }
     writes_refused_ += refused;
     fenced_appends_ += outcome.fenced;
@@ -344,15 +372,22 @@ void PgJournal::set_commit_listener(CommitListener listener) {
 
 template <class Read>
 auto PgJournal::with_reader(Read read) -> decltype(read(std::declval<Connection&>())) {
-    Result<Pool::Lease> lease = readers_.acquire();
-    if (!lease.ok()) {
-        return Status(Errc::io_error, "journal unavailable: " + lease.status().message());
+    // A pooled connection learns that the server went away (and maybe came back) only when
+    // used: a read that finds its connection lost runs once more, on a new one.
+    constexpr int attempts_max = 2;
+    for (int attempt = 1;; ++attempt) {
+        Result<Pool::Lease> lease = readers_.acquire();
+        if (!lease.ok()) {  // no server answered (or, rarely, every connection stayed busy)
+            return Status(Errc::unreachable, "journal unavailable: " + lease.status().message());
+        }
+        auto answer = read(**lease);
+        if (answer.ok() || !(*lease)->broken()) {
+            return answer;
+        }
+        if (attempt == attempts_max) {
+            return Status(Errc::unreachable, "journal unavailable: " + answer.status().message());
+        }
     }
-    auto answer = read(**lease);
-    if (!answer.ok() && (*lease)->broken()) {
-        return Status(Errc::io_error, "journal unavailable: " + answer.status().message());
-    }
-    return answer;
 }
 
 Result<std::vector<StoredEvent>> PgJournal::read_events(const std::string& persistence_id,
@@ -519,9 +554,9 @@ Status validate_options(const PgJournalOptions& options) {
         options.group_wait_max.count() >= 0 && options.queued_writes_max > 0 &&
         options.queued_bytes_max > 0 && options.read_connections_max > 0 &&
         options.read_wait_max.count() >= 0 && options.connect_timeout.count() > 0 &&
-        options.reconnect_interval.count() >= 0 && options.key_retention.count() > 0 &&
-        options.claim_sweep_interval.count() > 0 && options.claims_forgotten_per_sweep > 0 &&
-        options.group_wait_commit_share_percent <= 100;
+        options.reconnect_interval.count() >= 0 && options.idle_check_interval.count() > 0 &&
+        options.key_retention.count() > 0 && options.claim_sweep_interval.count() > 0 &&
+        options.claims_forgotten_per_sweep > 0 && options.group_wait_commit_share_percent <= 100;
     if (!valid) {
         return {Errc::invalid_argument, "PgJournalOptions: empty url or a zero bound"};
     }

@@ -5,10 +5,11 @@
 // pool of connections. Fencing is checked under the shard row's lock in the same transaction
 // as the events, so it holds with several qrpay processes writing one database.
 //
-// Losing PostgreSQL: writes answer io_error ("journal unavailable") while no connection can be
-// made, unknown_outcome for those whose COMMIT was sent when the connection dropped; the
-// writer connects again by itself (at most once per reconnect_interval), so service resumes
-// when PostgreSQL is back.
+// Losing PostgreSQL: writes answer unreachable ("journal unavailable") while no connection can
+// be made or when it dropped before their COMMIT was sent, unknown_outcome when it dropped with
+// their COMMIT sent; reads answer unreachable while no connection can be made. The writer
+// connects again by itself (at most once per reconnect_interval, also while no write comes),
+// so service resumes when PostgreSQL is back. Any other failure of a statement is io_error.
 //
 // Thread safety: as Journal (journal.h).
 
@@ -41,8 +42,11 @@ struct PgJournalOptions {
     std::chrono::milliseconds read_wait_max{5'000};
     std::chrono::milliseconds connect_timeout{2'000};
     // The writer tries to connect again at most once per this interval; writes in between
-    // answer io_error at once.
+    // answer unreachable at once.
     std::chrono::milliseconds reconnect_interval{250};
+    // While no write comes, the writer checks its connection (SELECT 1), or connects again,
+    // this often: writer_connected follows PostgreSQL on an idle node too.
+    std::chrono::milliseconds idle_check_interval{1'000};
     std::size_t seq_cache_entries_max = 65'536;
     std::chrono::milliseconds key_retention = key_retention_default;
     std::chrono::milliseconds claim_sweep_interval = std::chrono::minutes(1);
@@ -59,7 +63,8 @@ struct PgJournalStats {
     std::uint64_t appends_committed = 0;
     std::uint64_t writes_refused = 0;  // sequence_conflict, fenced or key_taken
     std::uint64_t fenced_appends = 0;  // appends refused for a stale fencing token
-    std::uint64_t groups_failed = 0;   // groups with a write answered io_error or unknown_outcome
+    // Groups with a write answered unreachable, io_error or unknown_outcome.
+    std::uint64_t groups_failed = 0;
     std::uint64_t groups_retried_isolated = 0;
     std::uint64_t reconnects = 0;  // writer connections made after the first
     std::uint64_t claims_forgotten = 0;

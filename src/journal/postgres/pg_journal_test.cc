@@ -6,11 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include "base/testing/eventually.h"
 #include "journal/conformance/journal_test_support.h"
+#include "journal/partitioned_journal.h"
 #include "journal/postgres/pg_schema.h"
 #include "postgres/connection.h"
 #include "postgres/testing/test_server.h"
@@ -19,12 +21,12 @@ namespace qrpay::journal {
 namespace {
 
 using conformance::make_append;
-using qrpay::testing::eventually;
 using conformance::OutcomeLog;
 using qrpay::postgres::Connection;
 using qrpay::postgres::testing::shared_test_server;
 using qrpay::postgres::testing::TestServer;
 using qrpay::postgres::testing::unique_database_name;
+using qrpay::testing::eventually;
 
 std::string fresh_database(TestServer& server, const std::string& suffix) {
     const std::string name = unique_database_name(suffix);
@@ -91,6 +93,48 @@ TEST(PgJournalSchema, AnUnreachableServerIsUnavailableAndABadUrlInvalid) {
     EXPECT_EQ(garbled.status().code(), Errc::invalid_argument);
 }
 
+TEST(PgJournalPartitions, AMapIsStoredOnceAndADifferentOneIsRefused) {
+    const std::string url = fresh_database(shared_test_server(), "map");
+    ASSERT_NE(open_or_fail(url), nullptr);
+    auto connection = Connection::open(url);
+    ASSERT_TRUE(connection.ok());
+    const postgres::PartitionMap first{.index = 0, .count = 2, .shard_count = 64};
+    ASSERT_TRUE(postgres::check_partition_map(**connection, first).ok());
+    EXPECT_TRUE(postgres::check_partition_map(**connection, first).ok());
+    for (const postgres::PartitionMap& other :
+         {postgres::PartitionMap{.index = 1, .count = 2, .shard_count = 64},
+          postgres::PartitionMap{.index = 0, .count = 3, .shard_count = 64},
+          postgres::PartitionMap{.index = 0, .count = 2, .shard_count = 128}}) {
+        Status refused = postgres::check_partition_map(**connection, other);
+        EXPECT_EQ(refused.code(), Errc::invalid_argument) << refused.to_string();
+        EXPECT_NE(refused.message().find("partition 0 of 2 over 64 shards"), std::string::npos);
+    }
+}
+
+TEST(PgJournalPartitions, EachShardLivesInItsRangesDatabase) {
+    EXPECT_EQ(partition_of(ShardId(0), 64, 2), 0U);
+    EXPECT_EQ(partition_of(ShardId(31), 64, 2), 0U);
+    EXPECT_EQ(partition_of(ShardId(32), 64, 2), 1U);
+    EXPECT_EQ(partition_of(ShardId(63), 64, 3), 2U);
+    const std::string first = fresh_database(shared_test_server(), "range0");
+    const std::string second = fresh_database(shared_test_server(), "range1");
+    std::vector<std::unique_ptr<Journal>> partitions;
+    partitions.push_back(open_or_fail(first));
+    partitions.push_back(open_or_fail(second));
+    auto journal = make_partitioned_journal(std::move(partitions), 64,
+                                            [](const std::string&) { return ShardId(40); });
+    ASSERT_TRUE(journal->append_and_wait(make_append("E|low", SequenceNr(0), 1, ShardId(3))).ok());
+    ASSERT_TRUE(
+        journal->append_and_wait(make_append("E|high", SequenceNr(0), 1, ShardId(40))).ok());
+    auto low = open_or_fail(first);
+    auto high = open_or_fail(second);
+    EXPECT_EQ(*low->highest_seq("E|low"), SequenceNr(1));
+    EXPECT_EQ(*low->highest_seq("E|high"), SequenceNr(0));
+    EXPECT_EQ(*high->highest_seq("E|high"), SequenceNr(1));
+    EXPECT_EQ(*journal->highest_seq("E|high"), SequenceNr(1)) << "shard_of routes the read";
+    EXPECT_EQ(journal->claim_shard(ShardId(64), FencingToken(1)).code(), Errc::invalid_argument);
+}
+
 // Two qrpay processes that both believe they own shard 1: once the second raised the fence,
 // every append of the first is refused and counted, and offsets stay gap-free.
 TEST(PgJournalWriters, TheFenceHoldsBetweenTwoWritersOfOneDatabase) {
@@ -142,7 +186,7 @@ TEST(PgJournalWriters, ACachedTipFromBeforeTheShardMovedIsNotTrusted) {
 }
 
 // kill -9 of PostgreSQL under a stream of appends: an append answered ok is stored, one
-// answered io_error is not, unknown_outcome may be either; after the restart, the writer
+// answered unreachable is not, unknown_outcome may be either; after the restart, the writer
 // connects again by itself and appends succeed.
 TEST(PgJournalFaults, AKilledServerLosesNoAcknowledgedAppendAndWritesResume) {
     auto server = TestServer::start();
@@ -169,11 +213,11 @@ TEST(PgJournalFaults, AKilledServerLosesNoAcknowledgedAppendAndWritesResume) {
         auto stored = journal->highest_seq("E|" + std::to_string(i));
         ASSERT_TRUE(stored.ok()) << stored.status().to_string();
         const Errc code = statuses[i].code();
-        ASSERT_TRUE(code == Errc::ok || code == Errc::io_error || code == Errc::unknown_outcome)
+        ASSERT_TRUE(code == Errc::ok || code == Errc::unreachable || code == Errc::unknown_outcome)
             << statuses[i].to_string();
         if (code == Errc::ok) {
             EXPECT_EQ(*stored, SequenceNr(1)) << "acknowledged append " << i << " was lost";
-        } else if (code == Errc::io_error) {
+        } else if (code == Errc::unreachable) {
             ++failed;
             EXPECT_EQ(*stored, SequenceNr(0)) << "append " << i << " failed but is stored";
         }
@@ -181,6 +225,26 @@ TEST(PgJournalFaults, AKilledServerLosesNoAcknowledgedAppendAndWritesResume) {
     EXPECT_GT(failed, 0U) << "the kill came after every append was answered";
     EXPECT_TRUE(pg_journal_stats(*journal).writer_connected);
     EXPECT_GE(pg_journal_stats(*journal).reconnects, 1U);
+}
+
+// With no write coming, the writer still notices that its server went away and came back, so
+// that readiness (writer_connected) follows PostgreSQL on an idle node; reads meanwhile answer
+// unreachable, not io_error.
+TEST(PgJournalFaults, AnIdleWriterNoticesTheLossAndTheReturnOfItsServer) {
+    auto server = TestServer::start();
+    ASSERT_TRUE(server.ok()) << server.status().to_string();
+    const std::string url = fresh_database(**server, "idle");
+    auto journal =
+        open_pg_journal({.url = url, .idle_check_interval = std::chrono::milliseconds(20)});
+    ASSERT_TRUE(journal.ok()) << journal.status().to_string();
+    ASSERT_TRUE((*journal)->append_and_wait(make_append("E|a", SequenceNr(0), 1)).ok());
+    ASSERT_TRUE(pg_journal_stats(**journal).writer_connected);
+    ASSERT_TRUE((*server)->kill().ok());
+    EXPECT_TRUE(eventually([&] { return !pg_journal_stats(**journal).writer_connected; }));
+    EXPECT_EQ((*journal)->highest_seq("E|a").status().code(), Errc::unreachable);
+    ASSERT_TRUE((*server)->restart().ok());
+    EXPECT_TRUE(eventually([&] { return pg_journal_stats(**journal).writer_connected; }));
+    EXPECT_GE(pg_journal_stats(**journal).reconnects, 1U);
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 //   wakeups       one row per persistence id whose last append carried a wake_at.
 //   claimed_keys  one row per key claim; rows older than the key retention are deleted by
 //                 the writer in bounded batches.
+//   qrpay_partition_map  at most one row: which partition of how many this database is, over
+//                 how many shards (check_partition_map); written once, by the first start.
 //
 // Text keys use the "C" collation: byte order, no locale cost. Numbers are unsigned values in
 // bigint columns; CHECK constraints refuse negative ones. Payloads are the codec's bytes.
@@ -21,6 +23,7 @@
 
 #include "journal/postgres/pg_schema.h"
 
+#include <array>
 #include <string>
 
 #include "postgres/connection.h"
@@ -58,12 +61,17 @@ CREATE TABLE claimed_keys (
     claimed_at_unix_ms bigint NOT NULL
 );
 CREATE INDEX claimed_keys_by_age ON claimed_keys (claimed_at_unix_ms);
+CREATE TABLE qrpay_partition_map (
+    partition_index bigint NOT NULL CHECK (partition_index >= 0),
+    partition_count bigint NOT NULL CHECK (partition_count >= 1),
+    shard_count     bigint NOT NULL CHECK (shard_count >= 1)
+);
 CREATE TABLE qrpay_journal_schema (version bigint NOT NULL);
 INSERT INTO qrpay_journal_schema (version) VALUES (1);
 )sql";
 
 // migrations[v - 1] takes a database from version v to v + 1 (none yet).
-constexpr const char* const* migrations = nullptr;
+constexpr std::array<const char*, schema_version - 1> migrations{};
 
 Result<std::int64_t> count_tables(Connection& connection) {
     Result<Rows> rows = connection.query(
@@ -104,14 +112,61 @@ Status check_or_create(Connection& connection, SchemaChange change) {
                                     "; run `qrpay db migrate --journal URL` first"};
     }
     for (std::int64_t at = *version; at < schema_version; ++at) {
-        if (Status migrated = connection.run_script(migrations[at - 1]); !migrated.ok()) {
+        if (Status migrated =
+                connection.run_script(migrations.at(static_cast<std::size_t>(at - 1)));
+            !migrated.ok()) {
             return migrated;
         }
     }
     return {};
 }
 
+std::string describe(const PartitionMap& map) {
+    return "partition " + std::to_string(map.index) + " of " + std::to_string(map.count) +
+           " over " + std::to_string(map.shard_count) + " shards";
+}
+
 }  // namespace
+
+Status check_partition_map(Connection& connection, const PartitionMap& map) {
+    // Under the schema lock: two processes starting at once store one map.
+    if (Status begun = connection.run_script("BEGIN"); !begun.ok()) {
+        return begun;
+    }
+    Status checked = [&]() -> Status {
+        if (Status locked = connection.run(sql_lock); !locked.ok()) {
+            return locked;
+        }
+        Result<Rows> stored = connection.query(
+            "SELECT partition_index, partition_count, shard_count FROM qrpay_partition_map");
+        if (!stored.ok()) {
+            return stored.status();
+        }
+        if (stored->count() == 0) {
+            return connection.run(
+                "INSERT INTO qrpay_partition_map (partition_index, partition_count, shard_count) "
+                "VALUES ($1, $2, $3)",
+                qrpay::postgres::Params().add_int(map.index).add_int(map.count).add_int(
+                    map.shard_count));
+        }
+        const PartitionMap found{static_cast<std::uint32_t>(stored->int_at(0, 0)),
+                                 static_cast<std::uint32_t>(stored->int_at(0, 1)),
+                                 static_cast<std::uint32_t>(stored->int_at(0, 2))};
+        if (found != map) {
+            return {Errc::invalid_argument, "the journal database is " + describe(found) +
+                                                ", not " + describe(map) +
+                                                ": shards are never moved between databases"};
+        }
+        return {};
+    }();
+    if (checked.ok()) {
+        checked = connection.run_script("COMMIT");
+    }
+    if (!checked.ok()) {
+        (void)connection.run_script("ROLLBACK");
+    }
+    return checked;
+}
 
 Result<std::int64_t> stored_schema_version(Connection& connection) {
     Result<Rows> exists = connection.query(

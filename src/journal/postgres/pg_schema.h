@@ -43,6 +43,19 @@ enum class SchemaChange {
 // unavailable / io_error: from the connection.
 Status ensure_schema(qrpay::postgres::Connection& connection, SchemaChange change);
 
+// Which partition of a journal spread over several databases this one is (partitioned_journal.h).
+struct PartitionMap {
+    std::uint32_t index = 0;
+    std::uint32_t count = 1;
+    std::uint32_t shard_count = 0;
+    bool operator==(const PartitionMap&) const = default;
+};
+
+// Stores `map` in a database that has none yet; ok when the stored one equals it;
+// invalid_argument, naming both, when it differs: shards are never silently moved between
+// databases. REQUIRES: the schema exists (ensure_schema).
+Status check_partition_map(qrpay::postgres::Connection& connection, const PartitionMap& map);
+
 // The version stored in the database; 0 when it has no journal schema.
 Result<std::int64_t> stored_schema_version(qrpay::postgres::Connection& connection);
 

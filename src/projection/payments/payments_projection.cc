@@ -17,7 +17,7 @@ using Outcome = domain::TransactionOutcome;
 
 // Where one event goes: the row of its transaction, moved from seq - 1 to seq.
 struct Target {
-    sqlite::Connection& db;
+    sql::Connection& db;
     const TableSet& tables;
     const TimeZone& zone;
     std::string transaction_id;
@@ -47,7 +47,7 @@ Status insert_row(const Target& target, const domain::TokenGenerated& event) {
         return insert.status();
     }
     insert->bind_text(1, target.transaction_id);
-    insert->bind_int(2, sqlite::to_column(target.seq.value));
+    insert->bind_int(2, sql::to_column(target.seq.value));
     insert->bind_text(3, status_word(Phase::waiting_for_read_token));
     insert->bind_text(4, event.consumer_id.value);
     insert->bind_int(5, event.at.value);
@@ -72,7 +72,7 @@ Status advance(const Target& target,
     }
     int index = 1;
     update->bind_text(index++, status);
-    update->bind_int(index++, sqlite::to_column(target.seq.value));
+    update->bind_int(index++, sql::to_column(target.seq.value));
     update->bind_int(index++, at.value);
     for (const Assignment& assignment : extra) {
         if (const auto* number = std::get_if<std::int64_t>(&assignment.value)) {
@@ -82,7 +82,7 @@ Status advance(const Target& target,
         }
     }
     update->bind_text(index++, target.transaction_id);
-    update->bind_int(index, sqlite::to_column(target.seq.value) - 1);
+    update->bind_int(index, sql::to_column(target.seq.value) - 1);
     if (Status done = update->run("update payment"); !done.ok()) {
         return done;
     }
@@ -96,11 +96,22 @@ Status advance(const Target& target,
 
 enum class SaleKind { completed, cancelled };
 
+// What the sales upsert returns: 1 when every total is still an exact integer. SQLite turns
+// an integer sum that overflows into a float, which this detects; PostgreSQL refuses the
+// overflow with a data exception instead, so its totals are exact whenever the upsert works.
+std::string exact_totals(sql::Dialect dialect) {
+    if (dialect == sql::Dialect::postgres) {
+        return "1";
+    }
+    return "typeof(completed_count) = 'integer' AND typeof(completed_amount_minor) = 'integer' "
+           "AND typeof(cancelled_count) = 'integer' AND typeof(cancelled_amount_minor) = "
+           "'integer'";
+}
+
 // Counts the transaction's amount on the business day of `at`, with SQL's `+` in one upsert.
-// SQLite turns an integer sum that overflows into a float; the upsert returns whether every
-// total is still an integer, and when one is not the event fails (invalid_argument, README
-// "Query side"). The engine then rolls back its savepoint, so the day keeps its last exact
-// total and the shard stops at this event instead of keeping a wrong number.
+// A total that would overflow fails the event (invalid_argument, README "Query side"). The
+// engine then rolls back its savepoint, so the day keeps its last exact total and the shard
+// stops at this event instead of keeping a wrong number.
 Status add_sale(const Target& target, SaleKind kind, UnixMs at) {
     auto select = target.db.prepare("SELECT merchant_id, amount_minor, currency FROM " +
                                     target.tables.table("payments") + " WHERE transaction_id = ?");
@@ -108,7 +119,7 @@ Status add_sale(const Target& target, SaleKind kind, UnixMs at) {
         return select.status();
     }
     select->bind_text(1, target.transaction_id);
-    if (select->step() != sqlite::Step::row || select->column_is_null(0) ||
+    if (select->step() != sql::Step::row || select->column_is_null(0) ||
         select->column_is_null(1) || select->column_is_null(2)) {
         return {Errc::corruption, "payments row of " + target.transaction_id + " has no amount"};
     }
@@ -123,13 +134,13 @@ Status add_sale(const Target& target, SaleKind kind, UnixMs at) {
         " (merchant_id, business_day, currency, completed_count, completed_amount_minor, "
         "cancelled_count, cancelled_amount_minor) VALUES (?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (merchant_id, business_day, currency) DO UPDATE SET "
-        "completed_count = completed_count + excluded.completed_count, "
-        "completed_amount_minor = completed_amount_minor + excluded.completed_amount_minor, "
-        "cancelled_count = cancelled_count + excluded.cancelled_count, "
-        "cancelled_amount_minor = cancelled_amount_minor + excluded.cancelled_amount_minor "
-        "RETURNING typeof(completed_count) = 'integer' AND "
-        "typeof(completed_amount_minor) = 'integer' AND typeof(cancelled_count) = 'integer' AND "
-        "typeof(cancelled_amount_minor) = 'integer'");
+        "completed_count = " + table + ".completed_count + excluded.completed_count, "
+        "completed_amount_minor = " + table + ".completed_amount_minor + "
+        "excluded.completed_amount_minor, "
+        "cancelled_count = " + table + ".cancelled_count + excluded.cancelled_count, "
+        "cancelled_amount_minor = " + table + ".cancelled_amount_minor + "
+        "excluded.cancelled_amount_minor "
+        "RETURNING " + exact_totals(target.db.dialect()));
     if (!upsert.ok()) {
         return upsert.status();
     }
@@ -141,11 +152,17 @@ Status add_sale(const Target& target, SaleKind kind, UnixMs at) {
     upsert->bind_int(5, completed ? amount : 0);
     upsert->bind_int(6, completed ? 0 : 1);
     upsert->bind_int(7, completed ? 0 : amount);
-    if (upsert->step() != sqlite::Step::row) {
+    sql::Step step = upsert->step();
+    bool exact = step == sql::Step::row && upsert->column_int(0) == 1;
+    if (step == sql::Step::error) {
+        Status failed = upsert->error("add sale");
+        if (failed.code() != Errc::invalid_argument) {  // PostgreSQL's bigint overflow is
+            return failed;                              // a data exception (SQLSTATE 22003)
+        }
+    } else if (step != sql::Step::row) {
         return upsert->error("add sale");
     }
-    bool exact = upsert->column_int(0) == 1;
-    if (upsert->step() != sqlite::Step::done) {
+    if (exact && upsert->step() != sql::Step::done) {
         return upsert->error("add sale");
     }
     if (!exact) {
@@ -213,7 +230,7 @@ std::vector<std::string> PaymentsProjection::table_names() const {
     return {"payments", "daily_sales"};
 }
 
-Status PaymentsProjection::create_tables(sqlite::Connection& db, const TableSet& tables) const {
+Status PaymentsProjection::create_tables(sql::Connection& db, const TableSet& tables) const {
     const std::string payments = tables.table("payments");
     std::string script =
         "CREATE TABLE IF NOT EXISTS " + payments +
@@ -237,7 +254,7 @@ Status PaymentsProjection::create_tables(sqlite::Connection& db, const TableSet&
     return db.run_script(script);
 }
 
-Status PaymentsProjection::apply(sqlite::Connection& db,
+Status PaymentsProjection::apply(sql::Connection& db,
                                  const TableSet& tables,
                                  const journal::ShardEvent& event) const {
     static_assert(std::variant_size_v<TransactionEvent> == 9, "every event has a handler below");
@@ -251,7 +268,7 @@ Status PaymentsProjection::apply(sqlite::Connection& db,
     return std::visit([&target](const auto& typed) { return on(target, typed); }, decoded);
 }
 
-Result<std::string> dump_tables(sqlite::Connection& db, const TableSet& tables) {
+Result<std::string> dump_tables(sql::Connection& db, const TableSet& tables) {
     const std::string payments_sql =
         "SELECT transaction_id, version, status, consumer_id, merchant_id, amount_minor, "
         "currency, order_id, agency_reference, failure_reason, created_at_unix_ms, "
@@ -267,14 +284,14 @@ Result<std::string> dump_tables(sqlite::Connection& db, const TableSet& tables) 
         if (!select.ok()) {
             return select.status();
         }
-        sqlite::Step step = sqlite::Step::done;
-        while ((step = select->step()) == sqlite::Step::row) {
+        sql::Step step = sql::Step::done;
+        while ((step = select->step()) == sql::Step::row) {
             for (int column = 0; column < columns; ++column) {
                 out += select->column_is_null(column) ? "NULL" : select->column_text(column);
                 out += column + 1 < columns ? "|" : "\n";
             }
         }
-        if (step == sqlite::Step::error) {
+        if (step == sql::Step::error) {
             return select->error("dump");
         }
         out += "--\n";

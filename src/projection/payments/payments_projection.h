@@ -49,8 +49,8 @@ public:
 
     [[nodiscard]] std::string_view name() const override { return projection_name; }
     [[nodiscard]] std::vector<std::string> table_names() const override;
-    Status create_tables(sqlite::Connection& db, const TableSet& tables) const override;
-    Status apply(sqlite::Connection& db,
+    Status create_tables(sql::Connection& db, const TableSet& tables) const override;
+    Status apply(sql::Connection& db,
                  const TableSet& tables,
                  const journal::ShardEvent& event) const override;
 
@@ -62,6 +62,6 @@ private:
 
 // Every row of a table set, in key order, one line per row: for comparing a rebuild with the
 // live tables (tests, verification).
-Result<std::string> dump_tables(sqlite::Connection& db, const TableSet& tables);
+Result<std::string> dump_tables(sql::Connection& db, const TableSet& tables);
 
 }  // namespace qrpay::projection::payments

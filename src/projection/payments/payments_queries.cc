@@ -3,7 +3,7 @@
 #include <limits>
 
 #include "base/assert.h"
-#include "sqlite/transaction.h"
+#include "sql/connection.h"
 
 namespace qrpay::projection::payments {
 
@@ -25,7 +25,7 @@ std::string history_sql(Party party, bool with_status) {
            " ORDER BY created_at_unix_ms DESC, transaction_id DESC LIMIT ?";
 }
 
-PaymentRecord record_of(const sqlite::Statement& row) {
+PaymentRecord record_of(const sql::Statement& row) {
     PaymentRecord record;
     record.transaction_id = row.column_text(0);
     record.status = row.column_text(1);
@@ -47,7 +47,7 @@ PaymentRecord record_of(const sqlite::Statement& row) {
     return record;
 }
 
-Result<HistoryPage> select_history(sqlite::Connection& db, const HistoryQuery& query) {
+Result<HistoryPage> select_history(sql::Connection& db, const HistoryQuery& query) {
     auto select = db.prepare(history_sql(query.party, query.status.has_value()));
     if (!select.ok()) {
         return select.status();
@@ -66,11 +66,11 @@ Result<HistoryPage> select_history(sqlite::Connection& db, const HistoryQuery& q
     select->bind_int(index,
                      static_cast<std::int64_t>(query.limit) + 1);  // one more: is there a next?
     HistoryPage page;
-    sqlite::Step step = sqlite::Step::done;
-    while ((step = select->step()) == sqlite::Step::row) {
+    sql::Step step = sql::Step::done;
+    while ((step = select->step()) == sql::Step::row) {
         page.payments.push_back(record_of(*select));
     }
-    if (step == sqlite::Step::error) {
+    if (step == sql::Step::error) {
         return select->error("read history");
     }
     if (page.payments.size() > query.limit) {
@@ -83,12 +83,12 @@ Result<HistoryPage> select_history(sqlite::Connection& db, const HistoryQuery& q
 
 }  // namespace
 
-Result<HistoryPage> read_history(sqlite::Connection& db, const HistoryQuery& query) {
+Result<HistoryPage> read_history(sql::Connection& db, const HistoryQuery& query) {
     if (query.limit < 1 || query.limit > history_page_rows_max) {
         return Status(Errc::invalid_argument, "limit must be 1 to 100");
     }
     Result<HistoryPage> page = Status(Errc::io_error, "not read");
-    Status read = sqlite::in_transaction(db, sqlite::Begin::deferred, [&]() -> Status {
+    Status read = sql::in_transaction(db, sql::Begin::deferred, [&]() -> Status {
         page = select_history(db, query);
         return page.status();
     });
@@ -98,14 +98,21 @@ Result<HistoryPage> read_history(sqlite::Connection& db, const HistoryQuery& que
     return page;
 }
 
-Result<std::vector<DailySales>> read_sales(sqlite::Connection& db,
+Result<std::vector<DailySales>> read_sales(sql::Connection& db,
                                            const std::string& merchant_id,
                                            const std::string& from_day,
                                            const std::string& to_day) {
+    // SQLite may hold a float where an old version let a sum overflow; PostgreSQL's bigint
+    // refuses the overflow itself, so its totals are exact by construction.
+    const std::string exact = db.dialect() == sql::Dialect::sqlite
+                                  ? "typeof(completed_amount_minor) = 'integer' AND "
+                                    "typeof(cancelled_amount_minor) = 'integer'"
+                                  : "1";
     auto select = db.prepare(
         "SELECT business_day, currency, completed_count, completed_amount_minor, "
-        "cancelled_count, cancelled_amount_minor, typeof(completed_amount_minor) = 'integer' "
-        "AND typeof(cancelled_amount_minor) = 'integer' FROM daily_sales WHERE merchant_id = ? "
+        "cancelled_count, cancelled_amount_minor, " +
+        exact +
+        " FROM daily_sales WHERE merchant_id = ? "
         "AND business_day >= ? AND business_day <= ? ORDER BY business_day, currency LIMIT ?");
     if (!select.ok()) {
         return select.status();
@@ -115,8 +122,8 @@ Result<std::vector<DailySales>> read_sales(sqlite::Connection& db,
     select->bind_text(3, to_day);
     select->bind_int(4, static_cast<std::int64_t>(sales_rows_max));
     std::vector<DailySales> rows;
-    sqlite::Step step = sqlite::Step::done;
-    while ((step = select->step()) == sqlite::Step::row) {
+    sql::Step step = sql::Step::done;
+    while ((step = select->step()) == sql::Step::row) {
         rows.push_back({select->column_text(0), select->column_text(1), select->column_int(2),
                         select->column_int(3), select->column_int(4), select->column_int(5)});
         // A float here is a sum that overflowed in SQL before sums were checked (a read model
@@ -130,7 +137,7 @@ Result<std::vector<DailySales>> read_sales(sqlite::Connection& db,
                                                 " are not 64-bit totals: rebuild the projection");
         }
     }
-    if (step == sqlite::Step::error) {
+    if (step == sql::Step::error) {
         return select->error("read sales");
     }
     QRPAY_ASSERT(rows.size() <= sales_rows_max, "the sales read is bounded");

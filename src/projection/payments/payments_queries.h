@@ -15,7 +15,7 @@
 #include "base/clock.h"
 #include "base/money.h"
 #include "base/status.h"
-#include "sqlite/connection.h"
+#include "sql/connection.h"
 
 namespace qrpay::projection::payments {
 
@@ -62,7 +62,7 @@ struct HistoryPage {
 };
 
 // io_error from the store; invalid_argument for a limit out of range.
-Result<HistoryPage> read_history(sqlite::Connection& db, const HistoryQuery& query);
+Result<HistoryPage> read_history(sql::Connection& db, const HistoryQuery& query);
 
 struct DailySales {
     std::string business_day;  // YYYY-MM-DD
@@ -77,7 +77,7 @@ struct DailySales {
 // Days from_day..to_day (inclusive, 'YYYY-MM-DD'), by day then currency; at most
 // sales_rows_max rows. corruption when a stored total is not a non-negative 64-bit integer
 // (never read back clamped).
-Result<std::vector<DailySales>> read_sales(sqlite::Connection& db,
+Result<std::vector<DailySales>> read_sales(sql::Connection& db,
                                            const std::string& merchant_id,
                                            const std::string& from_day,
                                            const std::string& to_day);
