@@ -365,8 +365,9 @@ Best of each side is the summary's ratio.
 $(awk -F'\t' '{printf "| %s | %s | %s |\n", $1, $2, ($3 == "" ? "" : sprintf("%.1f", $3))}' "$work/pg-storage.tsv")
 
 Payment flows (code + pay, 1 ms agency) against \`qrpay serve\` with each journal, one after
-the other in this run, each on a fresh data directory (\`--journal postgresql://…\` keeps only
-the journal in PostgreSQL: the read model stays in SQLite in the data directory). Closed loop:
+the other in this run, each on a fresh data directory and database (with
+\`--journal postgresql://…\` the payments read model is in that database too; with SQLite
+both are files in the data directory). Closed loop:
 \`qrpay bench load --mode max\` (workers $steps, $step_s each), $connections connections; pay
 latency at the best step; CPU per flow over the whole search, warmup included. Errors: SQLite
 $(errors_line "$work/cmp-sqlite.json"); PostgreSQL $(errors_line "$work/cmp-postgres.json").

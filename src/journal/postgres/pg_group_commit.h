@@ -3,13 +3,14 @@
 // with two round trips and one WAL flush for the whole group.
 //
 //   1. One pipeline: BEGIN; lock each touched shard's row (SELECT ... FOR UPDATE, in shard
-//      order so that two writers never deadlock); read the highest seq of each entity the
-//      HighestSeqCache cannot vouch for; lock each claimed key's row.
+//      order so that two writers never deadlock); lock each claimed key's row; read the
+//      highest seq of the entities the HighestSeqCache cannot vouch for, 16 per statement.
 //   2. In memory, in queue order: each write is accepted or refused on its own conditions
 //      (fenced, sequence_conflict, key_taken), exactly as the locked rows and the earlier
 //      writes of the group say; accepted appends get their shard offsets.
-//   3. One pipeline: the rows of every accepted write, each touched shard's new last offset
-//      and fencing token, COMMIT.
+//   3. One pipeline: the rows of every accepted write (events as multi-row INSERTs of up to
+//      16 rows, in power-of-two sizes, so few statement texts are prepared), each touched
+//      shard's new last offset and fencing token, COMMIT.
 //
 // A statement that fails in step 3 (a constraint no check foresaw: another writer of the same
 // database got there first) aborts the transaction; the group then runs again one write per
