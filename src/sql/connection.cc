@@ -69,16 +69,20 @@ Pool::Lease::~Lease() {
 
 Result<Pool::Lease> Pool::acquire() {
     std::unique_lock lock(mutex_);
-    const bool free = returned_.wait_for(
-        lock, wait_max_, [this] { return !idle_.empty() || open_ < connections_max_; });
-    if (!free) {
-        return Status(Errc::unavailable, "no free read connection within " +
-                                             std::to_string(wait_max_.count()) + " ms");
-    }
-    if (!idle_.empty()) {
-        std::unique_ptr<Connection> connection = std::move(idle_.back());
-        idle_.pop_back();
-        return Lease(*this, std::move(connection));
+    const auto deadline = std::chrono::steady_clock::now() + wait_max_;
+    for (;;) {
+        const bool free = returned_.wait_until(
+            lock, deadline, [this] { return !idle_.empty() || open_ < connections_max_; });
+        if (!free) {
+            return Status(Errc::unavailable, "no free read connection within " +
+                                                 std::to_string(wait_max_.count()) + " ms");
+        }
+        if (std::unique_ptr<Connection> live = take_live_idle(lock)) {
+            return Lease(*this, std::move(live));
+        }
+        if (open_ < connections_max_) {
+            break;
+        }
     }
     ++open_;
     lock.unlock();  // opening may take a round trip; others may use idle connections meanwhile
@@ -92,6 +96,28 @@ Result<Pool::Lease> Pool::acquire() {
     return Lease(*this, std::move(opened).value());
 }
 
+std::unique_ptr<Connection> Pool::take_live_idle(std::unique_lock<std::mutex>& lock) {
+    while (!idle_.empty()) {
+        Idle idle = std::move(idle_.back());
+        idle_.pop_back();
+        const bool check = idle.connection->dialect() == Dialect::postgres &&
+                           std::chrono::steady_clock::now() - idle.since >= liveness_check_after_;
+        if (!check) {
+            return std::move(idle.connection);
+        }
+        lock.unlock();  // a round trip; the connection is this caller's meanwhile
+        const bool alive = idle.connection->run("SELECT 1").ok();
+        if (alive) {
+            lock.lock();
+            return std::move(idle.connection);
+        }
+        idle.connection.reset();  // closed outside the lock
+        lock.lock();
+        --open_;
+    }
+    return nullptr;
+}
+
 void Pool::give_back(std::unique_ptr<Connection> connection) {
     std::unique_ptr<Connection> lost;  // closed once the lock is released
     {
@@ -100,7 +126,7 @@ void Pool::give_back(std::unique_ptr<Connection> connection) {
             --open_;
             lost = std::move(connection);
         } else {
-            idle_.push_back(std::move(connection));
+            idle_.push_back({std::move(connection), std::chrono::steady_clock::now()});
         }
     }
     returned_.notify_one();

@@ -145,12 +145,22 @@ Opener sqlite_opener(std::string path,
 // `url`: a libpq URL. Writes are durable as the server's synchronous_commit says.
 Opener postgres_opener(std::string url, std::chrono::milliseconds connect_timeout);
 
-// A bounded set of connections from one Opener, opened on demand, lent one at a time.
+// A bounded set of connections from one Opener, opened on demand, lent one at a time. A
+// PostgreSQL connection idle for liveness_check_after or longer is checked (SELECT 1) before it
+// is lent: one that died with its server meanwhile is replaced instead of failing a read.
 // Thread-safe.
 class Pool {
 public:
-    Pool(Opener opener, std::size_t connections_max, std::chrono::milliseconds wait_max)
-        : opener_(std::move(opener)), connections_max_(connections_max), wait_max_(wait_max) {}
+    static constexpr std::chrono::milliseconds liveness_check_after_default{1'000};
+
+    Pool(Opener opener,
+         std::size_t connections_max,
+         std::chrono::milliseconds wait_max,
+         std::chrono::milliseconds liveness_check_after = liveness_check_after_default)
+        : opener_(std::move(opener)),
+          connections_max_(connections_max),
+          wait_max_(wait_max),
+          liveness_check_after_(liveness_check_after) {}
     Pool(const Pool&) = delete;
     Pool& operator=(const Pool&) = delete;
     Pool(Pool&&) = delete;
@@ -179,14 +189,21 @@ public:
     Result<Lease> acquire();
 
 private:
+    struct Idle {
+        std::unique_ptr<Connection> connection;
+        std::chrono::steady_clock::time_point since;
+    };
     void give_back(std::unique_ptr<Connection> connection);
+    // An idle connection that answers, or null when none is left; drops those that do not.
+    std::unique_ptr<Connection> take_live_idle(std::unique_lock<std::mutex>& lock);
 
     const Opener opener_;
     const std::size_t connections_max_;
     const std::chrono::milliseconds wait_max_;
+    const std::chrono::milliseconds liveness_check_after_;
     std::mutex mutex_;  // guards idle_ and open_
     std::condition_variable returned_;
-    std::vector<std::unique_ptr<Connection>> idle_;
+    std::vector<Idle> idle_;
     std::size_t open_ = 0;
 };
 

@@ -43,7 +43,9 @@ public:
     PostgresStatement(postgres::Connection& db, std::string sql, std::int64_t& changes)
         : db_(db), sql_(std::move(sql)), changes_(changes) {}
 
-    void bind_int(int index, std::int64_t value) override { slot(index) = {Kind::integer, value, {}}; }
+    void bind_int(int index, std::int64_t value) override {
+        slot(index) = {Kind::integer, value, {}};
+    }
     void bind_null(int index) override { slot(index) = {Kind::null, 0, {}}; }
     void bind_text(int index, std::string_view value) override {
         slot(index) = {Kind::text, 0, std::string(value)};
@@ -127,8 +129,8 @@ public:
     explicit PostgresConnection(std::unique_ptr<postgres::Connection> db) : db_(std::move(db)) {}
     [[nodiscard]] Dialect dialect() const override { return Dialect::postgres; }
     Result<Statement> prepare(std::string_view sql) override {
-        return Statement(std::make_unique<PostgresStatement>(*db_, dollar_placeholders(sql),
-                                                             changes_));
+        return Statement(
+            std::make_unique<PostgresStatement>(*db_, dollar_placeholders(sql), changes_));
     }
     Status run_script(const std::string& sql) override { return db_->run_script(sql); }
     [[nodiscard]] std::int64_t changes() const override { return changes_; }

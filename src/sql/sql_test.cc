@@ -97,7 +97,8 @@ TYPED_TEST(SqlTest, ChangesCountTheLastWrite) {
 }
 
 TYPED_TEST(SqlTest, ATransactionCommitsOrRollsBackWhole) {
-    Status kept = in_transaction(*this->db_, Begin::immediate, [&] { return this->insert("a", 1); });
+    Status kept =
+        in_transaction(*this->db_, Begin::immediate, [&] { return this->insert("a", 1); });
     ASSERT_TRUE(kept.ok()) << kept.to_string();
     Status undone = in_transaction(*this->db_, Begin::immediate, [&] {
         EXPECT_TRUE(this->insert("b", 1).ok());
@@ -131,6 +132,24 @@ TYPED_TEST(SqlTest, APoolLendsBoundedlyAndOpensOnDemand) {
     auto select = (*again)->prepare("SELECT count(*) FROM t");
     ASSERT_TRUE(select.ok());
     EXPECT_EQ(select->step(), Step::row);
+}
+
+// A pooled connection whose server went away and came back is replaced before it is lent, so
+// the first read after the restart works.
+TEST(SqlPool, AnIdleConnectionThatDiedWithItsServerIsReplacedBeforeItIsLent) {
+    auto server = postgres::testing::TestServer::start();
+    ASSERT_TRUE(server.ok()) << server.status().to_string();
+    ASSERT_TRUE((*server)->create_database("pool").ok());
+    Pool pool(postgres_opener((*server)->url("pool"), std::chrono::milliseconds(5'000)), 1,
+              std::chrono::milliseconds(5'000), std::chrono::milliseconds(0));
+    { ASSERT_TRUE(pool.acquire().ok()); }  // opened, then idle
+    ASSERT_TRUE((*server)->kill().ok());
+    ASSERT_TRUE((*server)->restart().ok());
+    auto lease = pool.acquire();
+    ASSERT_TRUE(lease.ok()) << lease.status().to_string();
+    auto select = (*lease)->prepare("SELECT 1");
+    ASSERT_TRUE(select.ok());
+    EXPECT_EQ(select->step(), Step::row) << select->error("select").to_string();
 }
 
 }  // namespace

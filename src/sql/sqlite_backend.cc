@@ -62,8 +62,8 @@ public:
     [[nodiscard]] bool in_transaction() const override { return db_->in_transaction(); }
     [[nodiscard]] bool broken() const override { return false; }
     Status begin(Begin mode) override {
-        return sqlite::begin(*db_, mode == Begin::immediate ? sqlite::Begin::immediate
-                                                            : sqlite::Begin::deferred);
+        return sqlite::begin(
+            *db_, mode == Begin::immediate ? sqlite::Begin::immediate : sqlite::Begin::deferred);
     }
     Status commit() override { return sqlite::commit(*db_); }
     Status rollback() override { return sqlite::rollback(*db_); }
