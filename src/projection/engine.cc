@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <utility>
 
 #include "base/assert.h"
@@ -522,6 +523,12 @@ void Engine::record_failure(Cursor& cursor, ShardId shard, ShardFailure failure)
     backoff = std::min(backoff, options_.retry_backoff_max);
     cursor.retry_at = clock_.monotonic_now() + backoff;
     cursor.wanted = true;
+    // Attempts 1, 2, 4, 8...: a store that is away for a while (every shard failing, each on
+    // its own backoff) logs a few lines per shard, not one per retry. stats() has every one.
+    if (!std::has_single_bit(failure.attempts)) {
+        cursor.failure = std::move(failure);
+        return;
+    }
     QRPAY_LOG_ERROR(
         "projection %s: shard %u stopped at offset %llu (%s seq %llu): %s; attempt "
         "%llu, retry in %lld ms",
