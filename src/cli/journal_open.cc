@@ -13,6 +13,7 @@
 #include "journal/postgres/pg_schema.h"
 #include "journal/sqlite/sqlite_journal.h"
 #include "postgres/connection.h"
+#include "sql/connection.h"
 
 namespace qrpay::cli {
 
@@ -32,11 +33,15 @@ bool stop_signal_within(std::chrono::milliseconds wait) {
     return sigtimedwait(&signals, nullptr, &timeout) > 0;
 }
 
-Result<std::unique_ptr<journal::Journal>> open_postgres(const JournalChoice& choice,
-                                                        const std::string& url) {
+// Each partition's database must say it is that partition of that many, over that many
+// shards (checked at open, on the journal's own connection).
+Result<std::unique_ptr<journal::Journal>> open_postgres(
+    const JournalChoice& choice,
+    const std::string& url,
+    const journal::postgres::PartitionMap& map) {
     const auto deadline = std::chrono::steady_clock::now() + choice.connect_wait;
     for (;;) {
-        auto journal = journal::open_pg_journal({.url = url});
+        auto journal = journal::open_pg_journal({.url = url, .partition_map = map});
         if (journal.ok() || journal.status().code() != Errc::unavailable) {
             return journal;
         }
@@ -57,15 +62,6 @@ Result<std::unique_ptr<journal::Journal>> open_postgres(const JournalChoice& cho
     }
 }
 
-// Each partition's database must say it is that partition of that many, over that many shards.
-Status check_map(const std::string& url, const journal::postgres::PartitionMap& map) {
-    auto connection = postgres::Connection::open(url);
-    if (!connection.ok()) {
-        return connection.status();
-    }
-    return journal::postgres::check_partition_map(**connection, map);
-}
-
 Result<std::unique_ptr<journal::Journal>> open_partitions(const JournalChoice& choice) {
     const std::vector<std::string> urls = split_journal_urls(choice.url);
     if (urls.size() > choice.shard_count) {
@@ -73,20 +69,17 @@ Result<std::unique_ptr<journal::Journal>> open_partitions(const JournalChoice& c
     }
     std::vector<std::unique_ptr<journal::Journal>> partitions;
     for (std::size_t i = 0; i < urls.size(); ++i) {
-        if (!is_postgres_url(urls[i])) {
+        if (!sql::is_postgres_url(urls[i])) {
             return Status(Errc::invalid_argument,
                           "--journal takes postgresql:// URLs (or nothing, for SQLite in the "
                           "data directory)");
         }
-        auto journal = open_postgres(choice, urls[i]);
-        if (!journal.ok()) {
-            return journal.status();
-        }
         const journal::postgres::PartitionMap map{.index = static_cast<std::uint32_t>(i),
                                                   .count = static_cast<std::uint32_t>(urls.size()),
                                                   .shard_count = choice.shard_count};
-        if (Status checked = check_map(urls[i], map); !checked.ok()) {
-            return checked;
+        auto journal = open_postgres(choice, urls[i], map);
+        if (!journal.ok()) {
+            return journal.status();
         }
         partitions.push_back(std::move(journal).value());
     }
@@ -110,16 +103,12 @@ void append_counters(std::string& out,
 
 }  // namespace
 
-bool is_postgres_url(const std::string& url) {
-    return url.starts_with("postgresql://") || url.starts_with("postgres://");
-}
-
 std::vector<std::string> split_journal_urls(const std::string& urls) {
     std::vector<std::string> out;
     std::size_t start = 0;
     for (std::size_t comma = urls.find(','); comma != std::string::npos;
          comma = urls.find(',', comma + 1)) {
-        if (is_postgres_url(urls.substr(comma + 1))) {
+        if (sql::is_postgres_url(urls.substr(comma + 1))) {
             out.push_back(urls.substr(start, comma - start));
             start = comma + 1;
         }
@@ -132,7 +121,7 @@ Result<std::unique_ptr<journal::Journal>> open_journal(const JournalChoice& choi
     if (choice.url.empty()) {
         return journal::open_sqlite_journal({.path = choice.data_dir + "/journal.sqlite3"});
     }
-    if (!is_postgres_url(choice.url)) {
+    if (!sql::is_postgres_url(choice.url)) {
         return Status(Errc::invalid_argument,
                       "--journal takes a postgresql:// URL (or nothing, for SQLite in the data "
                       "directory)");
@@ -216,7 +205,7 @@ void add_db(CLI::App& root, DbConfig& config) {
 namespace {
 
 int migrate_one(const std::string& url) {
-    if (!is_postgres_url(url)) {
+    if (!sql::is_postgres_url(url)) {
         std::fprintf(stderr, "qrpay db migrate: --journal takes postgresql:// URLs\n");
         return 2;
     }

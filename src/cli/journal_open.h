@@ -34,9 +34,6 @@ struct JournalChoice {
     std::function<void(const std::string& reason)> on_wait{};
 };
 
-// True for a libpq URL ("postgresql://" or "postgres://").
-bool is_postgres_url(const std::string& url);
-
 // "URL1,URL2" -> {URL1, URL2}: a new URL starts at a comma followed by a scheme.
 std::vector<std::string> split_journal_urls(const std::string& urls);
 

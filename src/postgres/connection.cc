@@ -75,18 +75,9 @@ Params& Params::add_bytes(std::string_view value) {
     return *this;
 }
 
-Params& Params::add_null_int() {
-    values_.push_back({oid_int8, std::nullopt});
-    return *this;
-}
-
 Params& Params::add_null() {
     values_.push_back({0, std::nullopt});
     return *this;
-}
-
-Params& Params::add_optional_int(std::optional<std::int64_t> value) {
-    return value ? add_int(*value) : add_null_int();
 }
 
 Params::Raw Params::raw() const {
@@ -254,7 +245,8 @@ Result<Rows> Connection::take_result(pg_result* result, std::string_view what) {
     } else if (sqlstate_.starts_with(sqlstate_class_data_exception)) {
         code = Errc::invalid_argument;
     }
-    return Status{code, "postgres: " + std::string(what) + " failed (" + sqlstate_ + "): " + message};
+    return Status{code,
+                  "postgres: " + std::string(what) + " failed (" + sqlstate_ + "): " + message};
 }
 
 Result<std::string> Connection::prepared_name(std::string_view sql, const Params& params) {

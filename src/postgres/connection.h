@@ -40,9 +40,7 @@ public:
     Params& add_int(std::int64_t value);        // bigint
     Params& add_text(std::string_view value);   // text
     Params& add_bytes(std::string_view value);  // bytea
-    Params& add_null_int();                     // bigint NULL
-    Params& add_null();  // NULL of the type the statement implies
-    Params& add_optional_int(std::optional<std::int64_t> value);
+    Params& add_null();                         // NULL of the type the statement implies
 
     [[nodiscard]] int size() const { return static_cast<int>(values_.size()); }
 
@@ -167,8 +165,5 @@ private:
     std::uint64_t statements_named_ = 0;
     std::string sqlstate_;
 };
-
-// Whether `status` came from a lost connection (see the codes above).
-inline bool is_connection_lost(const Status& status) { return status.code() == Errc::unavailable; }
 
 }  // namespace qrpay::postgres

@@ -34,7 +34,7 @@ TEST(PostgresConnection, ValuesRoundTripInBinaryFormat) {
     const std::string bytes("a\0b\xff", 4);
     const std::int64_t big = std::numeric_limits<std::int64_t>::min();
     ASSERT_TRUE(db->run("INSERT INTO t VALUES ($1, $2, $3, $4)",
-                        Params().add_int(big).add_text("ünïcode").add_bytes(bytes).add_null_int())
+                        Params().add_int(big).add_text("ünïcode").add_bytes(bytes).add_null())
                     .ok());
     auto rows = db->query("SELECT i, s, b, n, count(*) OVER () FROM t");
     ASSERT_TRUE(rows.ok()) << rows.status().to_string();

@@ -30,12 +30,8 @@ using sql::to_column;
 
 namespace {
 
-bool is_postgres(const std::string& location) {
-    return location.starts_with("postgresql://") || location.starts_with("postgres://");
-}
-
 sql::Opener writer_opener(const StoreOptions& options) {
-    if (is_postgres(options.path)) {
+    if (sql::is_postgres_url(options.path)) {
         return sql::postgres_opener(options.path, options.connect_timeout);
     }
     return sql::sqlite_opener(options.path, /*read_only=*/false, /*durable=*/false,
@@ -43,7 +39,7 @@ sql::Opener writer_opener(const StoreOptions& options) {
 }
 
 sql::Opener reader_opener(const StoreOptions& options) {
-    if (is_postgres(options.path)) {
+    if (sql::is_postgres_url(options.path)) {
         return sql::postgres_opener(options.path, options.connect_timeout);
     }
     return sql::sqlite_opener(options.path, /*read_only=*/true, /*durable=*/false,
@@ -65,9 +61,8 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
     if (!writer.ok()) {
         return writer.status();
     }
-    Status schema = sql::in_transaction(**writer, sql::Begin::immediate, [&] {
-        return (*writer)->run_script(bookkeeping_schema);
-    });
+    Status schema = sql::in_transaction(**writer, sql::Begin::immediate,
+                                        [&] { return (*writer)->run_script(bookkeeping_schema); });
     if (!schema.ok()) {
         return schema;
     }

@@ -53,6 +53,10 @@ std::optional<std::string> Statement::column_optional_text(int index) const {
     return column_text(index);
 }
 
+bool is_postgres_url(std::string_view location) {
+    return location.starts_with("postgresql://") || location.starts_with("postgres://");
+}
+
 Status Connection::run(std::string_view sql) {
     Result<Statement> statement = prepare(sql);
     if (!statement.ok()) {

@@ -133,6 +133,9 @@ Status in_transaction(Connection& connection, Begin mode, Body body) {
     return done;
 }
 
+// True for a libpq URL ("postgresql://" or "postgres://"); anything else is a SQLite path.
+bool is_postgres_url(std::string_view location);
+
 // Opens a connection to one database: a SQLite file or a PostgreSQL server.
 using Opener = std::function<Result<std::unique_ptr<Connection>>()>;
 

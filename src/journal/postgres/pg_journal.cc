@@ -577,6 +577,12 @@ Result<std::unique_ptr<Journal>> open_pg_journal(const PgJournalOptions& options
     if (Status schema = postgres::ensure_schema(**writer, options.schema_change); !schema.ok()) {
         return schema;
     }
+    if (options.partition_map) {
+        if (Status mapped = postgres::check_partition_map(**writer, *options.partition_map);
+            !mapped.ok()) {
+            return mapped;
+        }
+    }
     auto journal = std::make_unique<PgJournal>(options, std::move(writer).value());
     if (Status started = journal->start(); !started.ok()) {
         return started;

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/status.h"
@@ -31,6 +32,9 @@ struct PgJournalOptions {
     std::string url;
     // What open does to the database's schema (pg_schema.h).
     postgres::SchemaChange schema_change = postgres::SchemaChange::create_if_empty;
+    // Which partition of a partitioned journal this database is (check_partition_map(), on
+    // the writer's connection at open); nullopt: not checked.
+    std::optional<postgres::PartitionMap> partition_map{};
     // Group bounds and the adaptive group wait, as for the SQLite journal (sqlite_journal.h).
     std::size_t group_events_max = 4096;
     std::size_t group_bytes_max = 4 << 20;
