@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <set>
 
 #include "base/base64url.h"
+#include "base/bounded_pool.h"
 #include "base/hash.h"
 #include "base/random.h"
 #include "base/secret.h"
@@ -90,5 +92,50 @@ TEST(Money, KnowsIso4217Codes) {
     EXPECT_FALSE(is_iso4217_currency("jpy"));
     EXPECT_FALSE(is_iso4217_currency("ABC"));
 }
+}  // namespace
+}  // namespace qrpay
+
+namespace qrpay {
+namespace {
+
+struct Resource {
+    int id = 0;
+    bool lost = false;
+    bool alive = true;
+};
+
+TEST(BoundedPool, LendsAtMostItsBoundClosesLostOnesAndReplacesDeadIdleOnes) {
+    int opened = 0;
+    BoundedPool<Resource> pool(
+        [&opened]() -> Result<std::unique_ptr<Resource>> {
+            return std::make_unique<Resource>(Resource{++opened});
+        },
+        1, std::chrono::milliseconds(10),
+        {.lost = [](Resource& r) { return r.lost; },
+         .alive = [](Resource& r) { return r.alive; },
+         .check_idle_after = std::chrono::milliseconds(0)});
+    {
+        auto first = pool.acquire();
+        ASSERT_TRUE(first.ok());
+        EXPECT_EQ((*first)->id, 1);
+        EXPECT_EQ(pool.acquire().status().code(), Errc::unavailable);
+    }
+    {
+        auto again = pool.acquire();  // the idle one, alive
+        ASSERT_TRUE(again.ok());
+        EXPECT_EQ((*again)->id, 1);
+        (*again)->alive = false;
+    }
+    {
+        auto replaced = pool.acquire();  // the idle one failed its check: a new one
+        ASSERT_TRUE(replaced.ok());
+        EXPECT_EQ((*replaced)->id, 2);
+        (*replaced)->lost = true;
+    }
+    auto after_loss = pool.acquire();  // the lost one was closed, its slot freed
+    ASSERT_TRUE(after_loss.ok());
+    EXPECT_EQ((*after_loss)->id, 3);
+}
+
 }  // namespace
 }  // namespace qrpay

@@ -65,75 +65,19 @@ Status Connection::run(std::string_view sql) {
     return statement->run(sql);
 }
 
-Pool::Lease::~Lease() {
-    if (pool_ != nullptr && connection_ != nullptr) {
-        pool_->give_back(std::move(connection_));
-    }
-}
-
-Result<Pool::Lease> Pool::acquire() {
-    std::unique_lock lock(mutex_);
-    const auto deadline = std::chrono::steady_clock::now() + wait_max_;
-    for (;;) {
-        const bool free = returned_.wait_until(
-            lock, deadline, [this] { return !idle_.empty() || open_ < connections_max_; });
-        if (!free) {
-            return Status(Errc::unavailable, "no free read connection within " +
-                                                 std::to_string(wait_max_.count()) + " ms");
-        }
-        if (std::unique_ptr<Connection> live = take_live_idle(lock)) {
-            return Lease(*this, std::move(live));
-        }
-        if (open_ < connections_max_) {
-            break;
-        }
-    }
-    ++open_;
-    lock.unlock();  // opening may take a round trip; others may use idle connections meanwhile
-    Result<std::unique_ptr<Connection>> opened = opener_();
-    if (!opened.ok()) {
-        std::lock_guard relock(mutex_);
-        --open_;
-        returned_.notify_one();
-        return opened.status();
-    }
-    return Lease(*this, std::move(opened).value());
-}
-
-std::unique_ptr<Connection> Pool::take_live_idle(std::unique_lock<std::mutex>& lock) {
-    while (!idle_.empty()) {
-        Idle idle = std::move(idle_.back());
-        idle_.pop_back();
-        const bool check = idle.connection->dialect() == Dialect::postgres &&
-                           std::chrono::steady_clock::now() - idle.since >= liveness_check_after_;
-        if (!check) {
-            return std::move(idle.connection);
-        }
-        lock.unlock();  // a round trip; the connection is this caller's meanwhile
-        const bool alive = idle.connection->run("SELECT 1").ok();
-        if (alive) {
-            lock.lock();
-            return std::move(idle.connection);
-        }
-        idle.connection.reset();  // closed outside the lock
-        lock.lock();
-        --open_;
-    }
-    return nullptr;
-}
-
-void Pool::give_back(std::unique_ptr<Connection> connection) {
-    std::unique_ptr<Connection> lost;  // closed once the lock is released
-    {
-        std::lock_guard lock(mutex_);
-        if (connection->broken()) {
-            --open_;
-            lost = std::move(connection);
-        } else {
-            idle_.push_back({std::move(connection), std::chrono::steady_clock::now()});
-        }
-    }
-    returned_.notify_one();
-}
+Pool::Pool(Opener opener,
+           std::size_t connections_max,
+           std::chrono::milliseconds wait_max,
+           std::chrono::milliseconds liveness_check_after)
+    : BoundedPool<Connection>(std::move(opener),
+                              connections_max,
+                              wait_max,
+                              {.lost = [](Connection& connection) { return connection.broken(); },
+                               .alive =
+                                   [](Connection& connection) {
+                                       return connection.dialect() == Dialect::sqlite ||
+                                              connection.run("SELECT 1").ok();
+                                   },
+                               .check_idle_after = liveness_check_after}) {}
 
 }  // namespace qrpay::sql

@@ -14,16 +14,15 @@
 // Thread safety: none; a Connection and its Statements are used by one thread at a time.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/bounded_pool.h"
 #include "base/status.h"
 
 namespace qrpay::sql {
@@ -148,66 +147,18 @@ Opener sqlite_opener(std::string path,
 // `url`: a libpq URL. Writes are durable as the server's synchronous_commit says.
 Opener postgres_opener(std::string url, std::chrono::milliseconds connect_timeout);
 
-// A bounded set of connections from one Opener, opened on demand, lent one at a time. A
-// PostgreSQL connection idle for liveness_check_after or longer is checked (SELECT 1) before it
-// is lent: one that died with its server meanwhile is replaced instead of failing a read.
-// Thread-safe.
-class Pool {
+// BoundedPool (base/bounded_pool.h) of connections from one Opener. A lost connection is
+// closed when given back; a PostgreSQL connection idle for liveness_check_after or longer is
+// checked (SELECT 1) before it is lent, so one that died with its server meanwhile is replaced
+// instead of failing a read.
+class Pool : public BoundedPool<Connection> {
 public:
     static constexpr std::chrono::milliseconds liveness_check_after_default{1'000};
 
     Pool(Opener opener,
          std::size_t connections_max,
          std::chrono::milliseconds wait_max,
-         std::chrono::milliseconds liveness_check_after = liveness_check_after_default)
-        : opener_(std::move(opener)),
-          connections_max_(connections_max),
-          wait_max_(wait_max),
-          liveness_check_after_(liveness_check_after) {}
-    Pool(const Pool&) = delete;
-    Pool& operator=(const Pool&) = delete;
-    Pool(Pool&&) = delete;
-    Pool& operator=(Pool&&) = delete;
-    ~Pool() = default;  // REQUIRES: no lease outstanding
-
-    class Lease {
-    public:
-        Lease(Pool& pool, std::unique_ptr<Connection> connection)
-            : pool_(&pool), connection_(std::move(connection)) {}
-        Lease(Lease&& other) noexcept = default;
-        Lease& operator=(Lease&&) = delete;
-        Lease(const Lease&) = delete;
-        Lease& operator=(const Lease&) = delete;
-        ~Lease();
-        Connection& operator*() { return *connection_; }
-        Connection* operator->() { return connection_.get(); }
-
-    private:
-        Pool* pool_;
-        std::unique_ptr<Connection> connection_;
-    };
-
-    // An idle connection or a new one while fewer than connections_max exist; else waits up
-    // to wait_max (then unavailable). A failed open answers its own status.
-    Result<Lease> acquire();
-
-private:
-    struct Idle {
-        std::unique_ptr<Connection> connection;
-        std::chrono::steady_clock::time_point since;
-    };
-    void give_back(std::unique_ptr<Connection> connection);
-    // An idle connection that answers, or null when none is left; drops those that do not.
-    std::unique_ptr<Connection> take_live_idle(std::unique_lock<std::mutex>& lock);
-
-    const Opener opener_;
-    const std::size_t connections_max_;
-    const std::chrono::milliseconds wait_max_;
-    const std::chrono::milliseconds liveness_check_after_;
-    std::mutex mutex_;  // guards idle_ and open_
-    std::condition_variable returned_;
-    std::vector<Idle> idle_;
-    std::size_t open_ = 0;
+         std::chrono::milliseconds liveness_check_after = liveness_check_after_default);
 };
 
 }  // namespace qrpay::sql
