@@ -20,6 +20,7 @@
 #include "journal/postgres/pg_group_commit.h"
 #include "journal/validation.h"
 #include "journal/write_queue.h"
+#include "journal/writer_front.h"
 #include "postgres/connection.h"
 #include "postgres/pool.h"
 
@@ -123,7 +124,6 @@ private:
     void look_after_idle_connection();
     void report(std::span<PendingWrite> group, postgres::GroupOutcome& outcome);
     void sweep_claims(std::span<const PendingWrite> group);
-    Status write_and_wait(WriteOp op);
 
     const PgJournalOptions options_;
 
@@ -133,12 +133,8 @@ private:
     postgres::GroupCommitter committer_;
     UnixMs claims_swept_at_{0};
 
-    WriteQueue queue_;  // thread-safe
-    Pool readers_;      // thread-safe
-
-    std::mutex listener_mutex_;  // guards listener_
-    CommitListener listener_;
-    std::atomic<bool> appended_any_{false};
+    WriterFront front_;  // thread-safe: the queue, the listener
+    Pool readers_;       // thread-safe
 
     // Written by the writer thread, read by pg_journal_stats() on any thread.
     std::atomic<std::uint64_t> commits_{0};
@@ -158,7 +154,7 @@ PgJournal::PgJournal(const PgJournalOptions& options, std::unique_ptr<Connection
     : options_(options),
       writer_db_(std::move(writer)),
       committer_(options.seq_cache_entries_max, options.key_retention),
-      queue_({.queued_writes_max = options.queued_writes_max,
+      front_({.queued_writes_max = options.queued_writes_max,
               .queued_bytes_max = options.queued_bytes_max,
               .group_events_max = options.group_events_max,
               .group_bytes_max = options.group_bytes_max,
@@ -170,7 +166,7 @@ PgJournal::PgJournal(const PgJournalOptions& options, std::unique_ptr<Connection
                 .wait_max = options.read_wait_max}) {}
 
 PgJournal::~PgJournal() {
-    queue_.close();
+    front_.queue().close();
     if (writer_.joinable()) {
         writer_.join();
     }
@@ -241,7 +237,7 @@ void PgJournal::look_after_idle_connection() {
 void PgJournal::run_writer() {
     for (;;) {
         std::optional<std::vector<PendingWrite>> taken =
-            queue_.take_group_within(options_.idle_check_interval);
+            front_.queue().take_group_within(options_.idle_check_interval);
         if (!taken) {
             look_after_idle_connection();
             continue;
@@ -262,7 +258,7 @@ void PgJournal::run_writer() {
                 group.size(), Status(Errc::unreachable, "journal unavailable: no connection"));
         }
         writer_up_ = writer_db_ != nullptr;
-        queue_.committed(std::chrono::steady_clock::now() - begun, group.size());
+        front_.queue().committed(std::chrono::steady_clock::now() - begun, group.size());
         QRPAY_ASSERT(outcome.statuses.size() == group.size(), "a write of the group unanswered");
         report(group, outcome);
         sweep_claims(group);
@@ -309,11 +305,7 @@ void PgJournal::report(std::span<PendingWrite> group, postgres::GroupOutcome& ou
     groups_failed_ += failed;
     groups_retried_isolated_ += outcome.retried_isolated;
     appends_committed_ += outcome.appends_stored;
-    CommitListener listener;
-    {
-        std::lock_guard lock(listener_mutex_);
-        listener = listener_;
-    }
+    const CommitListener listener = front_.commit_listener();
     if (listener) {
         for (const postgres::ShardTip& tip : outcome.durable) {
             listener(tip.shard, tip.offset);
@@ -325,49 +317,19 @@ void PgJournal::report(std::span<PendingWrite> group, postgres::GroupOutcome& ou
 }
 
 void PgJournal::append(AppendRequest request, AppendCallback done) {
-    QRPAY_ASSERT(done != nullptr, "append without a callback");
-    if (Status valid = validate_append(request); !valid.ok()) {
-        done(std::move(valid));
-        return;
-    }
-    appended_any_.store(true, std::memory_order_relaxed);
-    PendingWrite write = make_pending_write(std::move(request), std::move(done));
-    if (!queue_.try_push(write)) {
-        write.done(Status(Errc::unavailable, "journal write queue is full or closing"));
-    }
-}
-
-Status PgJournal::write_and_wait(WriteOp op) {
-    QRPAY_ASSERT(std::this_thread::get_id() != writer_.get_id(),
-                 "a journal callback waited for the journal writer");
-    auto outcome = std::make_shared<std::promise<Status>>();
-    std::future<Status> future = outcome->get_future();
-    PendingWrite write = make_pending_write(
-        std::move(op), [outcome](Status status) { outcome->set_value(std::move(status)); });
-    if (!queue_.try_push(write)) {
-        return {Errc::unavailable, "journal write queue is full or closing"};
-    }
-    return future.get();
+    front_.append(std::move(request), std::move(done));
 }
 
 Status PgJournal::save_snapshot(const std::string& persistence_id, const Snapshot& snapshot) {
-    if (Status valid = validate_snapshot(persistence_id, snapshot); !valid.ok()) {
-        return valid;
-    }
-    return write_and_wait(SnapshotOp{persistence_id, snapshot});
+    return front_.save_snapshot(persistence_id, snapshot, writer_.get_id());
 }
 
 Status PgJournal::claim_shard(ShardId shard, FencingToken token) {
-    if (Status valid = validate_fencing(token); !valid.ok()) {
-        return valid;
-    }
-    return write_and_wait(ClaimOp{shard, token});
+    return front_.claim_shard(shard, token, writer_.get_id());
 }
 
 void PgJournal::set_commit_listener(CommitListener listener) {
-    QRPAY_ASSERT(!appended_any_.load(), "set_commit_listener after the first append");
-    std::lock_guard lock(listener_mutex_);
-    listener_ = std::move(listener);
+    front_.set_commit_listener(std::move(listener));
 }
 
 template <class Read>

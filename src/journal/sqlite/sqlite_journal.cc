@@ -21,8 +21,9 @@
 #include "journal/sqlite/group_commit.h"
 #include "journal/sqlite/key_claims.h"
 #include "journal/sqlite/sqlite_schema.h"
-#include "journal/write_queue.h"
 #include "journal/validation.h"
+#include "journal/write_queue.h"
+#include "journal/writer_front.h"
 #include "sqlite/connection.h"
 #include "sqlite/read_pool.h"
 #include "sqlite/transaction.h"
@@ -54,15 +55,6 @@ constexpr const char* sql_pending_wakeups =
 
 std::int64_t limit_of(std::size_t max_count) {
     return to_column(std::min<std::uint64_t>(max_count, stored_number_max));
-}
-
-Status wait_for_outcome(std::future<Status>& future) {
-    try {
-        return future.get();
-    } catch (const std::future_error&) {
-        QRPAY_ASSERT(false, "a write callback was destroyed without running");
-    }
-    return {Errc::unknown_outcome, "unreachable"};
 }
 
 class SqliteJournal final : public Journal {
@@ -110,7 +102,6 @@ private:
     // Writer thread: forgets expired key claims once claim_sweep_interval of written_at time
     // has passed since the last sweep, `group` telling how far written_at has come.
     void sweep_claims(const std::vector<PendingWrite>& group);
-    Status write_and_wait(WriteOp op);
 
     const std::chrono::milliseconds key_retention_;
     const std::chrono::milliseconds claim_sweep_interval_;
@@ -121,15 +112,10 @@ private:
     GroupCommitter committer_;
     UnixMs claims_swept_at_;  // the newest written_at at the last sweep
 
-    WriteQueue queue_;  // thread-safe
-    ReadPool readers_;          // thread-safe
+    WriterFront front_;  // thread-safe: the queue, the listener
+    ReadPool readers_;   // thread-safe
     // Woken by the writer after each commit; outlives the writer thread (joined first).
     sqlite::Checkpointer checkpointer_;
-
-    // Guards listener_: any thread may set it, the writer copies it once per group.
-    std::mutex listener_mutex_;
-    CommitListener listener_;
-    std::atomic<bool> appended_any_{false};  // for the "set before the first append" rule
 
     // Written by the writer thread, read by sqlite_journal_stats() on any thread.
     std::atomic<std::uint64_t> commits_{0};
@@ -150,7 +136,7 @@ SqliteJournal::SqliteJournal(const SqliteJournalOptions& options,
       claims_forgotten_per_sweep_(options.claims_forgotten_per_sweep),
       writer_connection_(std::move(writer)),
       committer_(*writer_connection_, options.seq_cache_entries_max, options.key_retention),
-      queue_({.queued_writes_max = options.queued_writes_max,
+      front_({.queued_writes_max = options.queued_writes_max,
               .queued_bytes_max = options.queued_bytes_max,
               .group_events_max = options.group_events_max,
               .group_bytes_max = options.group_bytes_max,
@@ -163,7 +149,7 @@ SqliteJournal::SqliteJournal(const SqliteJournalOptions& options,
       checkpointer_(std::move(checkpoint_connection), options.checkpoint_interval_min) {}
 
 SqliteJournal::~SqliteJournal() {
-    queue_.close();
+    front_.queue().close();
     if (writer_.joinable()) {
         writer_.join();
     }
@@ -199,11 +185,11 @@ SqliteJournalStats SqliteJournal::stats() const {
 }
 
 void SqliteJournal::run_writer() {
-    for (std::vector<PendingWrite> group = queue_.take_group(); !group.empty();
-         group = queue_.take_group()) {
+    for (std::vector<PendingWrite> group = front_.queue().take_group(); !group.empty();
+         group = front_.queue().take_group()) {
         const auto begun = std::chrono::steady_clock::now();
         GroupOutcome outcome = committer_.commit(group);
-        queue_.committed(std::chrono::steady_clock::now() - begun, group.size());
+        front_.queue().committed(std::chrono::steady_clock::now() - begun, group.size());
         QRPAY_ASSERT(outcome.statuses.size() == group.size(), "a write of the group unanswered");
         report(group, outcome);
         sweep_claims(group);
@@ -260,11 +246,7 @@ void SqliteJournal::report(std::vector<PendingWrite>& group, GroupOutcome& outco
     if (outcome.retried_isolated) {
         ++groups_retried_isolated_;
     }
-    CommitListener listener;
-    {
-        std::lock_guard lock(listener_mutex_);
-        listener = listener_;
-    }
+    const CommitListener listener = front_.commit_listener();
     if (listener) {
         for (const sqlite::ShardTip& tip : outcome.durable) {
             listener(tip.shard, tip.offset);
@@ -279,51 +261,19 @@ void SqliteJournal::report(std::vector<PendingWrite>& group, GroupOutcome& outco
 }
 
 void SqliteJournal::append(AppendRequest request, AppendCallback done) {
-    QRPAY_ASSERT(done != nullptr, "append without a callback");
-    if (Status valid = validate_append(request); !valid.ok()) {
-        done(std::move(valid));
-        return;
-    }
-    appended_any_.store(true, std::memory_order_relaxed);
-    PendingWrite write = make_pending_write(std::move(request), std::move(done));
-    if (!queue_.try_push(write)) {
-        write.done(Status(Errc::unavailable, "journal write queue is full or closing"));
-    }
-}
-
-// Queues a claim or a snapshot and waits for the writer's answer. The writer answers every
-// queued write, also while the journal closes, so the wait ends.
-Status SqliteJournal::write_and_wait(WriteOp op) {
-    QRPAY_ASSERT(std::this_thread::get_id() != writer_.get_id(),
-                 "a journal callback waited for the journal writer");
-    auto outcome = std::make_shared<std::promise<Status>>();
-    std::future<Status> future = outcome->get_future();
-    PendingWrite write = make_pending_write(
-        std::move(op), [outcome](Status status) { outcome->set_value(std::move(status)); });
-    if (!queue_.try_push(write)) {
-        return {Errc::unavailable, "journal write queue is full or closing"};
-    }
-    return wait_for_outcome(future);
+    front_.append(std::move(request), std::move(done));
 }
 
 Status SqliteJournal::save_snapshot(const std::string& persistence_id, const Snapshot& snapshot) {
-    if (Status valid = validate_snapshot(persistence_id, snapshot); !valid.ok()) {
-        return valid;
-    }
-    return write_and_wait(SnapshotOp{persistence_id, snapshot});
+    return front_.save_snapshot(persistence_id, snapshot, writer_.get_id());
 }
 
 Status SqliteJournal::claim_shard(ShardId shard, FencingToken token) {
-    if (Status valid = validate_fencing(token); !valid.ok()) {
-        return valid;
-    }
-    return write_and_wait(ClaimOp{shard, token});
+    return front_.claim_shard(shard, token, writer_.get_id());
 }
 
 void SqliteJournal::set_commit_listener(CommitListener listener) {
-    QRPAY_ASSERT(!appended_any_.load(), "set_commit_listener after the first append");
-    std::lock_guard lock(listener_mutex_);
-    listener_ = std::move(listener);
+    front_.set_commit_listener(std::move(listener));
 }
 
 Result<std::vector<StoredEvent>> SqliteJournal::read_events(const std::string& persistence_id,
