@@ -191,7 +191,11 @@ private:
 class AppendDriver {
 public:
     AppendDriver(qrpay::journal::Journal& journal, std::size_t entities)
-        : journal_(journal), next_seq_(entities, SequenceNr(0)) {}
+        : journal_(journal), next_seq_(entities, SequenceNr(0)) {
+        for (std::size_t entity = 0; entity < entities; ++entity) {
+            ids_.push_back(persistence_id(entity));
+        }
+    }
 
     // The seconds it took, or the first append's failure (a broken benchmark).
     Result<double> run(std::uint64_t events_total) {
@@ -232,7 +236,7 @@ private:
         AppendRequest request;
         request.shard = ShardId(static_cast<std::uint32_t>(entity % shard_count));
         request.fencing = FencingToken(1);
-        request.persistence_id = persistence_id(entity);
+        request.persistence_id = ids_[entity];
         request.expected_seq = next_seq_[entity];
         request.events.push_back(EventData{event_type, event_payload()});
         request.written_at = UnixMs{written_at_unix_ms};
@@ -242,12 +246,16 @@ private:
             if (!status.ok() && failure_.ok()) {
                 failure_ = status;
             }
+            // One wake-up per batch of completions: the driver takes all that are ready.
+            if (ready_.empty()) {
+                changed_.notify_one();
+            }
             ready_.push_back(entity);
-            changed_.notify_one();
         });
     }
 
     qrpay::journal::Journal& journal_;
+    std::vector<std::string> ids_;
     std::vector<SequenceNr> next_seq_;  // touched by the driving thread only
     std::mutex mutex_;                  // guards ready_ and failure_ (writer thread -> driver)
     std::condition_variable changed_;

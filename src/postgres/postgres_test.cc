@@ -80,6 +80,78 @@ TEST(PostgresConnection, APipelineAnswersEachStatementAndSkipsThoseAfterAFailure
     EXPECT_EQ(rows->int_at(0, 0), 0);
 }
 
+TEST(PostgresCopyIn, StreamsRowsInBinaryFormatAcrossManyChunks) {
+    auto db = connect(fresh_url());
+    ASSERT_TRUE(db->run_script("CREATE TABLE t (i bigint, s text, b bytea)").ok());
+    const std::string bytes("a\0b\xff", 4);
+    // Rows enough for several chunks: the first ones reach the server before the last exist.
+    const std::int64_t rows = 3 * static_cast<std::int64_t>(Connection::CopyIn::chunk_bytes) / 32;
+    Connection::CopyIn copy(*db, "COPY t (i, s, b) FROM STDIN (FORMAT binary)");
+    for (std::int64_t i = 0; i < rows; ++i) {
+        copy.begin_row(3);
+        copy.add_int(i - 1);
+        copy.add_bytes("ünïcode");
+        copy.add_bytes(bytes);
+    }
+    Result<std::int64_t> copied = copy.finish();
+    ASSERT_TRUE(copied.ok()) << copied.status().to_string();
+    EXPECT_EQ(*copied, rows);
+    auto stored = db->query(
+        "SELECT count(*), min(i), max(i), min(s), count(DISTINCT b), (SELECT b FROM t LIMIT 1) "
+        "FROM t");
+    ASSERT_TRUE(stored.ok()) << stored.status().to_string();
+    EXPECT_EQ(stored->int_at(0, 0), rows);
+    EXPECT_EQ(stored->int_at(0, 1), -1);
+    EXPECT_EQ(stored->int_at(0, 2), rows - 2);
+    EXPECT_EQ(stored->bytes_at(0, 3), "ünïcode");
+    EXPECT_EQ(stored->int_at(0, 4), 1);
+    EXPECT_EQ(stored->bytes_at(0, 5), bytes);
+}
+
+TEST(PostgresCopyIn, ARefusedRowFailsTheCopyAndItsTransactionAndLeavesTheConnectionUsable) {
+    auto db = connect(fresh_url());
+    ASSERT_TRUE(db->run_script("CREATE TABLE t (k bigint PRIMARY KEY)").ok());
+    ASSERT_TRUE(db->run("INSERT INTO t VALUES ($1)", Params().add_int(7)).ok());
+    ASSERT_TRUE(db->run_script("BEGIN").ok());
+    ASSERT_TRUE(db->run("INSERT INTO t VALUES ($1)", Params().add_int(1)).ok());
+    Connection::CopyIn copy(*db, "COPY t (k) FROM STDIN (FORMAT binary)");
+    // The refused row comes first, so the server ends the COPY while rows still arrive.
+    for (std::int64_t k = 7; k < 7 + 20'000; ++k) {
+        copy.begin_row(1);
+        copy.add_int(k);
+    }
+    Result<std::int64_t> copied = copy.finish();
+    EXPECT_EQ(copied.status().code(), Errc::conflict) << copied.status().to_string();
+    EXPECT_FALSE(db->broken());
+    EXPECT_TRUE(db->in_transaction());
+    ASSERT_TRUE(db->run_script("ROLLBACK").ok());
+    auto stored = db->query("SELECT count(*) FROM t");
+    ASSERT_TRUE(stored.ok()) << stored.status().to_string();
+    EXPECT_EQ(stored->int_at(0, 0), 1);
+}
+
+TEST(PostgresCopyIn, ABadStatementOrValueIsRefusedWithoutRows) {
+    auto db = connect(fresh_url());
+    ASSERT_TRUE(db->run_script("CREATE TABLE t (k bigint, s text)").ok());
+    Connection::CopyIn no_table(*db, "COPY no_such_table (k) FROM STDIN (FORMAT binary)");
+    no_table.begin_row(1);
+    no_table.add_int(1);
+    Result<std::int64_t> refused = no_table.finish();
+    EXPECT_EQ(refused.status().code(), Errc::io_error);
+    EXPECT_EQ(db->sqlstate(), "42P01");
+    // A field count the table does not have.
+    Connection::CopyIn wrong_fields(*db, "COPY t (k, s) FROM STDIN (FORMAT binary)");
+    wrong_fields.begin_row(1);
+    wrong_fields.add_int(1);
+    EXPECT_FALSE(wrong_fields.finish().ok());
+    EXPECT_FALSE(db->broken());
+    // Nothing at all: a COPY of no rows.
+    Connection::CopyIn empty(*db, "COPY t (k, s) FROM STDIN (FORMAT binary)");
+    Result<std::int64_t> none = empty.finish();
+    ASSERT_TRUE(none.ok()) << none.status().to_string();
+    EXPECT_EQ(*none, 0);
+}
+
 TEST(PostgresConnection, ALostServerIsUnavailableAndBreaksTheConnection) {
     auto server = testing::TestServer::start();
     ASSERT_TRUE(server.ok());

@@ -3,7 +3,7 @@
 // binary starts: one database per test directory (and partition), so that reopen finds the
 // same data and tests never see each other's.
 
-#include <cstdio>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,13 +19,14 @@ namespace {
 using qrpay::postgres::testing::shared_test_server;
 
 struct PgBackend {
-    static std::unique_ptr<Journal> open(const std::string& dir) {
+    static std::unique_ptr<Journal> open(
+        const std::string& dir, std::size_t copy_events_min = PgJournalOptions{}.copy_events_min) {
         auto& server = shared_test_server();
-        char name[32];
-        std::snprintf(name, sizeof name, "conformance_%016zx", std::hash<std::string>{}(dir));
+        const std::string name = "conformance_" + std::to_string(std::hash<std::string>{}(dir));
         Status created = server.create_database(name);
         EXPECT_TRUE(created.ok() || created.code() == Errc::conflict) << created.to_string();
-        Result<std::unique_ptr<Journal>> journal = open_pg_journal({.url = server.url(name)});
+        Result<std::unique_ptr<Journal>> journal =
+            open_pg_journal({.url = server.url(name), .copy_events_min = copy_events_min});
         EXPECT_TRUE(journal.ok()) << journal.status().to_string();
         return journal.ok() ? std::move(journal).value() : nullptr;
     }
@@ -33,12 +34,13 @@ struct PgBackend {
 };
 
 // Two databases, shards 0-3 in the first and 4-7 in the second; no shard_of, so entity reads
-// find their partition by asking both.
+// find their partition by asking both. Every event goes in by COPY (the suite's groups are
+// small), so the suite covers both ways the journal stores events.
 struct PartitionedPgBackend {
     static std::unique_ptr<Journal> open(const std::string& dir) {
         std::vector<std::unique_ptr<Journal>> partitions;
-        partitions.push_back(PgBackend::open(dir + "/partition-0"));
-        partitions.push_back(PgBackend::open(dir + "/partition-1"));
+        partitions.push_back(PgBackend::open(dir + "/partition-0", 1));
+        partitions.push_back(PgBackend::open(dir + "/partition-1", 1));
         return make_partitioned_journal(std::move(partitions), 8, {});
     }
     static constexpr bool durable = true;

@@ -153,7 +153,7 @@ private:
 PgJournal::PgJournal(const PgJournalOptions& options, std::unique_ptr<Connection> writer)
     : options_(options),
       writer_db_(std::move(writer)),
-      committer_(options.seq_cache_entries_max, options.key_retention),
+      committer_(options.seq_cache_entries_max, options.key_retention, options.copy_events_min),
       front_({.queued_writes_max = options.queued_writes_max,
               .queued_bytes_max = options.queued_bytes_max,
               .group_events_max = options.group_events_max,

@@ -1,9 +1,9 @@
 #pragma once
 // The PostgreSQL journal: the backend a cluster of qrpay nodes shares (DESIGN §4). One writer
-// thread per journal commits appends, claims and snapshots in groups (group_commit.h: two
-// round trips and one WAL flush per group, with synchronous_commit on); reads run on a small
-// pool of connections. Fencing is checked under the shard row's lock in the same transaction
-// as the events, so it holds with several qrpay processes writing one database.
+// thread per journal commits appends, claims and snapshots in groups (pg_group_commit.h:
+// two round trips, four with a COPY, and one WAL flush per group, with synchronous_commit on);
+// reads run on a small pool of connections. Fencing is checked under the shard row's lock in the
+// same transaction as the events, so it holds with several qrpay processes writing one database.
 //
 // Losing PostgreSQL: writes answer unreachable ("journal unavailable") while no connection can
 // be made or when it dropped before their COMMIT was sent, unknown_outcome when it dropped with
@@ -36,7 +36,9 @@ struct PgJournalOptions {
     // the writer's connection at open); nullopt: not checked.
     std::optional<postgres::PartitionMap> partition_map{};
     // Group bounds and the adaptive group wait, as for the SQLite journal (sqlite_journal.h).
-    std::size_t group_events_max = 4096;
+    // Groups only grow under load; larger ones than SQLite's pay PostgreSQL's fixed cost per
+    // transaction (round trips, statements, WAL flush) over more events (docs/benchmarks.md).
+    std::size_t group_events_max = 16'384;
     std::size_t group_bytes_max = 4 << 20;
     std::chrono::microseconds group_wait_max{1'000};
     std::uint32_t group_wait_commit_share_percent = 50;
@@ -51,6 +53,9 @@ struct PgJournalOptions {
     // While no write comes, the writer checks its connection (SELECT 1), or connects again,
     // this often: writer_connected follows PostgreSQL on an idle node too.
     std::chrono::milliseconds idle_check_interval{1'000};
+    // A group with at least this many events stores them with one COPY (two round trips more,
+    // much less work for the server per row); smaller groups use multi-row INSERTs.
+    std::size_t copy_events_min = 256;
     std::size_t seq_cache_entries_max = 65'536;
     std::chrono::milliseconds key_retention = key_retention_default;
     std::chrono::milliseconds claim_sweep_interval = std::chrono::minutes(1);

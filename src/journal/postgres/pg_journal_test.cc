@@ -185,6 +185,49 @@ TEST(PgJournalWriters, ACachedTipFromBeforeTheShardMovedIsNotTrusted) {
             .ok());
 }
 
+// Two writers under one token (no fence between them): the second stores E|x's seq 2 behind
+// the first's cache, so the first's next group, stored by COPY, meets a unique violation. The
+// group runs again one write per transaction: only E|x's append fails; its neighbours land.
+TEST(PgJournalWriters, ARowRefusedInACopyFailsItsOwnAppendOnly) {
+    const std::string url = fresh_database(shared_test_server(), "copy");
+    auto open_copying = [&] {
+        auto journal = open_pg_journal({.url = url, .copy_events_min = 1});
+        EXPECT_TRUE(journal.ok()) << journal.status().to_string();
+        return std::move(journal).value();
+    };
+    auto first = open_copying();
+    auto second = open_copying();
+    ASSERT_TRUE(first->claim_shard(ShardId(1), FencingToken(1)).ok());
+    ASSERT_TRUE(
+        first->append_and_wait(make_append("E|x", SequenceNr(0), 1, ShardId(1), FencingToken(1)))
+            .ok());
+    ASSERT_TRUE(
+        second->append_and_wait(make_append("E|x", SequenceNr(1), 1, ShardId(1), FencingToken(1)))
+            .ok());
+    constexpr std::size_t neighbours = 50;
+    OutcomeLog outcomes(neighbours + 1);
+    first->append(make_append("E|x", SequenceNr(1), 1, ShardId(1), FencingToken(1)),
+                  outcomes.callback(neighbours));
+    for (std::size_t i = 0; i < neighbours; ++i) {
+        first->append(
+            make_append("E|n" + std::to_string(i), SequenceNr(0), 1, ShardId(1), FencingToken(1)),
+            outcomes.callback(i));
+    }
+    ASSERT_TRUE(outcomes.wait_all());
+    const std::vector<Status> statuses = outcomes.statuses();
+    EXPECT_FALSE(statuses[neighbours].ok());
+    for (std::size_t i = 0; i < neighbours; ++i) {
+        EXPECT_TRUE(statuses[i].ok()) << i << ": " << statuses[i].to_string();
+        auto stored = first->highest_seq("E|n" + std::to_string(i));
+        ASSERT_TRUE(stored.ok());
+        EXPECT_EQ(*stored, SequenceNr(1));
+    }
+    EXPECT_GE(pg_journal_stats(*first).groups_retried_isolated, 1U);
+    auto x = first->highest_seq("E|x");
+    ASSERT_TRUE(x.ok());
+    EXPECT_EQ(*x, SequenceNr(2));
+}
+
 // kill -9 of PostgreSQL under a stream of appends: an append answered ok is stored, one
 // answered unreachable is not, unknown_outcome may be either; after the restart, the writer
 // connects again by itself and appends succeed.
