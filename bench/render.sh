@@ -352,13 +352,14 @@ competing with the benchmark, the load generator, \`qrpay serve\` and the agency
 
 \`build/bench/pg_journal_bench --url …\` (Google Benchmark; each run on a database of its own):
 the PostgreSQL journal's conditional appends (one event each, expected sequence and fencing
-token checked under the shard rows' locks, group commit on one writer connection) from many
-entities at once, against raw inserts of the same rows into the same \`events\` table (its
+token checked under the shard rows' locks, group commit on one writer connection, a group's
+events by one streamed binary COPY from 256 events on) from many entities at once, against raw inserts of the same rows into the same \`events\` table (its
 primary key and shard-order index) with the same durability (one WAL flush per commit), from
 one connection with nothing else to do: single-row INSERTs in one pipeline per batch
 (\`pipeline\`), multi-row INSERTs in one pipeline per batch (\`multirow\`), one INSERT … SELECT
 FROM unnest() of binary arrays per batch (\`unnest\`), one binary COPY per batch (\`copy\`).
-Best of each side is the summary's ratio.
+Each configuration ran 3 times (2 iterations each); the table shows its median, and the best
+median of each side is the summary's ratio.
 
 | benchmark | events/s | events per commit |
 |---|---:|---:|

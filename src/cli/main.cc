@@ -14,6 +14,7 @@
 
 #include "cli/agency_sim.h"
 #include "cli/bench.h"
+#include "cli/cluster_command.h"
 #include "cli/flags.h"
 #include "cli/journal_open.h"
 #include "cli/projection_command.h"
@@ -149,6 +150,8 @@ int run(int argc, char** argv) {
     qrpay::cli::add_projection(app, projection_config);
     qrpay::cli::DbConfig db_config;
     qrpay::cli::add_db(app, db_config);
+    qrpay::cli::ClusterConfig cluster_config;
+    qrpay::cli::add_cluster(app, cluster_config);
 
     show_every_default(app);
 
@@ -165,6 +168,9 @@ int run(int argc, char** argv) {
     }
     if (app.got_subcommand("db")) {
         return qrpay::cli::run_db(db_config);
+    }
+    if (app.got_subcommand("cluster")) {
+        return qrpay::cli::run_cluster(cluster_config);
     }
     if (app.got_subcommand("projection")) {
         return qrpay::cli::run_projection(app, projection_config);
