@@ -36,7 +36,7 @@ Problem problem_for(const Status& status,
 // Failures after which nothing of the request was stored.
 bool surely_not_stored(Errc code) {
     return code == Errc::unavailable || code == Errc::unreachable || code == Errc::io_error ||
-           code == Errc::fenced;
+           code == Errc::fenced || code == Errc::not_owner;
 }
 
 // The answer to a request whose command was taken: the transaction, 200 once final, else 202.

@@ -89,6 +89,10 @@ Problem problem_from(const Status& status, const std::string& conflict_code) {
         case Errc::fenced:
         case Errc::sequence_conflict:
             return make_problem(503, "unavailable", "busy or moving; retry later");
+        case Errc::not_owner:
+            return make_problem(503, "shard_unavailable",
+                                "the payment's shard is not served by this node now (it is "
+                                "moving, or owned elsewhere); nothing changed; retry later");
         case Errc::key_taken:
             return make_problem(409, "idempotency_key_in_flight",
                                 "a request with this Idempotency-Key is being answered");

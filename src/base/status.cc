@@ -32,6 +32,8 @@ std::string_view errc_name(Errc errc) {
             return "corruption";
         case Errc::remote_error:
             return "remote_error";
+        case Errc::not_owner:
+            return "not_owner";
     }
     return "unknown";
 }

@@ -30,6 +30,8 @@ enum class Errc {
     timeout,            // a deadline passed
     corruption,         // stored bytes cannot be decoded
     remote_error,       // a remote peer answered with an error
+    not_owner,          // cluster: this node does not serve the entity's shard now (another
+                        // does, or it is moving); nothing changed; retry later
 };
 
 std::string_view errc_name(Errc errc);

@@ -47,7 +47,8 @@ void add_cluster(CLI::App& root, ClusterConfig& config) {
         "init", "store the cluster's definition (shards, journal partitions) in etcd, once");
     init->add_option("--etcd", config.etcd, "etcd client URLs, comma-separated")->required();
     init->add_option("--name", config.name, "the cluster's name: its keys live under /qrpay/NAME/");
-    init->add_option("--shards", config.shard_count, "shards, fixed for the cluster's life")
+    init->add_option("--shards,--shard-count", config.shard_count,
+                     "shards, fixed for the cluster's life")
         ->check(CLI::Range(1U, 65'536U));
     init->add_option("--journal", config.journal_url,
                      "postgresql:// URL of each journal partition, comma-separated")

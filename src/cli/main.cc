@@ -56,6 +56,15 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
         ->add_option("--active-entities-max", config.active_entities_max,
                      "entities in memory before idle ones are unloaded early")
         ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
+    serve->add_option("--etcd", config.etcd,
+                      "etcd client URLs: run as a node of the cluster defined there (qrpay "
+                      "cluster init); needs --journal postgresql://");
+    serve->add_option("--node-id", config.node_id, "this node's id in the cluster");
+    serve->add_option("--cluster-name", config.cluster_name, "the cluster's name in etcd");
+    add_duration(*serve, "--lease-ttl", config.lease_ttl,
+                 "the node's etcd lease: its shards move this long after it dies");
+    add_duration(*serve, "--cluster-leave-wait", config.cluster_leave_wait,
+                 "on SIGTERM, how long to wait for this node's shards to be handed over");
     serve->add_flag("--quickstart", config.quickstart, "print tokens and curl commands");
     serve->add_option("--log-level", config.log_level, "debug, info, warn or error")
         ->transform(CLI::CheckedTransformer(std::map<std::string, qrpay::log::Level>{

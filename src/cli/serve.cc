@@ -20,15 +20,19 @@
 #include "api/payment_api.h"
 #include "api/query_api.h"
 #include "api/transport.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/random.h"
 #include "cli/journal_open.h"
 #include "cli/metrics.h"
 #include "cli/projection_serve.h"
+#include "cluster/definition.h"
+#include "cluster/member.h"
 #include "domain/payment_flows.h"
 #include "http/server.h"
 #include "journal/fault_injection.h"
 #include "runtime/entity_host.h"
+#include "sql/connection.h"
 
 namespace qrpay::cli {
 namespace {
@@ -221,6 +225,42 @@ std::size_t thread_count(std::uint32_t configured) {
     return configured != 0 ? configured : std::max(1U, std::thread::hardware_concurrency());
 }
 
+// A cluster node's membership (null without --etcd): the cluster's definition read from etcd
+// and checked against this node's flags.
+Result<std::unique_ptr<cluster::ClusterMember>> open_member(const ServeConfig& config,
+                                                            const Clock& clock) {
+    if (config.etcd.empty()) {
+        return std::unique_ptr<cluster::ClusterMember>();
+    }
+    if (!sql::is_postgres_url(config.journal_url)) {
+        return Status(Errc::invalid_argument,
+                      "a cluster node needs --journal postgresql://...: every node shares it");
+    }
+    cluster::ClusterDefinition flags;
+    flags.shard_count = config.shard_count;
+    for (const std::string& url : split_journal_urls(config.journal_url)) {
+        flags.partitions.push_back(cluster::without_password(url));
+    }
+    const auto ttl = std::chrono::ceil<std::chrono::seconds>(config.lease_ttl);
+    cluster::MemberOptions options;
+    options.etcd = config.etcd;
+    options.cluster_name = config.cluster_name;
+    options.node_id = config.node_id;
+    options.node_info = "{\"listen\":\"" + config.listen + "\"}";
+    options.lease_ttl = std::max(ttl, std::chrono::seconds(1));
+    return cluster::ClusterMember::open(options, flags, clock);
+}
+
+std::string cluster_metrics(const cluster::ClusterMember* member) {
+    if (member == nullptr) {
+        return "";
+    }
+    return "# TYPE qrpay_cluster_lease_held gauge\nqrpay_cluster_lease_held " +
+           std::string(member->has_lease() ? "1" : "0") +
+           "\n# TYPE qrpay_cluster_shards_served gauge\nqrpay_cluster_shards_served " +
+           std::to_string(member->shards_served()) + "\n";
+}
+
 // Everything `qrpay serve` runs, declared in construction order (each part may refer to the
 // parts above it) and so destroyed in reverse. The fallible parts (files, the agency) are
 // opened by open() before any thread starts; start() brings the node up, stop() down.
@@ -238,6 +278,7 @@ private:
         std::unique_ptr<journal::Journal> journal;
         std::unique_ptr<journal::Journal> faulty_journal;  // null unless --journal-fault
         Agency agency;
+        std::unique_ptr<cluster::ClusterMember> member;  // null unless --etcd
     };
     Node(const ServeConfig& config, Opened opened);
     void handle_api(http::Request request, http::Responder responder);
@@ -263,6 +304,7 @@ private:
     api::PaymentApi payment_api_;
     std::unique_ptr<api::QueryApi> query_api_;
     api::AdminApi admin_api_;
+    std::unique_ptr<cluster::ClusterMember> member_;  // a cluster node's membership, else null
     std::atomic<bool> ready_{false};
     std::unique_ptr<http::Server> server_;
     std::unique_ptr<http::Server> admin_server_;
@@ -327,6 +369,11 @@ Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
         QRPAY_LOG_WARN("journal fault points are on: %s", config.journal_fault.c_str());
         faulty = std::make_unique<journal::FaultInjectingJournal>(**journal, *faults);
     }
+    static const SystemClock member_clock;  // stateless; lives as long as the process
+    auto member = open_member(config, member_clock);
+    if (!member.ok()) {
+        return member.status();
+    }
     auto agency = open_agency(config);
     if (!agency.ok()) {
         return agency.status();
@@ -336,7 +383,7 @@ Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
     }
     auto node = std::unique_ptr<Node>(
         new Node(config, Opened{std::move(key).value(), std::move(journal).value(),
-                                std::move(faulty), std::move(*agency)}));
+                                std::move(faulty), std::move(*agency), std::move(*member)}));
     if (!node->query_) {
         return Status(Errc::io_error, "read model did not open");
     }
@@ -353,6 +400,7 @@ Node::Node(const ServeConfig& config, Opened opened)
                clock_,
                {.executor_count = config.executors,
                 .shard_count = config.shard_count,
+                .claim_every_shard = opened.member == nullptr,
                 .snapshot_every_events = config.snapshot_every,
                 .passivate_after = config.passivate_after,
                 .active_entities_max = config.active_entities_max}),
@@ -371,7 +419,8 @@ Node::Node(const ServeConfig& config, Opened opened)
                                     .code_ttl = config.code_ttl}}),
       admin_api_({.ready = [this] { return ready_.load(); },
                   .metrics = [this] { return metrics(); },
-                  .not_ready_reason = [this] { return not_ready_reason(); }}) {
+                  .not_ready_reason = [this] { return not_ready_reason(); }}),
+      member_(std::move(opened.member)) {
     auto query = QuerySide::open(read_model_location(config.data_dir, read_model_of(config)),
                                  config.shard_count, *journal_, clock_, config.query);
     if (!query.ok()) {
@@ -408,6 +457,9 @@ Status Node::start() {
     }
     tokens_.start_passivation();
     transactions_.start_passivation();
+    if (member_ != nullptr) {
+        member_->start(runtime_, faulty_journal_ ? *faulty_journal_ : *journal_);
+    }
     auto server =
         start_server(config_.listen,
                      {.threads = thread_count(config_.http_threads),
@@ -438,6 +490,10 @@ Status Node::start() {
 // The reverse of start(): no new requests, then no new commands, then no background work.
 void Node::stop() {
     ready_ = false;
+    if (member_ != nullptr) {
+        member_->leave(config_.cluster_leave_wait);  // /readyz is red already
+        member_->stop();
+    }
     for (auto* server : {server_.get(), admin_server_.get()}) {
         if (server != nullptr) {
             server->stop();
@@ -460,9 +516,9 @@ void Node::handle_api(http::Request request, http::Responder responder) {
 
 std::string Node::metrics() {
     MetricsSources sources{&tokens_, &transactions_};
-    return render_metrics(sources) + journal_metrics(*journal_, journal_choice(config_)) +
-           query_->metrics() + query_api_->metrics() +
-           (server_ ? api::http_server_metrics(server_->stats()) : "");
+    return render_metrics(sources) + cluster_metrics(member_.get()) +
+           journal_metrics(*journal_, journal_choice(config_)) + query_->metrics() +
+           query_api_->metrics() + (server_ ? api::http_server_metrics(server_->stats()) : "");
 }
 
 // Read on the admin listener's thread while the API server runs; server_ is set before
@@ -470,6 +526,11 @@ std::string Node::metrics() {
 // /readyz's reason, the first that holds: no connection to PostgreSQL, the journal failing
 // writes, the API listener full, the read model stopped at an event.
 std::string Node::not_ready_reason() {
+    if (member_ != nullptr && !member_->has_lease()) {
+        return "cluster_unavailable: node " + member_->node_id() +
+               " holds no etcd lease (etcd unreachable, or joining); it serves no shard without "
+               "one";
+    }
     if (std::string down = journal_not_ready_reason(*journal_, journal_choice(config_));
         !down.empty()) {
         return down;

@@ -38,6 +38,14 @@ struct ServeConfig {
     std::size_t open_codes_max = 20;
     QueryConfig query;  // read model, projections and event streams (issue 5)
 
+    // A cluster node (cluster/member.h) when `etcd` is set: it serves only the shards the
+    // cluster gives it, and needs the PostgreSQL journal every node shares.
+    std::string etcd;  // client URLs, comma-separated
+    std::string node_id;
+    std::string cluster_name = "default";
+    std::chrono::milliseconds lease_ttl{std::chrono::seconds(2)};
+    std::chrono::milliseconds cluster_leave_wait{std::chrono::seconds(10)};
+
     // The API listener's connection budget (http::ServerOptions has the reasons for these).
     std::size_t http_connections_max = 1'024;
     std::size_t http_connections_per_address_max = 256;  // fits `qrpay bench load` (<= 128)

@@ -15,7 +15,7 @@
 #include "base/clock.h"
 #include "base/testing/eventually.h"
 #include "cluster/definition.h"
-#include "cluster/etcd_coordination.h"
+#include "cluster/node_parts.h"
 #include "cluster/ownership.h"
 #include "etcd/client.h"
 #include "etcd/testing/test_cluster.h"

@@ -3,7 +3,7 @@
 // interfaces, so that a seeded single-threaded simulation (sim/) drives the same code as a
 // node does with etcd, PostgreSQL and its own threads:
 //
-//   Coordination  a linearizable store with leases: etcd (etcd_coordination.h)
+//   Coordination  a linearizable store with leases: etcd (node_parts.h)
 //   ShardFence    the journal's per-shard fencing token (Journal::claim_shard)
 //   ShardHost     the runtime that serves a shard's entities
 //   Loop          the one thread the protocol runs on, with its monotonic clock

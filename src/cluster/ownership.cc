@@ -97,6 +97,8 @@ bool ShardOwnership::may_serve(ShardId shard) const {
     return to_ns(loop_.now()) < serve_until_ns_.load();
 }
 
+bool ShardOwnership::lease_live() const { return to_ns(loop_.now()) < serve_until_ns_.load(); }
+
 FencingToken ShardOwnership::token_of(ShardId shard) const {
     return FencingToken(shard.value < options_.shard_count ? serving_token_[shard.value].load()
                                                            : 0);

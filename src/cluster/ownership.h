@@ -79,6 +79,8 @@ public:
     // Whether this node may answer a command of `shard` as its owner now: it serves the shard
     // and its lease cannot have expired. Any thread.
     [[nodiscard]] bool may_serve(ShardId shard) const;
+    // Whether the node holds a lease that cannot have expired yet. Any thread.
+    [[nodiscard]] bool lease_live() const;
     // The shard's fencing token while it serves, else 0. Any thread.
     [[nodiscard]] FencingToken token_of(ShardId shard) const;
 

@@ -32,8 +32,16 @@ public:
     using Reply = typename B::Reply;
     using ReplyCallback = std::function<void(Result<Reply>)>;
 
+    // REQUIRES: made before the runtime serves, stops or hands off a shard by hand (it
+    // registers as a shard listener).
     EntityHost(Runtime& runtime, const B& behavior)
-        : runtime_(runtime), behavior_(behavior), tables_(runtime.executor_count()) {}
+        : runtime_(runtime), behavior_(behavior), tables_(runtime.executor_count()) {
+        runtime_.add_shard_listener(
+            {.busy = [this](ShardId shard,
+                            std::size_t executor) { return shard_busy(shard, executor); },
+             .evict = [this](ShardId shard, std::size_t executor) { evict_shard(shard, executor); },
+             .served = [this](ShardId shard) { (void)wake_pending_in(shard); }});
+    }
     EntityHost(const EntityHost&) = delete;
     EntityHost& operator=(const EntityHost&) = delete;
     EntityHost(EntityHost&&) = delete;
@@ -70,29 +78,21 @@ public:
         done(std::optional<std::string>((*claim)->persistence_id.substr(prefix().size())));
     }
 
-    // Wakes every entity of this type whose last append left a deadline. Call once, after
-    // Runtime::start(). Returns the journal's error if the index cannot be read.
+    // Wakes every entity of this type in a shard served here whose last append left a
+    // deadline. Call once, after Runtime::start(); a shard served later wakes its own. Returns
+    // the journal's error if the index cannot be read.
     Status wake_pending() {
-        std::size_t woken = 0;
         for (std::uint32_t shard = 0; shard < runtime_.options().shard_count; ++shard) {
-            auto pending = runtime_.journal().pending_wakeups(ShardId(shard));
-            if (!pending.ok()) {
-                return pending.status();
+            if (!runtime_.serves(ShardId(shard))) {
+                continue;
             }
-            for (const auto& entry : *pending) {
-                std::string_view pid = entry.persistence_id;
-                if (pid.substr(0, prefix().size()) != prefix()) {
-                    continue;
-                }
-                std::string id(pid.substr(prefix().size()));
-                runtime_.post_admitted(entry.persistence_id, [this, id] {
-                    handle(id, Message{Wake{}}, nullptr, Presume::nothing);
-                });
-                ++woken;
+            if (Status woken = wake_pending_in(ShardId(shard)); !woken.ok()) {
+                return woken;
             }
         }
-        QRPAY_LOG_INFO("%.*s: woke %zu entities with unfinished work",
-                       static_cast<int>(B::type_name.size()), B::type_name.data(), woken);
+        QRPAY_LOG_INFO("%.*s: woke %llu entities with unfinished work",
+                       static_cast<int>(B::type_name.size()), B::type_name.data(),
+                       static_cast<unsigned long long>(woken_.load()));
         return {};
     }
 
@@ -235,6 +235,12 @@ private:
                  Message message,
                  ReplyCallback done,
                  Presume presume) {
+        if (!runtime_.serves(runtime_.shard_of(persistence_id(entity_id)))) {
+            if (done) {
+                done(Status(Errc::not_owner, "the entity's shard is not served here now"));
+            }
+            return;
+        }
         auto shared_done = std::make_shared<ReplyCallback>(std::move(done));
         Status posted = runtime_.post(
             persistence_id(entity_id),
@@ -745,6 +751,51 @@ private:
         handle(entity_id, Message{Wake{}}, nullptr, Presume::nothing);
     }
 
+    Status wake_pending_in(ShardId shard) {
+        auto pending = runtime_.journal().pending_wakeups(shard);
+        if (!pending.ok()) {
+            return pending.status();
+        }
+        for (const auto& entry : *pending) {
+            std::string_view pid = entry.persistence_id;
+            if (pid.substr(0, prefix().size()) != prefix()) {
+                continue;
+            }
+            std::string id(pid.substr(prefix().size()));
+            runtime_.post_admitted(entry.persistence_id, [this, id] {
+                handle(id, Message{Wake{}}, nullptr, Presume::nothing);
+            });
+            ++woken_;
+        }
+        return {};
+    }
+
+    // Whether an entity of `shard` in `executor`'s table has work in flight. On that executor.
+    bool shard_busy(ShardId shard, std::size_t executor) const {
+        const Table& table = tables_[executor];
+        return std::any_of(table.begin(), table.end(), [&](const auto& entry) {
+            const Entity& entity = *entry.second;
+            return (entity.persisting || entity.recovering || !entity.stash.empty()) &&
+                   runtime_.shard_of(persistence_id(entry.first)) == shard;
+        });
+    }
+
+    // Drops the entities of `shard` from `executor`'s table: another node serves them next,
+    // and what this one holds in memory may be stale by then. On that executor; REQUIRES none
+    // of them is busy (shard_busy).
+    void evict_shard(ShardId shard, std::size_t executor) {
+        Table& table = tables_[executor];
+        for (auto it = table.begin(); it != table.end();) {
+            if (runtime_.shard_of(persistence_id(it->first)) == shard && !it->second->persisting &&
+                !it->second->recovering) {
+                it = table.erase(it);
+                --active_;
+            } else {
+                ++it;
+            }
+        }
+    }
+
     void evict(const std::string& entity_id) {
         if (table_of(entity_id).erase(entity_id) > 0) {
             --active_;
@@ -796,6 +847,7 @@ private:
     std::atomic<std::uint64_t> write_failures_{0};
     std::atomic<std::uint64_t> resumes_{0};
     std::atomic<std::uint64_t> timer_generations_{0};
+    std::atomic<std::uint64_t> woken_{0};
 };
 
 }  // namespace qrpay::runtime

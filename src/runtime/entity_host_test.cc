@@ -711,5 +711,76 @@ TEST_F(EntityHostTest, AFailedRecoveryAnswersEveryWaitingCommand) {
     EXPECT_EQ(ask_and_wait(*host_, "a", Add{1})->total, 3);
 }
 
+// ---- shard ownership (a cluster node serves only the shards given to it) ----------------
+
+TEST_F(EntityHostTest, ANodeServesOnlyTheShardsItIsGivenUnderTheirTokens) {
+    start({.shard_count = 4, .claim_every_shard = false});
+    const ShardId shard = runtime_->shard_of(host_->persistence_id("a"));
+    Result<CounterReply> refused = ask_and_wait(*host_, "a", Add{1});
+    EXPECT_EQ(refused.status().code(), Errc::not_owner);
+    EXPECT_EQ(runtime_->fencing_of(shard), FencingToken(0));
+    ASSERT_TRUE(journal_->claim_shard(shard, FencingToken(7)).ok());
+    runtime_->serve_shard(shard, FencingToken(7));
+    EXPECT_TRUE(runtime_->serves(shard));
+    ASSERT_TRUE(ask_and_wait(*host_, "a", Add{1}).ok());
+    auto events = journal_->read_events("counter|a", SequenceNr(1), 10);
+    ASSERT_TRUE(events.ok());
+    EXPECT_EQ(events->size(), 1U);
+}
+
+TEST_F(EntityHostTest, AHandOffFinishesWhatWasTakenThenEvictsTheShardAndRefusesNewCommands) {
+    start({.shard_count = 2, .claim_every_shard = false});
+    const ShardId shard = runtime_->shard_of(host_->persistence_id("a"));
+    ASSERT_TRUE(journal_->claim_shard(shard, FencingToken(3)).ok());
+    runtime_->serve_shard(shard, FencingToken(3));
+    ASSERT_TRUE(ask_and_wait(*host_, "a", Add{2}).ok());
+    // A command taken just before the hand-off lands under the token before it drains.
+    std::promise<Result<CounterReply>> in_flight;
+    host_->ask("a", Add{3}, [&](Result<CounterReply> reply) { in_flight.set_value(reply); });
+    std::atomic<bool> drained{false};
+    runtime_->hand_off_shard(shard, [&drained] { drained = true; });
+    EXPECT_FALSE(runtime_->serves(shard));
+    // A busy shard is looked at again a moment later, by the runtime's clock.
+    ASSERT_TRUE(eventually_advancing([&] { return drained.load(); }));
+    Result<CounterReply> landed = in_flight.get_future().get();
+    ASSERT_TRUE(landed.ok()) << landed.status().to_string();
+    EXPECT_EQ(landed->total, 5);
+    EXPECT_EQ(host_->stats().active_entities, 0U);
+    EXPECT_EQ(runtime_->fencing_of(shard), FencingToken(0));
+    EXPECT_EQ(ask_and_wait(*host_, "a", Get{}).status().code(), Errc::not_owner);
+    // Served again (under a higher token): the entity comes back from the journal.
+    ASSERT_TRUE(journal_->claim_shard(shard, FencingToken(4)).ok());
+    runtime_->serve_shard(shard, FencingToken(4));
+    auto reply = ask_and_wait(*host_, "a", Get{});
+    ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+    EXPECT_EQ(reply->total, 5);
+}
+
+TEST_F(EntityHostTest, AStoppedShardRefusesAtOnceAndItsEntitiesLeaveMemory) {
+    start({.shard_count = 2, .claim_every_shard = false});
+    const ShardId shard = runtime_->shard_of(host_->persistence_id("a"));
+    ASSERT_TRUE(journal_->claim_shard(shard, FencingToken(5)).ok());
+    runtime_->serve_shard(shard, FencingToken(5));
+    ASSERT_TRUE(ask_and_wait(*host_, "a", Add{2}).ok());
+    runtime_->stop_shard(shard);
+    EXPECT_EQ(ask_and_wait(*host_, "a", Add{1}).status().code(), Errc::not_owner);
+    EXPECT_EQ(runtime_->fencing_of(shard), FencingToken(0));
+    EXPECT_TRUE(eventually_advancing([&] { return host_->stats().active_entities == 0; }));
+}
+
+TEST_F(EntityHostTest, AShardServedLaterWakesItsPendingEntities) {
+    start();
+    ASSERT_TRUE(ask_and_wait(*host_, "a", SetAlarm{UnixMs{clock_.wall_now().value + 60'000}}).ok());
+    restart({.claim_every_shard = false});
+    ASSERT_TRUE(host_->wake_pending().ok());
+    EXPECT_EQ(host_->stats().active_entities, 0U);  // its shard is not served here
+    const ShardId shard = runtime_->shard_of(host_->persistence_id("a"));
+    auto fence = journal_->current_fencing(shard);
+    ASSERT_TRUE(fence.ok());
+    ASSERT_TRUE(journal_->claim_shard(shard, fence->next()).ok());
+    runtime_->serve_shard(shard, fence->next());
+    EXPECT_TRUE(eventually([&] { return host_->stats().active_entities == 1; }));
+}
+
 }  // namespace
 }  // namespace qrpay::runtime

@@ -1,5 +1,6 @@
 #include "runtime/runtime.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "base/assert.h"
@@ -10,8 +11,15 @@
 
 namespace qrpay::runtime {
 
+namespace {
+
+// How often a hand-off looks again at an executor whose entities of the shard are busy.
+constexpr std::chrono::milliseconds drain_poll_interval{2};
+
+}  // namespace
+
 Runtime::Runtime(journal::Journal& journal, const Clock& clock, RuntimeOptions options)
-    : journal_(journal), clock_(clock), options_(options) {
+    : journal_(journal), clock_(clock), options_(options), shards_(options.shard_count) {
     if (options_.executor_count == 0) {
         options_.executor_count = std::max(1U, std::thread::hardware_concurrency());
     }
@@ -35,8 +43,8 @@ Runtime::Runtime(journal::Journal& journal, const Clock& clock, RuntimeOptions o
 Runtime::~Runtime() { stop(); }
 
 Status Runtime::start() {
-    fencing_.assign(options_.shard_count, FencingToken(0));
-    for (std::uint32_t shard = 0; shard < options_.shard_count; ++shard) {
+    for (std::uint32_t shard = 0; shard < options_.shard_count && options_.claim_every_shard;
+         ++shard) {
         auto current = journal_.current_fencing(ShardId(shard));
         if (!current.ok()) {
             return current.status();
@@ -46,14 +54,15 @@ Status Runtime::start() {
         if (!claimed.ok()) {
             return claimed;
         }
-        fencing_[shard] = next;
+        shards_[shard].token.store(next.value);
+        shards_[shard].state.store(ShardState::serving);
     }
     journal_io_->start("journal-io");
     for (std::size_t i = 0; i < executors_.size(); ++i) {
         executors_[i]->start("executor-" + std::to_string(i));
     }
     QRPAY_LOG_INFO("runtime started: %u executors, %u shards claimed", options_.executor_count,
-                   options_.shard_count);
+                   options_.claim_every_shard ? options_.shard_count : 0U);
     return {};
 }
 
@@ -176,8 +185,84 @@ ShardId Runtime::shard_of(const std::string& persistence_id) const {
 }
 
 FencingToken Runtime::fencing_of(ShardId shard) const {
-    QRPAY_ASSERT(shard.value < fencing_.size(), "shard out of range or runtime not started");
-    return fencing_[shard.value];
+    QRPAY_ASSERT(shard.value < shards_.size(), "shard out of range");
+    return FencingToken(shards_[shard.value].token.load());
+}
+
+bool Runtime::serves(ShardId shard) const {
+    QRPAY_ASSERT(shard.value < shards_.size(), "shard out of range");
+    return shards_[shard.value].state.load() == ShardState::serving;
+}
+
+void Runtime::add_shard_listener(ShardListener listener) {
+    shard_listeners_.push_back(std::move(listener));
+}
+
+void Runtime::serve_shard(ShardId shard, FencingToken token) {
+    Shard& state = shards_.at(shard.value);
+    ++state.generation;  // a drain still running for an earlier time here stops
+    state.token.store(token.value);
+    state.state.store(ShardState::serving);
+    QRPAY_LOG_INFO("runtime: serving shard %u under token %llu", shard.value,
+                   static_cast<unsigned long long>(token.value));
+    for (const ShardListener& listener : shard_listeners_) {
+        listener.served(shard);
+    }
+}
+
+void Runtime::stop_shard(ShardId shard) {
+    Shard& state = shards_.at(shard.value);
+    const std::uint64_t generation = ++state.generation;
+    state.state.store(ShardState::not_served);
+    state.token.store(0);
+    QRPAY_LOG_INFO("runtime: shard %u stopped", shard.value);
+    drain_shard(shard, generation, [] {});
+}
+
+void Runtime::hand_off_shard(ShardId shard, std::function<void()> drained) {
+    Shard& state = shards_.at(shard.value);
+    const std::uint64_t generation = ++state.generation;
+    state.state.store(ShardState::draining);
+    drain_shard(shard, generation, [this, shard, generation, drained = std::move(drained)] {
+        Shard& now = shards_.at(shard.value);
+        if (now.generation.load() == generation) {
+            now.state.store(ShardState::not_served);
+            now.token.store(0);
+        }
+        QRPAY_LOG_INFO("runtime: shard %u handed off", shard.value);
+        drained();
+    });
+}
+
+void Runtime::drain_shard(ShardId shard, std::uint64_t generation, std::function<void()> drained) {
+    auto drain = std::make_shared<Drain>(Drain{shard, generation, std::move(drained)});
+    executors_[0]->post_admitted([this, drain] { drain_step(drain); });
+}
+
+// On executor drain->executor: while an entity of the shard has work in flight there, look
+// again a moment later; then drop the shard's entities from that executor's tables and go on
+// to the next executor. Work never comes back to an executor already done, since no new
+// command for the shard is taken.
+void Runtime::drain_step(const std::shared_ptr<Drain>& drain) {
+    if (shards_.at(drain->shard.value).generation.load() != drain->generation) {
+        return;  // the shard changed hands here again
+    }
+    const bool busy =
+        std::any_of(shard_listeners_.begin(), shard_listeners_.end(),
+                    [&](const ShardListener& l) { return l.busy(drain->shard, drain->executor); });
+    if (busy) {
+        post_to_executor(drain->executor, clock_.monotonic_now() + drain_poll_interval,
+                         [this, drain] { drain_step(drain); });
+        return;
+    }
+    for (const ShardListener& listener : shard_listeners_) {
+        listener.evict(drain->shard, drain->executor);
+    }
+    if (++drain->executor == executors_.size()) {
+        drain->drained();
+        return;
+    }
+    executors_[drain->executor]->post_admitted([this, drain] { drain_step(drain); });
 }
 
 std::size_t Runtime::executor_of(const std::string& persistence_id) const {

@@ -35,8 +35,11 @@
 namespace qrpay::runtime {
 
 struct RuntimeOptions {
-    std::uint32_t executor_count = 0;        // 0: one per hardware thread
-    std::uint32_t shard_count = 64;          // fixed when the data is created
+    std::uint32_t executor_count = 0;  // 0: one per hardware thread
+    std::uint32_t shard_count = 64;    // fixed when the data is created
+    // One node alone: start() claims every shard. A cluster node serves only the shards its
+    // ownership protocol gives it (serve_shard() and the rest, below).
+    bool claim_every_shard = true;
     std::size_t mailbox_depth_max = 65'536;  // queued tasks per executor before "unavailable"
     std::size_t stash_depth_max = 1'024;     // commands waiting behind a persist, per entity
     std::uint64_t snapshot_every_events = 100;
@@ -75,8 +78,9 @@ public:
     Runtime(Runtime&&) = delete;
     Runtime& operator=(Runtime&&) = delete;
 
-    // Claims every shard with a fencing token above the stored one (this node owns them all)
-    // and starts the executors. Returns the journal's error if a claim fails.
+    // Starts the executors; with claim_every_shard, first claims every shard with a fencing
+    // token above the stored one (this node owns them all). Returns the journal's error if a
+    // claim fails.
     Status start();
     // Stops the executors after the tasks already queued; waits for them, for the appends in
     // flight and for the journal-I/O jobs. A result that reaches an executor after it stopped
@@ -88,7 +92,37 @@ public:
     [[nodiscard]] const Clock& clock() const { return clock_; }
 
     [[nodiscard]] ShardId shard_of(const std::string& persistence_id) const;
+    // The shard's token while it is served or handed off here; 0 otherwise (an append under it
+    // is fenced).
     [[nodiscard]] FencingToken fencing_of(ShardId shard) const;
+
+    // Shard ownership (a cluster node; a lone node serves every shard from start()). Commands
+    // for an entity whose shard is not served here are refused at the door with not_owner.
+    // Any thread, after start().
+    //
+    // From now on the shard's commands are taken here and appended under `token` (the
+    // journal's fence is at it already); the shard listeners hear it (wake pending work).
+    void serve_shard(ShardId shard, FencingToken token);
+    // At once (the claim is lost): new commands are refused, the token is dropped so that what
+    // is still queued is fenced, and the shard's entities leave memory as they fall idle.
+    void stop_shard(ShardId shard);
+    // A planned move: new commands are refused; those taken finish under the token; once no
+    // entity of the shard has work in flight they leave memory and `drained` runs (on an
+    // executor).
+    void hand_off_shard(ShardId shard, std::function<void()> drained);
+    [[nodiscard]] bool serves(ShardId shard) const;
+
+    // What the entity hosts do for shard ownership, each on one executor's thread: whether an
+    // entity of `shard` in that executor's table has work in flight (a persist, a recovery,
+    // stashed commands); drop the shard's entities from that table; wake the shard's pending
+    // entities. Register before the first serve_shard, stop_shard or hand_off_shard; the
+    // listener outlives the runtime's use of it.
+    struct ShardListener {
+        std::function<bool(ShardId shard, std::size_t executor)> busy;
+        std::function<void(ShardId shard, std::size_t executor)> evict;
+        std::function<void(ShardId shard)> served;
+    };
+    void add_shard_listener(ShardListener listener);
 
     // Runs `task` on the executor that owns `persistence_id`. Returns unavailable when the
     // executor's mailbox is full or the runtime is stopped; the task then never runs.
@@ -141,6 +175,23 @@ public:
     [[nodiscard]] bool writes_failing(std::chrono::milliseconds window) const;
 
 private:
+    enum class ShardState : std::uint8_t { not_served, serving, draining };
+    struct Shard {
+        std::atomic<ShardState> state{ShardState::not_served};
+        std::atomic<std::uint64_t> token{0};
+        std::atomic<std::uint64_t> generation{0};  // bumped by each change of owner here
+    };
+    // Drops the shard's entities executor by executor, each once none of them is busy there;
+    // then `drained`. Stops early when the shard changed hands here again (generation).
+    struct Drain {
+        ShardId shard;
+        std::uint64_t generation = 0;
+        std::function<void()> drained;
+        std::size_t executor = 0;  // the one looked at now
+    };
+    void drain_shard(ShardId shard, std::uint64_t generation, std::function<void()> drained);
+    void drain_step(const std::shared_ptr<Drain>& drain);
+
     void wait_for_appends();
     void record_append_outcome(const Status& status);
     [[nodiscard]] std::int64_t monotonic_ms() const;
@@ -148,7 +199,8 @@ private:
     journal::Journal& journal_;
     const Clock& clock_;
     RuntimeOptions options_;
-    std::vector<FencingToken> fencing_;  // written in start(), read-only afterwards
+    std::vector<Shard> shards_;                   // sized in the constructor
+    std::vector<ShardListener> shard_listeners_;  // written before start() only
     std::vector<std::unique_ptr<Executor>> executors_;
     std::unique_ptr<JournalIo> journal_io_;
     std::vector<PersistListener> persist_listeners_;  // written before start() only

@@ -1,6 +1,6 @@
 #pragma once
 // The ownership protocol's world made of real parts: etcd as the Coordination store, the
-// journal as the ShardFence, and an executor thread as the Loop.
+// journal as the ShardFence, the runtime as the ShardHost, and an executor thread as the Loop.
 
 #include <memory>
 
@@ -9,6 +9,7 @@
 #include "etcd/client.h"
 #include "journal/journal.h"
 #include "runtime/executor.h"
+#include "runtime/runtime.h"
 
 namespace qrpay::cluster {
 
@@ -44,6 +45,21 @@ public:
 private:
     journal::Journal& journal_;
     runtime::Executor& io_;
+};
+
+// ShardHost over the runtime's shard ownership (Runtime::serve_shard and the rest).
+class RuntimeShardHost final : public ShardHost {
+public:
+    // REQUIRES: `runtime` (started) outlives this.
+    explicit RuntimeShardHost(runtime::Runtime& runtime) : runtime_(runtime) {}
+    void serve(ShardId shard, FencingToken token) override { runtime_.serve_shard(shard, token); }
+    void stop_serving(ShardId shard) override { runtime_.stop_shard(shard); }
+    void hand_off(ShardId shard, std::function<void()> drained) override {
+        runtime_.hand_off_shard(shard, std::move(drained));
+    }
+
+private:
+    runtime::Runtime& runtime_;
 };
 
 // A Loop on an executor's thread, its time the clock's.

@@ -1,4 +1,4 @@
-#include "cluster/etcd_coordination.h"
+#include "cluster/node_parts.h"
 
 #include <utility>
 

@@ -1,0 +1,111 @@
+#include "cluster/member.h"
+
+#include <atomic>
+#include <future>
+#include <utility>
+
+#include "base/log.h"
+
+namespace qrpay::cluster {
+
+namespace {
+
+constexpr std::size_t loop_tasks_max = 65'536;
+
+}  // namespace
+
+Result<std::unique_ptr<ClusterMember>> ClusterMember::open(const MemberOptions& options,
+                                                           const ClusterDefinition& flags,
+                                                           const Clock& clock) {
+    if (options.node_id.empty() || options.etcd.empty()) {
+        return Status(Errc::invalid_argument, "a cluster node needs --node-id and --etcd");
+    }
+    Result<std::string> prefix = cluster_prefix(options.cluster_name);
+    if (!prefix.ok()) {
+        return prefix.status();
+    }
+    Result<std::unique_ptr<etcd::Client>> client = etcd::Client::open({.endpoints = options.etcd});
+    if (!client.ok()) {
+        return client.status();
+    }
+    Result<ClusterDefinition> stored = load_definition(**client, *prefix);
+    if (!stored.ok()) {
+        return stored.status();
+    }
+    if (Status agrees = check_agrees(*stored, flags); !agrees.ok()) {
+        return agrees;
+    }
+    return std::unique_ptr<ClusterMember>(new ClusterMember(
+        options, std::move(*stored), std::move(*prefix), std::move(*client), clock));
+}
+
+ClusterMember::ClusterMember(MemberOptions options,
+                             ClusterDefinition definition,
+                             std::string prefix,
+                             std::unique_ptr<etcd::Client> client,
+                             const Clock& clock)
+    : options_(std::move(options)),
+      definition_(std::move(definition)),
+      prefix_(std::move(prefix)),
+      clock_(clock),
+      client_(std::move(client)),
+      coordination_(*client_),
+      loop_executor_(loop_tasks_max, clock),
+      fence_io_(loop_tasks_max, clock),
+      loop_(loop_executor_, clock) {}
+
+ClusterMember::~ClusterMember() { stop(); }
+
+void ClusterMember::start(runtime::Runtime& runtime, journal::Journal& journal) {
+    fence_ = std::make_unique<JournalFence>(journal, fence_io_);
+    host_ = std::make_unique<RuntimeShardHost>(runtime);
+    ownership_ =
+        std::make_unique<ShardOwnership>(OwnershipOptions{.node_id = options_.node_id,
+                                                          .node_info = options_.node_info,
+                                                          .key_prefix = prefix_,
+                                                          .shard_count = definition_.shard_count,
+                                                          .lease_ttl = options_.lease_ttl,
+                                                          .token_base = definition_.token_base},
+                                         loop_, coordination_, *fence_, *host_);
+    loop_executor_.start("cluster");
+    fence_io_.start("cluster-fence");
+    ownership_->start();
+    QRPAY_LOG_INFO("cluster: node %s joins cluster \"%s\" (%u shards)", options_.node_id.c_str(),
+                   options_.cluster_name.c_str(), definition_.shard_count);
+}
+
+void ClusterMember::leave(std::chrono::milliseconds wait_max) {
+    if (ownership_ == nullptr || stopped_) {
+        return;
+    }
+    auto left = std::make_shared<std::promise<void>>();
+    std::future<void> done = left->get_future();
+    ownership_->leave([left] { left->set_value(); });
+    if (done.wait_for(wait_max) != std::future_status::ready) {
+        QRPAY_LOG_WARN("cluster: node %s did not hand every shard over within %lld ms",
+                       options_.node_id.c_str(), static_cast<long long>(wait_max.count()));
+    }
+}
+
+void ClusterMember::stop() {
+    if (stopped_) {
+        return;
+    }
+    stopped_ = true;
+    client_->stop();  // every pending answer has run (queued on the loop) when it returns
+    loop_executor_.stop();
+    fence_io_.stop();
+}
+
+bool ClusterMember::has_lease() const { return ownership_ != nullptr && ownership_->lease_live(); }
+
+std::uint32_t ClusterMember::shards_served() const {
+    std::uint32_t served = 0;
+    for (std::uint32_t shard = 0; ownership_ != nullptr && shard < definition_.shard_count;
+         ++shard) {
+        served += ownership_->may_serve(ShardId(shard)) ? 1 : 0;
+    }
+    return served;
+}
+
+}  // namespace qrpay::cluster

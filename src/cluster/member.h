@@ -1,0 +1,79 @@
+#pragma once
+// ClusterMember: a qrpay node's membership in its cluster, made of real parts: an etcd client,
+// the ownership protocol on a thread of its own, the journal's fences raised on another (a
+// blocking call), and the runtime serving the shards the protocol gives it.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "cluster/definition.h"
+#include "cluster/node_parts.h"
+#include "cluster/ownership.h"
+#include "etcd/client.h"
+#include "journal/journal.h"
+#include "runtime/executor.h"
+#include "runtime/runtime.h"
+
+namespace qrpay::cluster {
+
+struct MemberOptions {
+    std::string etcd;          // client URLs, comma-separated
+    std::string cluster_name;  // its keys live under /qrpay/<name>/
+    std::string node_id;
+    std::string node_info;  // registered with the node: its addresses (JSON)
+    std::chrono::seconds lease_ttl{2};
+};
+
+class ClusterMember {
+public:
+    // Connects to etcd and reads the cluster's definition. invalid_argument for bad options
+    // or flags that disagree with the definition (`flags`: shard count and partitions);
+    // not_found when the cluster was never initialised; etcd's error when it cannot be read.
+    static Result<std::unique_ptr<ClusterMember>> open(const MemberOptions& options,
+                                                       const ClusterDefinition& flags,
+                                                       const Clock& clock);
+    ~ClusterMember();
+    ClusterMember(const ClusterMember&) = delete;
+    ClusterMember& operator=(const ClusterMember&) = delete;
+    ClusterMember(ClusterMember&&) = delete;
+    ClusterMember& operator=(ClusterMember&&) = delete;
+
+    // Joins: takes a lease and claims shards for `runtime` (started, made with
+    // claim_every_shard off), fenced in `journal`. Both outlive this.
+    void start(runtime::Runtime& runtime, journal::Journal& journal);
+    // Hands every shard over and gives the lease back, waiting at most `wait_max`.
+    void leave(std::chrono::milliseconds wait_max);
+    // Stops the threads; shards not handed over move when the lease expires.
+    void stop();
+
+    [[nodiscard]] bool has_lease() const;
+    [[nodiscard]] std::uint32_t shards_served() const;
+    [[nodiscard]] const ClusterDefinition& definition() const { return definition_; }
+    [[nodiscard]] const std::string& node_id() const { return options_.node_id; }
+
+private:
+    ClusterMember(MemberOptions options,
+                  ClusterDefinition definition,
+                  std::string prefix,
+                  std::unique_ptr<etcd::Client> client,
+                  const Clock& clock);
+
+    const MemberOptions options_;
+    const ClusterDefinition definition_;
+    const std::string prefix_;
+    const Clock& clock_;
+    std::unique_ptr<etcd::Client> client_;
+    EtcdCoordination coordination_;
+    runtime::Executor loop_executor_;
+    runtime::Executor fence_io_;
+    ExecutorLoop loop_;
+    std::unique_ptr<JournalFence> fence_;
+    std::unique_ptr<RuntimeShardHost> host_;
+    std::unique_ptr<ShardOwnership> ownership_;
+    bool stopped_ = false;
+};
+
+}  // namespace qrpay::cluster
