@@ -1,0 +1,173 @@
+// A cluster of real `qrpay serve --etcd` processes on one real etcd and one real PostgreSQL
+// (issue 13, first part): `qrpay cluster init` and its refusals, two nodes sharing the shards,
+// a planned leave (SIGTERM) handing every shard to the other node, and a kill -9 whose shards
+// move once its lease expires. Forwarding is not built yet: a node answers a command for a
+// shard it does not serve with 503 shard_unavailable.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/testing/eventually.h"
+#include "etcd/testing/test_cluster.h"
+#include "postgres/testing/test_server.h"
+#include "tests/integration/api_client.h"
+
+namespace qrpay::harness {
+namespace {
+
+// Polls at a pace fit for a /metrics call.
+template <class Condition>
+bool eventually(Condition condition) {
+    return qrpay::testing::eventually(condition, std::chrono::seconds(60),
+                                      std::chrono::milliseconds(50));
+}
+
+constexpr std::uint32_t shard_count = 16;
+
+// Runs `qrpay ARGS...`; its exit status.
+int run_qrpay(const std::vector<std::string>& args, const std::string& log) {
+    std::vector<std::string> argv = {qrpay_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Process process(argv, log);
+    return process.wait_exit();
+}
+
+// A gauge of the node's /metrics; -1 when it cannot be read.
+std::int64_t gauge(std::uint16_t admin_port, const std::string& name) {
+    auto client = client_for(admin_port, std::chrono::seconds(2), 1);
+    auto response = client->call({.method = "GET", .path = "/metrics"});
+    if (!response.ok() || response->status != 200) {
+        return -1;
+    }
+    const std::string& text = response->body;
+    for (std::size_t at = text.find(name + " "); at != std::string::npos;
+         at = text.find(name + " ", at + 1)) {
+        if (at == 0 || text[at - 1] == '\n') {
+            return std::stoll(text.substr(at + name.size() + 1));
+        }
+    }
+    return -1;
+}
+
+std::int64_t served(Server& node) {
+    return gauge(node.admin_port(), "qrpay_cluster_shards_served");
+}
+
+class ClusterTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        database_ = "cluster_" + std::to_string(::getpid()) + "_" + std::to_string(++databases_);
+        ASSERT_TRUE(postgres::testing::shared_test_server().create_database(database_).ok());
+        journal_ = postgres::testing::shared_test_server().url(database_);
+        etcd_ = etcd::testing::shared_test_cluster().client_urls();
+        name_ = "it-" + std::to_string(::getpid()) + "-" + std::to_string(databases_);
+    }
+    int init(const std::vector<std::string>& extra = {}) {
+        std::vector<std::string> args = {
+            "cluster",   "init",  "--etcd",   etcd_,
+            "--name",    name_,   "--shards", std::to_string(shard_count),
+            "--journal", journal_};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return run_qrpay(args, dir_.path() + "/init-" + std::to_string(++inits_) + ".log");
+    }
+    std::unique_ptr<Server> node(const std::string& id) {
+        return std::make_unique<Server>(
+            dir_.path() + "/" + id,
+            std::vector<std::string>{"--etcd", etcd_, "--cluster-name", name_, "--node-id", id,
+                                     "--journal", journal_, "--shard-count",
+                                     std::to_string(shard_count), "--lease-ttl", "1s"});
+    }
+
+    TempDir dir_;
+    std::string database_;
+    std::string journal_;
+    std::string etcd_;
+    std::string name_;
+    int inits_ = 0;
+    static inline int databases_ = 0;
+};
+
+TEST_F(ClusterTest, InitStoresTheDefinitionOnceAndRefusesBadOrDifferentOnes) {
+    EXPECT_EQ(run_qrpay({"cluster", "init", "--etcd", etcd_, "--name", "Not Valid", "--journal",
+                         journal_},
+                        dir_.path() + "/bad-name.log"),
+              2);
+    EXPECT_EQ(run_qrpay({"cluster", "init", "--etcd", etcd_, "--name", name_, "--journal",
+                         "sqlite:///tmp/x"},
+                        dir_.path() + "/bad-journal.log"),
+              2);
+    EXPECT_EQ(init(), 0);
+    EXPECT_EQ(init(), 0);  // the same definition again changes nothing
+    // A node whose journal is another database than the definition's refuses to start.
+    const std::string other = database_ + "_other";
+    ASSERT_TRUE(postgres::testing::shared_test_server().create_database(other).ok());
+    Process stray({qrpay_binary(), "serve", "--etcd", etcd_, "--cluster-name", name_, "--node-id",
+                   "stray", "--journal", postgres::testing::shared_test_server().url(other),
+                   "--shard-count", std::to_string(shard_count), "--data-dir",
+                   dir_.path() + "/stray", "--listen", "127.0.0.1:" + std::to_string(free_port()),
+                   "--admin-listen", "127.0.0.1:" + std::to_string(free_port())},
+                  dir_.path() + "/stray.log");
+    EXPECT_EQ(stray.wait_exit(), 1);
+    EXPECT_NE(stray.log_tail().find("the cluster is defined with"), std::string::npos)
+        << stray.log_tail();
+}
+
+TEST_F(ClusterTest, TwoNodesShareTheShardsAndASigtermHandsThemAllToTheOther) {
+    ASSERT_EQ(init(), 0);
+    auto a = node("a");
+    a->start();
+    ASSERT_TRUE(eventually([&] { return served(*a) == shard_count; }));
+    auto b = node("b");
+    b->start();
+    ASSERT_TRUE(eventually([&] {
+        const std::int64_t on_a = served(*a), on_b = served(*b);
+        return on_a > 0 && on_b > 0 && on_a + on_b == shard_count;
+    }));
+    // Codes asked of node a: those whose token lands on a shard of b answer 503
+    // shard_unavailable (nothing is forwarded yet), the others 201.
+    auto client = client_for(a->port());
+    const std::string consumer = a->token("consumer", "c-1");
+    int created = 0;
+    int refused = 0;
+    for (int i = 0; i < 40; ++i) {
+        ApiResponse answer = call_api(*client, "POST", "/v1/payment-codes", consumer);
+        if (answer.status == 201) {
+            ++created;
+        } else {
+            ASSERT_EQ(answer.status, 503) << answer.raw;
+            EXPECT_EQ(answer.body.value("code", ""), "shard_unavailable") << answer.raw;
+            ++refused;
+        }
+    }
+    EXPECT_GT(created, 0);
+    EXPECT_GT(refused, 0);
+    EXPECT_EQ(b->terminate(), 0);
+    ASSERT_TRUE(eventually([&] { return served(*a) == shard_count; }));
+    for (int i = 0; i < 20; ++i) {
+        ApiResponse answer = call_api(*client, "POST", "/v1/payment-codes", consumer);
+        EXPECT_EQ(answer.status, 201) << answer.raw;
+    }
+}
+
+TEST_F(ClusterTest, AKilledNodesShardsMoveToTheOtherOnceItsLeaseExpires) {
+    ASSERT_EQ(init(), 0);
+    auto a = node("a");
+    auto b = node("b");
+    a->start();
+    b->start();
+    ASSERT_TRUE(eventually([&] {
+        const std::int64_t on_a = served(*a), on_b = served(*b);
+        return on_a > 0 && on_b > 0 && on_a + on_b == shard_count;
+    }));
+    b->kill_hard();
+    ASSERT_TRUE(eventually([&] { return served(*a) == shard_count; }));
+    EXPECT_EQ(gauge(a->admin_port(), "qrpay_cluster_lease_held"), 1);
+}
+
+}  // namespace
+}  // namespace qrpay::harness
