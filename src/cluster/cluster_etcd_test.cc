@@ -49,6 +49,12 @@ public:
         }
         drained();
     }
+    // The token the protocol told this host to serve `shard` under; 0 when not serving.
+    FencingToken served_token(ShardId shard) const {
+        std::lock_guard lock(mutex_);
+        auto found = served_.find(shard.value);
+        return found == served_.end() ? FencingToken(0) : found->second;
+    }
     int stops() const {
         std::lock_guard lock(mutex_);
         return stops_;
@@ -142,8 +148,10 @@ bool each_shard_served_once(const std::vector<Node*>& nodes, journal::Journal& j
         if (owner == nullptr) {
             return false;
         }
+        // The journal's fence, the protocol's token and what the runtime was told agree.
         auto fence = journal.current_fencing(ShardId(shard));
-        if (!fence.ok() || *fence != owner->token_of(ShardId(shard))) {
+        if (!fence.ok() || *fence != owner->token_of(ShardId(shard)) ||
+            *fence != owner->host().served_token(ShardId(shard))) {
             return false;
         }
     }

@@ -1,6 +1,5 @@
 #include "cluster/member.h"
 
-#include <atomic>
 #include <future>
 #include <utility>
 
@@ -47,7 +46,6 @@ ClusterMember::ClusterMember(MemberOptions options,
     : options_(std::move(options)),
       definition_(std::move(definition)),
       prefix_(std::move(prefix)),
-      clock_(clock),
       client_(std::move(client)),
       coordination_(*client_),
       loop_executor_(loop_tasks_max, clock),

@@ -51,7 +51,6 @@ public:
 
     [[nodiscard]] bool has_lease() const;
     [[nodiscard]] std::uint32_t shards_served() const;
-    [[nodiscard]] const ClusterDefinition& definition() const { return definition_; }
     [[nodiscard]] const std::string& node_id() const { return options_.node_id; }
 
 private:
@@ -64,7 +63,6 @@ private:
     const MemberOptions options_;
     const ClusterDefinition definition_;
     const std::string prefix_;
-    const Clock& clock_;
     std::unique_ptr<etcd::Client> client_;
     EtcdCoordination coordination_;
     runtime::Executor loop_executor_;

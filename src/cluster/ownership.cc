@@ -91,10 +91,8 @@ void ShardOwnership::leave(std::function<void()> done) {
 }
 
 bool ShardOwnership::may_serve(ShardId shard) const {
-    if (shard.value >= options_.shard_count || serving_token_[shard.value].load() == 0) {
-        return false;
-    }
-    return to_ns(loop_.now()) < serve_until_ns_.load();
+    return shard.value < options_.shard_count && serving_token_[shard.value].load() != 0 &&
+           lease_live();
 }
 
 bool ShardOwnership::lease_live() const { return to_ns(loop_.now()) < serve_until_ns_.load(); }

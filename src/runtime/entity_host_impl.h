@@ -235,7 +235,8 @@ private:
                  Message message,
                  ReplyCallback done,
                  Presume presume) {
-        if (!runtime_.serves(runtime_.shard_of(persistence_id(entity_id)))) {
+        const std::string pid = persistence_id(entity_id);
+        if (!runtime_.serves(runtime_.shard_of(pid))) {
             if (done) {
                 done(Status(Errc::not_owner, "the entity's shard is not served here now"));
             }
@@ -243,8 +244,7 @@ private:
         }
         auto shared_done = std::make_shared<ReplyCallback>(std::move(done));
         Status posted = runtime_.post(
-            persistence_id(entity_id),
-            [this, entity_id, message = std::move(message), shared_done, presume]() mutable {
+            pid, [this, entity_id, message = std::move(message), shared_done, presume]() mutable {
                 handle(entity_id, std::move(message), std::move(*shared_done), presume);
             });
         if (!posted.ok() && *shared_done) {

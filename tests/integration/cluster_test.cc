@@ -169,5 +169,31 @@ TEST_F(ClusterTest, AKilledNodesShardsMoveToTheOtherOnceItsLeaseExpires) {
     EXPECT_EQ(gauge(a->admin_port(), "qrpay_cluster_lease_held"), 1);
 }
 
+// etcd gone: the node can renew no lease, so it stops serving and /readyz says why; once etcd
+// is back, the node holds a lease and serves again by itself.
+TEST_F(ClusterTest, WithoutEtcdANodeServesNothingAndIsNotReadyUntilEtcdIsBack) {
+    auto own_etcd = etcd::testing::TestCluster::start();
+    ASSERT_TRUE(own_etcd.ok()) << own_etcd.status().to_string();
+    etcd_ = (*own_etcd)->client_urls();
+    ASSERT_EQ(init(), 0);
+    auto a = node("a");
+    a->start();
+    ASSERT_TRUE(eventually([&] { return served(*a) == shard_count; }));
+    ASSERT_TRUE((*own_etcd)->kill(0).ok());
+    auto admin = client_for(a->admin_port(), std::chrono::seconds(2), 1);
+    ASSERT_TRUE(eventually([&] {
+        auto ready = admin->call({.method = "GET", .path = "/readyz"});
+        return ready.ok() && ready->status == 503 &&
+               ready->body.find("cluster_unavailable") != std::string::npos;
+    }));
+    EXPECT_EQ(served(*a), 0);
+    EXPECT_EQ(gauge(a->admin_port(), "qrpay_cluster_lease_held"), 0);
+    ASSERT_TRUE((*own_etcd)->restart(0).ok());
+    ASSERT_TRUE(eventually([&] { return served(*a) == shard_count; }));
+    auto ready = admin->call({.method = "GET", .path = "/readyz"});
+    ASSERT_TRUE(ready.ok());
+    EXPECT_EQ(ready->status, 200) << ready->body;
+}
+
 }  // namespace
 }  // namespace qrpay::harness

@@ -204,15 +204,17 @@ TEST(PgJournalWriters, ARowRefusedInACopyFailsItsOwnAppendOnly) {
     ASSERT_TRUE(
         second->append_and_wait(make_append("E|x", SequenceNr(1), 1, ShardId(1), FencingToken(1)))
             .ok());
+    // E|x last, behind 50 appends queued at once: a lone first append commits by itself and
+    // the rest queue behind it, so E|x's refusal comes in a group with neighbours.
     constexpr std::size_t neighbours = 50;
     OutcomeLog outcomes(neighbours + 1);
-    first->append(make_append("E|x", SequenceNr(1), 1, ShardId(1), FencingToken(1)),
-                  outcomes.callback(neighbours));
     for (std::size_t i = 0; i < neighbours; ++i) {
         first->append(
             make_append("E|n" + std::to_string(i), SequenceNr(0), 1, ShardId(1), FencingToken(1)),
             outcomes.callback(i));
     }
+    first->append(make_append("E|x", SequenceNr(1), 1, ShardId(1), FencingToken(1)),
+                  outcomes.callback(neighbours));
     ASSERT_TRUE(outcomes.wait_all());
     const std::vector<Status> statuses = outcomes.statuses();
     EXPECT_FALSE(statuses[neighbours].ok());
