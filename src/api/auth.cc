@@ -13,7 +13,7 @@
 
 #include "api/requests.h"
 #include "base/assert.h"
-#include "base/base64url.h"
+#include "base/base64.h"
 #include "base/random.h"
 
 namespace qrpay::api {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "base/base64url.h"
+#include "base/base64.h"
 
 namespace qrpay::api {
 namespace {

@@ -10,7 +10,7 @@
 #include "api/payment_api.h"
 #include "api/views.h"
 #include "base/assert.h"
-#include "base/base64url.h"
+#include "base/base64.h"
 #include "base/log.h"
 #include "projection/payments/payments_projection.h"
 

@@ -2,8 +2,11 @@
 
 #include <memory>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
-#include "base/base64url.h"
+#include "base/base64.h"
 #include "base/bounded_pool.h"
 #include "base/hash.h"
 #include "base/random.h"
@@ -12,6 +15,40 @@
 
 namespace qrpay {
 namespace {
+
+TEST(Base64, MatchesRfc4648Vectors) {
+    const std::vector<std::pair<std::string, std::string>> vectors = {{"", ""},
+                                                                      {"f", "Zg=="},
+                                                                      {"fo", "Zm8="},
+                                                                      {"foo", "Zm9v"},
+                                                                      {"foob", "Zm9vYg=="},
+                                                                      {"fooba", "Zm9vYmE="},
+                                                                      {"foobar", "Zm9vYmFy"}};
+    for (const auto& [bytes, text] : vectors) {
+        EXPECT_EQ(base64_encode(bytes), text);
+        EXPECT_EQ(base64_decode(text), bytes) << text;
+    }
+    EXPECT_EQ(base64_encode("\xfb\xff"), "+/8=") << "the standard alphabet, not base64url";
+}
+
+TEST(Base64, RoundTripsEveryByteAtEveryLength) {
+    std::string bytes;
+    for (int byte = 0; byte < 256; ++byte) {
+        bytes.push_back(static_cast<char>(byte));
+    }
+    for (std::size_t length = 0; length <= bytes.size(); ++length) {
+        const std::string text = base64_encode(bytes.substr(0, length));
+        EXPECT_EQ(text.size() % 4, 0U);
+        EXPECT_EQ(base64_decode(text), bytes.substr(0, length)) << length;
+    }
+}
+
+TEST(Base64, RefusesTextThatIsNotCanonical) {
+    for (const char* text : {"Zg", "Zg=", "Z===", "====", "Zm9v!A==", "=Zg=", "Zm=v",
+                             "Zh==", "Zm9=", "Zm9vYg", "Zm9v\nYg==", "aGk_", "aGk-"}) {
+        EXPECT_EQ(base64_decode(text), std::nullopt) << text;
+    }
+}
 
 TEST(Status, OkByDefaultAndCarriesCode) {
     Status ok;

@@ -7,7 +7,7 @@
 #include <optional>
 #include <utility>
 
-#include "etcd/base64.h"
+#include "base/base64.h"
 
 namespace qrpay::etcd::wire {
 namespace {
