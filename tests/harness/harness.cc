@@ -1,9 +1,7 @@
 #include "tests/harness/harness.h"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +13,7 @@
 #include <thread>
 
 #include "base/assert.h"
+#include "base/testing/child_process.h"
 #include "postgres/testing/test_server.h"
 
 namespace qrpay::harness {
@@ -36,18 +35,9 @@ TempDir::~TempDir() {
 }
 
 std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    QRPAY_ASSERT(fd >= 0, "socket failed");
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    QRPAY_ASSERT(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0,
-                 "bind to an ephemeral port failed");
-    socklen_t length = sizeof address;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    ::close(fd);
-    return ntohs(address.sin_port);
+    const std::uint16_t port = qrpay::testing::free_port();
+    QRPAY_ASSERT(port != 0, "no ephemeral port on 127.0.0.1");
+    return port;
 }
 
 Process::Process(std::vector<std::string> argv,

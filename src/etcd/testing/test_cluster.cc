@@ -1,9 +1,7 @@
 #include "etcd/testing/test_cluster.h"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>  // POSIX: sigprocmask, kill
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,21 +13,29 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "base/assert.h"
+#include "base/testing/child_process.h"
 #include "http/client.h"
 
 namespace qrpay::etcd::testing {
 
 namespace {
+
+using qrpay::testing::describe_exit;
+using qrpay::testing::file_tail;
+using qrpay::testing::file_size_or_zero;
+using qrpay::testing::file_text;
+using qrpay::testing::free_port;
+using qrpay::testing::poll_exit;
+using qrpay::testing::spawn;
+using qrpay::testing::wait_exit;
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -49,124 +55,7 @@ constexpr int free_port_attempts = 3;
 constexpr std::array fast_settings = {"--heartbeat-interval", "50", "--election-timeout", "500",
                                       "--pre-vote"};
 
-// The watchdog: a shell that reads a pipe only this process writes to, so its read ends when
-// this process is gone, however it went. It then kills every process working in the cluster's
-// directory ($1: each member's working directory) and removes it unless $2 is set
-// (QRPAY_TEST_KEEP_DIRS). A destructor ends it first: it acts only when none ran. Its own
-// session (and ignoring the signals) keeps it alive through a Ctrl-C or a kill of the group.
-constexpr const char* watchdog_script = R"sh(trap '' INT TERM HUP
-read -r _
-for pass in 1 2; do
-    for p in /proc/[0-9]*; do
-        [ "$p/cwd" -ef "$1" ] && kill -9 "${p#/proc/}" 2>/dev/null
-    done
-    sleep 0.2
-done
-[ -n "$2" ] || rm -rf "$1")sh";
-
 std::string errno_text() { return std::generic_category().message(errno); }
-
-std::uintmax_t file_size_or_zero(const std::string& path) {
-    std::error_code error;
-    const std::uintmax_t size = std::filesystem::file_size(path, error);
-    return error ? 0 : size;
-}
-
-// The file's text from byte `from` on.
-std::string file_from(const std::string& path, std::uintmax_t from) {
-    std::ifstream file(path, std::ios::binary);
-    file.seekg(static_cast<std::streamoff>(from));
-    std::ostringstream text;
-    text << file.rdbuf();
-    return text.str();
-}
-
-std::string file_tail(const std::string& path, std::size_t bytes_max) {
-    const std::uintmax_t size = file_size_or_zero(path);
-    return file_from(path, size > bytes_max ? size - bytes_max : 0);
-}
-
-std::string describe_exit(int status) {
-    if (WIFEXITED(status)) {
-        return "exit code " + std::to_string(WEXITSTATUS(status));
-    }
-    return WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status)) : "unknown status";
-}
-
-// The exit status once `pid` has exited (reaped here), nullopt while it runs.
-std::optional<int> poll_exit(pid_t pid) {
-    int status = 0;
-    const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
-    if (reaped == pid) {
-        return status;
-    }
-    if (reaped < 0 && errno != EINTR) {
-        return 0;  // reaped elsewhere: gone all the same
-    }
-    return std::nullopt;
-}
-
-std::optional<int> wait_exit(pid_t pid, milliseconds wait_max) {
-    const auto give_up = Clock::now() + wait_max;
-    for (;;) {
-        if (std::optional<int> status = poll_exit(pid)) {
-            return status;
-        }
-        if (Clock::now() >= give_up) {
-            return std::nullopt;
-        }
-        std::this_thread::sleep_for(milliseconds(2));
-    }
-}
-
-// Forks and execs `command` in `cwd` with `input` as stdin and stdout and stderr appended to
-// `output_path`, in a new session if `new_session`. The child makes only async-signal-safe
-// calls before exec: the test binary may have threads.
-pid_t spawn(std::vector<std::string> command,
-            int input,
-            const std::string& output_path,
-            const std::string& cwd,
-            bool new_session) {
-    std::vector<char*> argv;
-    argv.reserve(command.size() + 1);
-    for (std::string& arg : command) {
-        argv.push_back(arg.data());
-    }
-    argv.push_back(nullptr);
-    const pid_t pid = ::fork();
-    if (pid != 0) {
-        return pid;
-    }
-    const int output = ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (output < 0 || ::dup2(input, STDIN_FILENO) < 0 || ::dup2(output, STDOUT_FILENO) < 0 ||
-        ::dup2(output, STDERR_FILENO) < 0 || ::chdir(cwd.c_str()) != 0) {
-        ::_exit(127);
-    }
-    ::close_range(3, ~0U, 0);  // no descriptor of the test binary lives on in the child
-    if (new_session) {
-        ::setsid();
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-}
-
-std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        return 0;
-    }
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                       ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-    ::close(fd);
-    return bound ? ntohs(address.sin_port) : 0;
-}
 
 // `count` distinct free ports on 127.0.0.1 (0 in place of one that could not be had).
 std::vector<std::uint16_t> free_ports(std::size_t count) {
@@ -246,13 +135,10 @@ struct TestCluster::Impl {
     std::string dir;  // the temporary directory, every member's working directory
     std::string token;
     std::vector<Member> members;
-    pid_t owner = ::getpid();  // a forked child must not kill its parent's cluster
-    pid_t watchdog = -1;
-    int lifeline = -1;  // the pipe's write end: EOF to the watchdog when closed
+    pid_t owner = ::getpid();           // a forked child must not kill its parent's cluster
+    qrpay::testing::Watchdog watchdog;  // cleans up after this process if it dies
 
     Status make_directory();
-    Status start_watchdog();
-    void end_watchdog();
     void assign_ports();
     [[nodiscard]] std::string initial_cluster() const;
     [[nodiscard]] std::vector<std::string> command(const Member& member, bool existing) const;
@@ -272,35 +158,6 @@ Status TestCluster::Impl::make_directory() {
     }
     dir = pattern;
     return {};
-}
-
-Status TestCluster::Impl::start_watchdog() {
-    std::array<int, 2> pipe_ends{};
-    if (::pipe2(pipe_ends.data(), O_CLOEXEC) != 0) {
-        return {Errc::unavailable, "pipe: " + errno_text()};
-    }
-    lifeline = pipe_ends[1];
-    const char* keep = std::getenv("QRPAY_TEST_KEEP_DIRS");
-    watchdog = spawn({"/bin/sh", "-c", watchdog_script, "qrpay-etcd-watchdog", dir,
-                      keep != nullptr ? "keep" : ""},
-                     pipe_ends[0], "/dev/null", "/", true);
-    ::close(pipe_ends[0]);
-    if (watchdog < 0) {
-        return {Errc::unavailable, "fork for the watchdog: " + errno_text()};
-    }
-    return {};
-}
-
-void TestCluster::Impl::end_watchdog() {
-    if (watchdog > 0) {
-        ::kill(watchdog, SIGKILL);
-        (void)wait_exit(watchdog, gone_wait_max);
-    }
-    if (lifeline >= 0) {
-        ::close(lifeline);
-    }
-    watchdog = -1;
-    lifeline = -1;
 }
 
 void TestCluster::Impl::assign_ports() {
@@ -459,7 +316,7 @@ Status TestCluster::Impl::restart_member(Member& member) {
         }
         Status ready = wait_healthy({&member});
         if (ready.ok() || member.pid > 0 || Clock::now() >= give_up ||
-            !port_taken(file_from(member.log_path, log_before))) {
+            !port_taken(file_text(member.log_path, log_before))) {
             return ready;
         }
         std::this_thread::sleep_for(milliseconds(20));
@@ -473,7 +330,7 @@ TestCluster::~TestCluster() {
         return;  // a forked child exiting: the cluster and its directory are the parent's
     }
     impl_->kill_all();
-    impl_->end_watchdog();
+    impl_->watchdog.end();
     if (impl_->dir.empty()) {
         return;
     }
@@ -501,7 +358,8 @@ Result<std::unique_ptr<TestCluster>> TestCluster::start(const TestClusterOptions
     if (Status made = cluster.make_directory(); !made.ok()) {
         return made;
     }
-    if (Status watched = cluster.start_watchdog(); !watched.ok()) {
+    if (Status watched = cluster.watchdog.start(cluster.dir, cluster.dir, "qrpay-etcd-watchdog");
+        !watched.ok()) {
         return watched;
     }
     for (std::size_t i = 0; i < options.members; ++i) {

@@ -2,16 +2,13 @@
 
 #include <fcntl.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -20,16 +17,26 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <sstream>
 #include <system_error>
 #include <thread>
 #include <utility>
 
+#include "base/testing/child_process.h"
+
 namespace qrpay::postgres::testing {
 
 namespace {
+
+using qrpay::testing::describe_exit;
+using qrpay::testing::file_tail;
+using qrpay::testing::file_size_or_zero;
+using qrpay::testing::file_text;
+using qrpay::testing::free_port;
+using qrpay::testing::poll_exit;
+using qrpay::testing::spawn;
+using qrpay::testing::wait_exit;
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -50,22 +57,6 @@ constexpr milliseconds gone_wait_max = seconds(10);
 constexpr milliseconds leftover_retry_max = seconds(10);
 constexpr int free_port_attempts = 3;
 
-// The watchdog: a shell that reads a pipe only this process writes to, so its read ends when
-// this process is gone, however it went (a crash, an abort, SIGKILL). It then kills every
-// process working in the data directory ($1) and removes the temporary directory ($2) unless
-// $3 is set (QRPAY_TEST_KEEP_DIRS). A destructor ends it first: it acts only when none ran.
-// Twice, in case a postmaster forked between the first look and its death. Its own session
-// (and ignoring the signals) keeps it alive through a Ctrl-C or a kill of the process group.
-constexpr const char* watchdog_script = R"sh(trap '' INT TERM HUP
-read -r _
-for pass in 1 2; do
-    for p in /proc/[0-9]*; do
-        [ "$p/cwd" -ef "$1" ] && kill -9 "${p#/proc/}" 2>/dev/null
-    done
-    sleep 0.2
-done
-[ -n "$3" ] || rm -rf "$2")sh";
-
 // The account the server runs as when this process is root (initdb and postgres refuse root).
 struct ServerUser {
     uid_t uid = 0;
@@ -73,132 +64,6 @@ struct ServerUser {
 };
 
 std::string errno_text() { return std::generic_category().message(errno); }
-
-std::string file_text(const std::string& path, std::uintmax_t from) {
-    std::ifstream file(path, std::ios::binary);
-    file.seekg(static_cast<std::streamoff>(from));
-    std::ostringstream text;
-    text << file.rdbuf();
-    return text.str();
-}
-
-std::uintmax_t file_size_or_zero(const std::string& path) {
-    std::error_code error;
-    std::uintmax_t size = std::filesystem::file_size(path, error);
-    return error ? 0 : size;
-}
-
-std::string file_tail(const std::string& path, std::size_t bytes_max) {
-    std::uintmax_t size = file_size_or_zero(path);
-    return file_text(path, size > bytes_max ? size - bytes_max : 0);
-}
-
-std::string describe_exit(int status) {
-    if (status == -1) {
-        return "reaped elsewhere";
-    }
-    if (WIFEXITED(status)) {
-        return "exit code " + std::to_string(WEXITSTATUS(status));
-    }
-    return WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status)) : "unknown status";
-}
-
-// The exit status once `pid` has exited (reaped here), nullopt while it runs. A pid someone else
-// reaped (ECHILD) counts as exited.
-std::optional<int> poll_exit(pid_t pid) {
-    int status = 0;
-    pid_t reaped = ::waitpid(pid, &status, WNOHANG);
-    if (reaped == pid) {
-        return status;
-    }
-    if (reaped < 0 && errno != EINTR) {
-        return -1;
-    }
-    return std::nullopt;
-}
-
-// Waits up to `wait_max` for `pid` to exit and reaps it; its status, or nullopt if it still runs.
-std::optional<int> wait_exit(pid_t pid, milliseconds wait_max) {
-    const auto give_up = Clock::now() + wait_max;
-    for (;;) {
-        if (std::optional<int> status = poll_exit(pid)) {
-            return status;
-        }
-        if (Clock::now() >= give_up) {
-            return std::nullopt;
-        }
-        std::this_thread::sleep_for(milliseconds(2));
-    }
-}
-
-// Forks and execs `command` in `cwd`, with `input` as its stdin and its stdout and stderr
-// appended to `output_path`, in a new session if `new_session`. The child makes only
-// async-signal-safe calls before exec: the test binary may have threads.
-pid_t spawn_with_input(std::vector<std::string> command,
-                       int input,
-                       const std::string& output_path,
-                       const std::string& cwd,
-                       bool new_session) {
-    std::vector<char*> argv;
-    argv.reserve(command.size() + 1);
-    for (std::string& arg : command) {
-        argv.push_back(arg.data());
-    }
-    argv.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid != 0) {
-        return pid;
-    }
-    int output = ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    // initdb and postgres resolve their own path and change back to the working directory, so it
-    // must be one the server's user can enter (the test's may be /root).
-    if (output < 0 || ::dup2(input, STDIN_FILENO) < 0 || ::dup2(output, STDOUT_FILENO) < 0 ||
-        ::dup2(output, STDERR_FILENO) < 0 || ::chdir(cwd.c_str()) != 0) {
-        ::_exit(127);
-    }
-    // No descriptor of the test binary (listening sockets, the watchdog's pipe) may live on in
-    // the child.
-    ::close_range(3, ~0U, 0);
-    if (new_session) {
-        ::setsid();
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the forking thread may block SIGINT
-    ::execvp(argv[0], argv.data());
-    for (const char* part : {"exec failed: ", static_cast<const char*>(argv[0]), "\n"}) {
-        [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, part, std::strlen(part));
-    }
-    ::_exit(127);
-}
-
-// spawn_with_input() with /dev/null as stdin.
-pid_t spawn(std::vector<std::string> command,
-            const std::string& output_path,
-            const std::string& cwd) {
-    int input = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (input < 0) {
-        return -1;
-    }
-    pid_t pid = spawn_with_input(std::move(command), input, output_path, cwd, false);
-    ::close(input);
-    return pid;
-}
-
-std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        return 0;
-    }
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                 ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-    ::close(fd);
-    return bound ? ntohs(address.sin_port) : 0;
-}
 
 struct ProcessStat {
     char state = 0;  // 'Z': a zombie
@@ -297,15 +162,12 @@ struct TestServer::Impl {
     std::string log_path;    // dir/postgres.log: the postmaster's output, all runs appended
     std::uint16_t port = 0;
     std::vector<std::string> settings;
-    std::optional<ServerUser> user;  // set when this process is root
-    pid_t postmaster = -1;           // -1: not running
-    pid_t owner = ::getpid();        // a forked child must not stop its parent's server
-    pid_t watchdog = -1;             // cleans up after this process if it dies (-1: none)
-    int lifeline = -1;               // the pipe's write end: EOF to the watchdog when closed
+    std::optional<ServerUser> user;     // set when this process is root
+    pid_t postmaster = -1;              // -1: not running
+    pid_t owner = ::getpid();           // a forked child must not stop its parent's server
+    qrpay::testing::Watchdog watchdog;  // cleans up after this process if it dies
 
     Status make_directories();
-    Status start_watchdog();
-    void end_watchdog();
     Status initdb();
     [[nodiscard]] std::vector<std::string> postmaster_command() const;
     Status launch_and_wait_ready();
@@ -338,35 +200,6 @@ Status TestServer::Impl::make_directories() {
         return {Errc::io_error, "chown to postgres in " + dir + ": " + errno_text()};
     }
     return {};
-}
-
-Status TestServer::Impl::start_watchdog() {
-    std::array<int, 2> pipe_ends{};
-    if (::pipe2(pipe_ends.data(), O_CLOEXEC) != 0) {
-        return {Errc::io_error, "pipe: " + errno_text()};
-    }
-    lifeline = pipe_ends[1];
-    const char* keep = std::getenv("QRPAY_TEST_KEEP_DIRS");
-    watchdog = spawn_with_input({"/bin/sh", "-c", watchdog_script, "qrpay-pg-watchdog", data_dir,
-                                 dir, keep != nullptr ? "keep" : ""},
-                                pipe_ends[0], "/dev/null", "/", true);
-    ::close(pipe_ends[0]);
-    if (watchdog < 0) {
-        return {Errc::unavailable, "fork for the watchdog: " + errno_text()};
-    }
-    return {};
-}
-
-void TestServer::Impl::end_watchdog() {
-    if (watchdog > 0) {
-        ::kill(watchdog, SIGKILL);
-        (void)wait_exit(watchdog, gone_wait_max);
-    }
-    if (lifeline >= 0) {
-        ::close(lifeline);
-    }
-    watchdog = -1;
-    lifeline = -1;
 }
 
 Status TestServer::Impl::initdb() {
@@ -557,7 +390,7 @@ TestServer::~TestServer() {
     if (!impl_->stop_postmaster(seconds(10)).ok()) {
         (void)impl_->kill_postmaster();
     }
-    impl_->end_watchdog();
+    impl_->watchdog.end();
     if (impl_->dir.empty()) {
         return;
     }
@@ -589,7 +422,9 @@ Result<std::unique_ptr<TestServer>> TestServer::start(const TestServerOptions& o
     if (Status made = server_impl.make_directories(); !made.ok()) {
         return made;
     }
-    if (Status watched = server_impl.start_watchdog(); !watched.ok()) {
+    if (Status watched =
+            server_impl.watchdog.start(server_impl.data_dir, server_impl.dir, "qrpay-pg-watchdog");
+        !watched.ok()) {
         return watched;
     }
     if (Status initialized = server_impl.initdb(); !initialized.ok()) {
