@@ -205,8 +205,17 @@ void Runtime::serve_shard(ShardId shard, FencingToken token) {
     state.state.store(ShardState::serving);
     QRPAY_LOG_INFO("runtime: serving shard %u under token %llu", shard.value,
                    static_cast<unsigned long long>(token.value));
-    for (const ShardListener& listener : shard_listeners_) {
-        listener.served(shard);
+    // Waking the shard's pending entities reads the journal: on a journal-I/O thread, like a
+    // recovery's reads, not on the caller's (the cluster's loop keeps the lease alive).
+    const auto served = [this, shard] {
+        for (const ShardListener& listener : shard_listeners_) {
+            listener.served(shard);
+        }
+    };
+    if (Status queued = journal_io_->submit_recovery(served); !queued.ok()) {
+        QRPAY_LOG_WARN("runtime: shard %u's pending entities are woken on the caller's thread: %s",
+                       shard.value, queued.to_string().c_str());
+        served();
     }
 }
 

@@ -101,7 +101,8 @@ public:
     // Any thread, after start().
     //
     // From now on the shard's commands are taken here and appended under `token` (the
-    // journal's fence is at it already); the shard listeners hear it (wake pending work).
+    // journal's fence is at it already); the shard listeners hear it on a journal-I/O thread
+    // (they wake the shard's entities with pending work, which reads the journal).
     void serve_shard(ShardId shard, FencingToken token);
     // At once (the claim is lost): new commands are refused, the token is dropped so that what
     // is still queued is fenced, and the shard's entities leave memory as they fall idle.
@@ -115,7 +116,7 @@ public:
     // What the entity hosts do for shard ownership, each on one executor's thread: whether an
     // entity of `shard` in that executor's table has work in flight (a persist, a recovery,
     // stashed commands); drop the shard's entities from that table; wake the shard's pending
-    // entities. Register before the first serve_shard, stop_shard or hand_off_shard; the
+    // entities (on a journal-I/O thread: it may read the journal). Register before the first serve_shard, stop_shard or hand_off_shard; the
     // listener outlives the runtime's use of it.
     struct ShardListener {
         std::function<bool(ShardId shard, std::size_t executor)> busy;
