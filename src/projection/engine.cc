@@ -485,6 +485,12 @@ void Engine::finish_batch(Batch& batch, const Status& written, RoundResult& resu
         cursor.applied = batch.reload->offset;
         cursor.applied_written_at = batch.reload->written_at;
         cursor.wanted = true;
+        // A failure of an earlier round (say, its offset update lost the race to that writer)
+        // that the stored offset has passed is over: those events are applied.
+        if (cursor.failure && cursor.failure->offset <= batch.reload->offset) {
+            cursor.failure.reset();
+            cursor.retry_at = {};
+        }
         return;
     }
     if (batch.applied > 0) {

@@ -12,10 +12,10 @@
 #include <thread>
 
 #include "base/testing/eventually.h"
-#include "projection/testing/stores.h"
 #include "journal/conformance/journal_test_support.h"
 #include "journal/sqlite/sqlite_journal.h"
 #include "projection/rebuild.h"
+#include "projection/testing/stores.h"
 
 namespace qrpay::projection {
 namespace {
@@ -129,7 +129,8 @@ protected:
         });
     }
     void SetUp() override {
-        auto store = Store::open({.path = testing::store_location(GetParam(), dir_.path())});
+        location_ = testing::store_location(GetParam(), dir_.path());
+        auto store = Store::open({.path = location_});
         ASSERT_TRUE(store.ok()) << store.status().to_string();
         store_ = std::move(store).value();
     }
@@ -143,6 +144,7 @@ protected:
     }
 
     TempDir dir_;
+    std::string location_;  // of store_
     ManualClock clock_;
     RecordingProjection projection_;
     std::unique_ptr<Store> store_;
@@ -199,6 +201,56 @@ TEST_P(EngineTest, CommitListenerWakesTheWorkerForConcurrentAppends) {
     EXPECT_TRUE(engine->healthy());
     EXPECT_EQ(recorded(*store_).size(), writers * appends_per_writer);
     EXPECT_EQ(engine->stats().lag.count, writers * appends_per_writer);
+}
+
+// Two engines on one read model (as every node of a cluster runs today, each on every shard):
+// the stored offset is checked and moved in the transaction of the rows it covers, so each
+// event lands once, and the engine that lost a race reloads and goes on instead of stopping.
+TEST_P(EngineTest, TwoEnginesOnOneStoreApplyEveryEventOnceAndBothCatchUp) {
+    auto journal = journal::make_memory_journal();
+    auto other_store = Store::open({.path = location_});
+    ASSERT_TRUE(other_store.ok()) << other_store.status().to_string();
+    const EngineOptions options{.shard_count = 3,
+                                .poll_interval = 3'600'000ms,
+                                .retry_backoff_first = 5ms,
+                                .retry_backoff_max = 20ms};
+    auto first = make_engine(*journal, options);
+    Engine second(*journal, **other_store, projection_, clock_, options);
+    ASSERT_TRUE(second.open().ok());
+    journal->set_commit_listener([&](ShardId shard, ShardOffset offset) {
+        first->on_commit(shard, offset);
+        second.on_commit(shard, offset);
+    });
+    first->start();
+    second.start();
+    constexpr int writers = 6;
+    constexpr std::uint64_t appends_per_writer = 40;
+    std::vector<std::thread> threads;
+    for (int writer = 0; writer < writers; ++writer) {
+        threads.emplace_back([&journal, writer] {
+            const std::string pid = "e|" + std::to_string(writer);
+            for (std::uint64_t i = 0; i < appends_per_writer; ++i) {
+                append(*journal, pid, ShardId(static_cast<std::uint32_t>(writer % 3)), i, 1);
+            }
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    constexpr std::uint64_t total = writers * appends_per_writer;
+    ASSERT_TRUE(eventually(
+        [&] { return applied_total(*first) == total && applied_total(second) == total; }));
+    first->stop();
+    second.stop();
+    EXPECT_TRUE(first->healthy());
+    EXPECT_TRUE(second.healthy());
+    EXPECT_EQ(first->stats().events_applied + second.stats().events_applied, total)
+        << "an event applied by both engines";
+    auto seen = recorded(*store_);
+    EXPECT_EQ(seen.size(), total);
+    for (const auto& [event, count] : seen) {
+        EXPECT_EQ(count, 1) << event;
+    }
 }
 
 TEST_P(EngineTest, ConcurrentAppendsToTheSqliteJournalAreAllAppliedInEntityOrder) {
