@@ -85,4 +85,62 @@ Expired decode_expired(const Json& object) {
     return event;
 }
 
+Result<MessageReader> MessageReader::parse(std::string_view bytes, std::int64_t version) {
+    Json object = Json::parse(bytes, /*cb=*/nullptr, /*allow_exceptions=*/false);
+    if (object.is_discarded() || !object.is_object()) {
+        return Status(Errc::invalid_argument, "a message is not a JSON object");
+    }
+    MessageReader reader(std::move(object));
+    if (reader.integer("v") != version) {
+        return Status(Errc::invalid_argument,
+                      "a message of version " + std::to_string(version) + " was expected");
+    }
+    return reader;
+}
+
+const Json* MessageReader::find(const char* name,
+                                bool (Json::*is_kind)() const noexcept,
+                                const char* kind) {
+    if (!status_.ok()) {
+        return nullptr;
+    }
+    auto found = object_.find(name);
+    if (found == object_.end() || !((*found).*is_kind)()) {
+        status_ = Status(Errc::invalid_argument,
+                         std::string("message field \"") + name + "\" is not " + kind);
+        return nullptr;
+    }
+    return &*found;
+}
+
+std::string MessageReader::string(const char* name) {
+    const Json* value = find(name, &Json::is_string, "a string");
+    return value == nullptr ? std::string() : value->get<std::string>();
+}
+
+std::string MessageReader::optional_string(const char* name) {
+    return object_.contains(name) ? string(name) : std::string();
+}
+
+void MessageReader::fail(std::string problem) {
+    if (status_.ok()) {
+        status_ = Status(Errc::invalid_argument, std::move(problem));
+    }
+}
+
+std::int64_t MessageReader::integer(const char* name) {
+    const Json* value = find(name, &Json::is_number_integer, "an integer");
+    if (value == nullptr) {
+        return 0;
+    }
+    if (value->is_number_unsigned() &&
+        value->get<std::uint64_t>() >
+            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        status_ = Status(Errc::invalid_argument,
+                         std::string("message field \"") + name + "\" is out of range");
+        return 0;
+    }
+    return value->get<std::int64_t>();
+}
+
 }  // namespace qrpay::domain::codec

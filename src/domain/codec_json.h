@@ -12,6 +12,7 @@
 
 #include "base/clock.h"
 #include "base/money.h"
+#include "base/status.h"
 #include "domain/expired.h"
 
 namespace qrpay::domain::codec {
@@ -39,5 +40,28 @@ void put_money(Json& object, const Money& amount);
 inline constexpr std::string_view expired_type = "Expired";
 std::string encode_expired(const Expired& event);
 Expired decode_expired(const Json& object);  // object from parse_payload
+
+// A message from another process (a forwarded command or its reply, runtime/forwarding.h):
+// unlike a stored payload it may be anything, so reading it never asserts. The first problem is
+// kept and every later read returns an empty value; status() tells whether all reads were good.
+class MessageReader {
+public:
+    // An object with "v": `version`, else invalid_argument.
+    static Result<MessageReader> parse(std::string_view bytes, std::int64_t version);
+
+    std::string string(const char* name);
+    std::string optional_string(const char* name);  // "" when absent
+    std::int64_t integer(const char* name);
+    // Records `problem` as the first problem, unless there is one already.
+    void fail(std::string problem);
+    [[nodiscard]] const Status& status() const { return status_; }
+
+private:
+    explicit MessageReader(Json object) : object_(std::move(object)) {}
+    const Json* find(const char* name, bool (Json::*is_kind)() const noexcept, const char* kind);
+
+    Json object_;
+    Status status_;
+};
 
 }  // namespace qrpay::domain::codec

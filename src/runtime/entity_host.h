@@ -18,6 +18,9 @@
 //                           again; a command that persists nothing on the empty state is
 //                           answered only after a real recovery.
 //   tell(id, command)       the same without a reply.
+//   (all three)             for an entity whose shard another node serves, the command goes
+//                           through the runtime's Forwarder when the Behavior is a
+//                           ForwardableBehavior (forwarding.h); else it is refused not_owner.
 //   find_key_holder(key, done)
 //                           the entity of this type holding a key it claimed with its events
 //                           (Effect::claiming), within the journal's key retention.
@@ -61,6 +64,8 @@ struct EntityHostStats {
     std::uint64_t passivations = 0;
     std::uint64_t write_failures = 0;  // appends that failed or may have
     std::uint64_t resumes = 0;         // entities recovered and woken after a failed write
+    std::uint64_t forwarded_out = 0;   // commands sent to the node serving their shard
+    std::uint64_t forwarded_in = 0;    // commands another node forwarded here
 };
 
 template <Behavior B>

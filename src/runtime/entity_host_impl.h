@@ -41,6 +41,12 @@ public:
                             std::size_t executor) { return shard_busy(shard, executor); },
              .evict = [this](ShardId shard, std::size_t executor) { evict_shard(shard, executor); },
              .served = [this](ShardId shard) { (void)wake_pending_in(shard); }});
+        if constexpr (ForwardableBehavior<B>) {
+            runtime_.add_forwarded_entry(B::type_name,
+                                         [this](ForwardedCommand command, ForwardDone done) {
+                                             receive_forwarded(std::move(command), std::move(done));
+                                         });
+        }
     }
     EntityHost(const EntityHost&) = delete;
     EntityHost& operator=(const EntityHost&) = delete;
@@ -112,7 +118,9 @@ public:
                                .presumed_new_wrong = presumed_new_wrong_.load(),
                                .passivations = passivations_.load(),
                                .write_failures = write_failures_.load(),
-                               .resumes = resumes_.load()};
+                               .resumes = resumes_.load(),
+                               .forwarded_out = forwarded_out_.load(),
+                               .forwarded_in = forwarded_in_.load()};
     }
 
     [[nodiscard]] std::string persistence_id(const std::string& entity_id) const {
@@ -231,12 +239,20 @@ private:
         return tables_[runtime_.executor_of(persistence_id(entity_id))];
     }
 
+    // Where a message may go: anywhere (a shard served elsewhere is forwarded to its owner), or
+    // here only (a command another node forwarded: it never travels on).
+    enum class Route { anywhere, here_only };
+
     void deliver(const std::string& entity_id,
                  Message message,
                  ReplyCallback done,
-                 Presume presume) {
+                 Presume presume,
+                 Route route = Route::anywhere) {
         const std::string pid = persistence_id(entity_id);
-        if (!runtime_.serves(runtime_.shard_of(pid))) {
+        if (const ShardId shard = runtime_.shard_of(pid); !runtime_.serves(shard)) {
+            if (route == Route::anywhere && forward(shard, entity_id, message, done, presume)) {
+                return;
+            }
             if (done) {
                 done(Status(Errc::not_owner, "the entity's shard is not served here now"));
             }
@@ -250,6 +266,88 @@ private:
         if (!posted.ok() && *shared_done) {
             (*shared_done)(posted);
         }
+    }
+
+    // Hands the command to the runtime's forwarder; false when it cannot travel (no forwarder,
+    // a Wake, a command the Behavior keeps local), and then `done` is left to the caller.
+    bool forward(ShardId shard,
+                 const std::string& entity_id,
+                 const Message& message,
+                 ReplyCallback& done,
+                 Presume presume) {
+        if constexpr (ForwardableBehavior<B>) {
+            Forwarder* forwarder = runtime_.forwarder();
+            const Command* command = std::get_if<Command>(&message);
+            if (forwarder == nullptr || command == nullptr) {
+                return false;
+            }
+            std::optional<std::string> bytes = behavior_.encode_command(*command);
+            if (!bytes) {
+                return false;
+            }
+            ++forwarded_out_;
+            const bool wants_reply = static_cast<bool>(done);
+            forwarder->forward(shard,
+                               ForwardedCommand{.type_name = std::string(B::type_name),
+                                                .entity_id = entity_id,
+                                                .presume_new = presume == Presume::new_entity,
+                                                .wants_reply = wants_reply,
+                                                .command = std::move(*bytes)},
+                               [this, done = std::move(done)](Result<std::string> reply) {
+                                   if (done) {
+                                       done(decode_forwarded_reply(std::move(reply)));
+                                   }
+                               });
+            return true;
+        } else {
+            (void)shard, (void)entity_id, (void)message, (void)done, (void)presume;
+            return false;
+        }
+    }
+
+    // The owner ran the command: a reply this node cannot read is an answer lost.
+    Result<Reply> decode_forwarded_reply(Result<std::string> reply) const {
+        if (!reply.ok()) {
+            return reply.status();
+        }
+        Result<Reply> decoded = behavior_.decode_reply(*reply);
+        if (!decoded.ok()) {
+            return Status(Errc::unknown_outcome,
+                          "the owner's reply cannot be read: " + decoded.status().message());
+        }
+        return decoded;
+    }
+
+    // A command another node forwarded here. A tell is acknowledged once it is queued for the
+    // entity; an ask when the entity has answered.
+    void receive_forwarded(ForwardedCommand forwarded, ForwardDone done) {
+        ++forwarded_in_;
+        Result<Command> command = behavior_.decode_command(forwarded.command);
+        if (!command.ok()) {
+            done(command.status());
+            return;
+        }
+        const Presume presume = forwarded.presume_new ? Presume::new_entity : Presume::nothing;
+        if (!forwarded.wants_reply) {
+            if (!runtime_.serves(runtime_.shard_of(persistence_id(forwarded.entity_id)))) {
+                done(Status(Errc::not_owner, "the entity's shard is not served here now"));
+                return;
+            }
+            deliver(forwarded.entity_id, Message{std::move(*command)}, nullptr, presume,
+                    Route::here_only);
+            done(std::string());
+            return;
+        }
+        deliver(
+            forwarded.entity_id, Message{std::move(*command)},
+            [this, done = std::move(done)](Result<Reply> reply) {
+                if (!reply.ok()) {
+                    done(reply.status());
+                    return;
+                }
+                done(behavior_.encode_reply(*reply));
+            },
+            presume, Route::here_only);
     }
 
     [[nodiscard]] TimePoint now() const { return runtime_.clock().monotonic_now(); }
@@ -846,6 +944,8 @@ private:
     std::atomic<std::uint64_t> passivations_{0};
     std::atomic<std::uint64_t> write_failures_{0};
     std::atomic<std::uint64_t> resumes_{0};
+    std::atomic<std::uint64_t> forwarded_out_{0};
+    std::atomic<std::uint64_t> forwarded_in_{0};
     std::atomic<std::uint64_t> timer_generations_{0};
     std::atomic<std::uint64_t> woken_{0};
 };

@@ -198,6 +198,20 @@ void Runtime::add_shard_listener(ShardListener listener) {
     shard_listeners_.push_back(std::move(listener));
 }
 
+void Runtime::add_forwarded_entry(std::string_view type_name, ForwardedEntry deliver) {
+    forwarded_entries_.emplace_back(std::string(type_name), std::move(deliver));
+}
+
+void Runtime::deliver_forwarded(ForwardedCommand command, ForwardDone done) const {
+    for (const auto& [type_name, deliver] : forwarded_entries_) {
+        if (type_name == command.type_name) {
+            deliver(std::move(command), std::move(done));
+            return;
+        }
+    }
+    done(Status(Errc::invalid_argument, "no entity type \"" + command.type_name + "\" here"));
+}
+
 void Runtime::serve_shard(ShardId shard, FencingToken token) {
     Shard& state = shards_.at(shard.value);
     ++state.generation;  // a drain still running for an earlier time here stops

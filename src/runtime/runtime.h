@@ -25,12 +25,15 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/clock.h"
 #include "base/status.h"
 #include "base/strong_types.h"
 #include "journal/journal.h"
+#include "runtime/forwarding.h"
 
 namespace qrpay::runtime {
 
@@ -116,14 +119,28 @@ public:
     // What the entity hosts do for shard ownership, each on one executor's thread: whether an
     // entity of `shard` in that executor's table has work in flight (a persist, a recovery,
     // stashed commands); drop the shard's entities from that table; wake the shard's pending
-    // entities (on a journal-I/O thread: it may read the journal). Register before the first serve_shard, stop_shard or hand_off_shard; the
-    // listener outlives the runtime's use of it.
+    // entities (on a journal-I/O thread: it may read the journal). Register before the first
+    // serve_shard, stop_shard or hand_off_shard; the listener outlives the runtime's use of it.
     struct ShardListener {
         std::function<bool(ShardId shard, std::size_t executor)> busy;
         std::function<void(ShardId shard, std::size_t executor)> evict;
         std::function<void(ShardId shard)> served;
     };
     void add_shard_listener(ShardListener listener);
+
+    // Forwarding (forwarding.h). The forwarder takes the commands of shards not served here;
+    // set it before start(), it outlives the runtime's use of it. Null (the default): such
+    // commands are refused not_owner.
+    void set_forwarder(Forwarder* forwarder) { forwarder_ = forwarder; }
+    [[nodiscard]] Forwarder* forwarder() const { return forwarder_; }
+    // An entity host takes forwarded commands of its type here (it registers itself; before
+    // start()). `deliver` delivers locally only: a shard not served here is not_owner.
+    using ForwardedEntry = std::function<void(ForwardedCommand command, ForwardDone done)>;
+    void add_forwarded_entry(std::string_view type_name, ForwardedEntry deliver);
+    // A command another node forwarded: to the host of its type, which answers not_owner when
+    // the shard is not served here (the sender then looks again); invalid_argument for a type
+    // no host here has. `done` runs once, on any thread.
+    void deliver_forwarded(ForwardedCommand command, ForwardDone done) const;
 
     // Runs `task` on the executor that owns `persistence_id`. Returns unavailable when the
     // executor's mailbox is full or the runtime is stopped; the task then never runs.
@@ -202,6 +219,8 @@ private:
     RuntimeOptions options_;
     std::vector<Shard> shards_;                   // sized in the constructor
     std::vector<ShardListener> shard_listeners_;  // written before start() only
+    Forwarder* forwarder_ = nullptr;              // written before start() only
+    std::vector<std::pair<std::string, ForwardedEntry>> forwarded_entries_;  // likewise
     std::vector<std::unique_ptr<Executor>> executors_;
     std::unique_ptr<JournalIo> journal_io_;
     std::vector<PersistListener> persist_listeners_;  // written before start() only

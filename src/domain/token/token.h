@@ -35,6 +35,7 @@
 #include "journal/journal.h"
 #include "runtime/behavior.h"
 #include "runtime/effect.h"
+#include "runtime/forwarding.h"
 
 namespace qrpay::domain {
 
@@ -104,9 +105,17 @@ public:
     [[nodiscard]] Event decode_event(const journal::StoredEvent& stored) const;
     [[nodiscard]] std::string encode_state(const State& state) const;
     [[nodiscard]] State decode_state(std::string_view bytes) const;
+
+    // Forwarding codec (token_message_codec.cc): commands and replies sent between nodes
+    // (runtime/forwarding.h), versioned JSON; the decoders refuse what they cannot read.
+    [[nodiscard]] std::optional<std::string> encode_command(const Command& command) const;
+    [[nodiscard]] Result<Command> decode_command(std::string_view bytes) const;
+    [[nodiscard]] std::string encode_reply(const Reply& reply) const;
+    [[nodiscard]] Result<Reply> decode_reply(std::string_view bytes) const;
 };
 
 static_assert(runtime::Behavior<Token>);
+static_assert(runtime::ForwardableBehavior<Token>);
 
 // A persistence id as logs, metric labels and /readyz may show it: a Token's id is its
 // payment code, a secret while the code is valid, so only a prefix shows.

@@ -61,6 +61,7 @@
 #include "journal/journal.h"
 #include "runtime/behavior.h"
 #include "runtime/effect.h"
+#include "runtime/forwarding.h"
 
 namespace qrpay::domain {
 
@@ -242,6 +243,9 @@ struct TransactionOptions {
 [[nodiscard]] TransactionEvent decode_transaction_event(const journal::StoredEvent& stored);
 [[nodiscard]] std::string encode_transaction_state(const TransactionState& state);
 [[nodiscard]] TransactionState decode_transaction_state(std::string_view bytes);
+// The same for bytes from another process (a forwarded reply): invalid_argument, never an
+// assertion, for bytes it cannot read.
+[[nodiscard]] Result<TransactionState> read_transaction_state(std::string_view bytes);
 
 // The key a transaction claims in the journal for a merchant's request key: "k" and the hex
 // SHA-256 of the merchant's length, a colon, the merchant and the key, so that two (merchant,
@@ -291,6 +295,13 @@ public:
         return decode_transaction_state(bytes);
     }
 
+    // Forwarding codec (transaction_message_codec.cc): commands and replies sent between nodes
+    // (runtime/forwarding.h), versioned JSON; the decoders refuse what they cannot read.
+    [[nodiscard]] std::optional<std::string> encode_command(const Command& command) const;
+    [[nodiscard]] Result<Command> decode_command(std::string_view bytes) const;
+    [[nodiscard]] std::string encode_reply(const Reply& reply) const;
+    [[nodiscard]] Result<Reply> decode_reply(std::string_view bytes) const;
+
 private:
     [[nodiscard]] Effect on_agency_answered(const State& state,
                                             const AgencyAnswered& answer,
@@ -301,5 +312,6 @@ private:
 };
 
 static_assert(runtime::Behavior<Transaction>);
+static_assert(runtime::ForwardableBehavior<Transaction>);
 
 }  // namespace qrpay::domain

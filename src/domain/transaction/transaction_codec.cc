@@ -24,6 +24,7 @@
 // decoder keeps reading every version it ever wrote (testdata/events_v1.jsonl proves v1).
 
 #include <array>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -186,7 +187,7 @@ constexpr std::array<Decoder, std::variant_size_v<TransactionEvent>> decoders = 
 
 // ---- snapshot
 
-TransactionPhase phase_from_name(const std::string& name) {
+std::optional<TransactionPhase> phase_named(const std::string& name) {
     for (auto phase :
          {TransactionPhase::none, TransactionPhase::waiting_for_read_token,
           TransactionPhase::preparing_to_payment, TransactionPhase::waiting_for_payment_execution,
@@ -195,11 +196,10 @@ TransactionPhase phase_from_name(const std::string& name) {
             return phase;
         }
     }
-    QRPAY_ASSERT(false, "a stored transaction phase is known");
-    return TransactionPhase::none;
+    return std::nullopt;
 }
 
-TransactionOutcome outcome_from_name(const std::string& name) {
+std::optional<TransactionOutcome> outcome_named(const std::string& name) {
     for (auto outcome :
          {TransactionOutcome::none, TransactionOutcome::completed, TransactionOutcome::failed,
           TransactionOutcome::expired, TransactionOutcome::cancelled}) {
@@ -207,8 +207,7 @@ TransactionOutcome outcome_from_name(const std::string& name) {
             return outcome;
         }
     }
-    QRPAY_ASSERT(false, "a stored transaction outcome is known");
-    return TransactionOutcome::none;
+    return std::nullopt;
 }
 
 // An amount is known only once read; before that (and when expired unread) Money is empty.
@@ -264,37 +263,56 @@ std::string encode_transaction_state(const TransactionState& state) {
     return codec::dump(object);
 }
 
-TransactionState decode_transaction_state(std::string_view bytes) {
-    Json object = codec::parse_payload(bytes, codec::version_1);
-    using codec::string_field;
-    using codec::unix_ms_field;
+Result<TransactionState> read_transaction_state(std::string_view bytes) {
+    Result<codec::MessageReader> reader = codec::MessageReader::parse(bytes, codec::version_1);
+    if (!reader.ok()) {
+        return reader.status();
+    }
+    codec::MessageReader& in = *reader;
+    const std::optional<TransactionPhase> phase = phase_named(in.string("phase"));
+    const std::optional<TransactionOutcome> outcome = outcome_named(in.string("outcome"));
     TransactionState state{
-        .phase = phase_from_name(string_field(object, "phase")),
-        .outcome = outcome_from_name(string_field(object, "outcome")),
-        .consumer_id = {string_field(object, "consumer_id")},
-        .code = Secret(string_field(object, "code")),
-        .expires_at = unix_ms_field(object, "expires_at_unix_ms"),
-        .merchant_id = {string_field(object, "merchant_id")},
-        .amount = {.amount_minor = codec::int_field(object, "amount_minor"),
-                   .currency = string_field(object, "currency")},
-        .order_id = string_field(object, "order_id"),
-        .pay_request_key = string_field(object, "pay_request_key"),
-        .pay_request_hash = codec::optional_string_field(object, "pay_request_hash"),
-        .cancel_request_key = string_field(object, "cancel_request_key"),
-        .cancel_request_hash = codec::optional_string_field(object, "cancel_request_hash"),
-        .agency_idempotency_key = string_field(object, "agency_idempotency_key"),
-        .agency_reference = string_field(object, "agency_reference"),
-        .failure_reason = string_field(object, "failure_reason"),
-        .cancellation_failure_reason = string_field(object, "cancellation_failure_reason"),
-        .created_at = unix_ms_field(object, "created_at_unix_ms"),
-        .updated_at = unix_ms_field(object, "updated_at_unix_ms"),
-        .agency_call_started_at = unix_ms_field(object, "agency_call_started_at_unix_ms")};
-    QRPAY_ASSERT(!has_amount(state) || is_valid_amount(state.amount),
-                 "a stored read transaction has a valid amount");
-    QRPAY_ASSERT(
-        (state.phase == TransactionPhase::finished) == (state.outcome != TransactionOutcome::none),
-        "a stored transaction has an outcome exactly when finished");
+        .phase = phase.value_or(TransactionPhase::none),
+        .outcome = outcome.value_or(TransactionOutcome::none),
+        .consumer_id = {in.string("consumer_id")},
+        .code = Secret(in.string("code")),
+        .expires_at = UnixMs{in.integer("expires_at_unix_ms")},
+        .merchant_id = {in.string("merchant_id")},
+        .amount = {.amount_minor = in.integer("amount_minor"), .currency = in.string("currency")},
+        .order_id = in.string("order_id"),
+        .pay_request_key = in.string("pay_request_key"),
+        .pay_request_hash = in.optional_string("pay_request_hash"),
+        .cancel_request_key = in.string("cancel_request_key"),
+        .cancel_request_hash = in.optional_string("cancel_request_hash"),
+        .agency_idempotency_key = in.string("agency_idempotency_key"),
+        .agency_reference = in.string("agency_reference"),
+        .failure_reason = in.string("failure_reason"),
+        .cancellation_failure_reason = in.string("cancellation_failure_reason"),
+        .created_at = UnixMs{in.integer("created_at_unix_ms")},
+        .updated_at = UnixMs{in.integer("updated_at_unix_ms")},
+        .agency_call_started_at = UnixMs{in.integer("agency_call_started_at_unix_ms")}};
+    if (!phase || !outcome) {
+        in.fail("unknown transaction phase or outcome");
+    }
+    if (has_amount(state) && !is_valid_amount(state.amount)) {
+        in.fail("a read transaction's amount is not valid");
+    }
+    if ((state.phase == TransactionPhase::finished) !=
+        (state.outcome != TransactionOutcome::none)) {
+        in.fail("a transaction has an outcome exactly when it is finished");
+    }
+    if (!in.status().ok()) {
+        return in.status();
+    }
     return state;
+}
+
+TransactionState decode_transaction_state(std::string_view bytes) {
+    Result<TransactionState> state = read_transaction_state(bytes);
+    QRPAY_ASSERT(state.ok(), ("a stored transaction state is readable: " +
+                              (state.ok() ? std::string() : state.status().message()))
+                                 .c_str());
+    return std::move(state).value();
 }
 
 }  // namespace qrpay::domain
