@@ -465,24 +465,27 @@ void PaymentApi::answer_when_final(const http::Responder& responder,
 void PaymentApi::await_view(const std::string& id,
                             std::function<bool(const TransactionView&)> ready,
                             SteadyClock::time_point deadline,
-                            ViewCallback done) {
+                            ViewCallback done,
+                            std::chrono::milliseconds poll) {
     flows_.get(domain::TransactionId{id}, [this, id, ready = std::move(ready), deadline,
-                                           done = std::move(done)](ViewResult view) mutable {
-        auto remaining =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_.monotonic_now());
+                                           done = std::move(done), poll](ViewResult view) mutable {
+        auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - clock_.monotonic_now());
         if (!view.ok() || ready(*view) || remaining.count() <= 0) {
             done(std::move(view));
             return;
         }
+        const bool heard_here = flows_.runs_here(domain::TransactionId{id});
         SequenceNr seen = view->version;
         std::string pid = persistence_id_of(id);
-        auto waiter = feed_.wait(pid, seen, remaining,
-                                 [this, id, ready, deadline, done](bool changed) mutable {
-                                     if (!changed) {
+        auto waiter = feed_.wait(pid, seen, heard_here ? remaining : std::min(remaining, poll),
+                                 [this, id, ready, deadline, done, poll](bool changed) mutable {
+                                     if (!changed && clock_.monotonic_now() >= deadline) {
                                          flows_.get(domain::TransactionId{id}, std::move(done));
                                          return;
                                      }
-                                     await_view(id, std::move(ready), deadline, std::move(done));
+                                     await_view(id, std::move(ready), deadline, std::move(done),
+                                                std::min(poll * 2, remote_poll_max));
                                  });
         if (!waiter.ok()) {
             done(std::move(view));  // too many waiters: answer with what is known now

@@ -104,11 +104,16 @@ private:
 
     // Fetches the view visible to `principal`: another party's transaction is not_found.
     void visible_view(const Principal& principal, const std::string& id, ViewCallback done);
-    // Calls `done` with the view once `ready(view)` holds or `deadline` passes.
+    // Calls `done` with the view once `ready(view)` holds or `deadline` passes. A transaction
+    // another node runs is not heard through the change feed: it is read again after `poll`,
+    // then after twice that, up to remote_poll_max.
     void await_view(const std::string& id,
                     std::function<bool(const domain::TransactionView&)> ready,
                     std::chrono::steady_clock::time_point deadline,
-                    ViewCallback done);
+                    ViewCallback done,
+                    std::chrono::milliseconds poll = remote_poll_first);
+    static constexpr std::chrono::milliseconds remote_poll_first{5};
+    static constexpr std::chrono::milliseconds remote_poll_max{160};
 
     domain::PaymentFlows& flows_;
     const TokenSigner& signer_;

@@ -38,6 +38,16 @@ std::string_view errc_name(Errc errc) {
     return "unknown";
 }
 
+std::optional<Errc> errc_named(std::string_view name) {
+    for (int code = static_cast<int>(Errc::ok); code <= static_cast<int>(Errc::not_owner);
+         ++code) {
+        if (errc_name(static_cast<Errc>(code)) == name) {
+            return static_cast<Errc>(code);
+        }
+    }
+    return std::nullopt;
+}
+
 std::string Status::to_string() const {
     if (ok()) {
         return "ok";

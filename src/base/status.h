@@ -2,6 +2,7 @@
 // Status and Result<T>: the one way an expected failure travels in qrpay (STYLE 2.3).
 // A Status is cheap on success (no allocation) and carries a code and a human message.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,6 +36,9 @@ enum class Errc {
 };
 
 std::string_view errc_name(Errc errc);
+// The code errc_name() gives `name`, or nullopt (a name from another process, maybe of another
+// version).
+std::optional<Errc> errc_named(std::string_view name);
 
 class [[nodiscard]] Status {
 public:

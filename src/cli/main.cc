@@ -65,6 +65,11 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
                  "the node's etcd lease: its shards move this long after it dies");
     add_duration(*serve, "--cluster-leave-wait", config.cluster_leave_wait,
                  "on SIGTERM, how long to wait for this node's shards to be handed over");
+    serve->add_option("--internal-listen", config.internal_listen,
+                      "a cluster node's internal listener (host:port): peers forward the "
+                      "commands of this node's shards to it");
+    add_duration(*serve, "--shard-move-wait", config.shard_move_wait,
+                 "how long a command waits for its shard's owner while the shard moves");
     serve->add_flag("--quickstart", config.quickstart, "print tokens and curl commands");
     serve->add_option("--log-level", config.log_level, "debug, info, warn or error")
         ->transform(CLI::CheckedTransformer(std::map<std::string, qrpay::log::Level>{

@@ -228,6 +228,7 @@ std::size_t thread_count(std::uint32_t configured) {
 // A cluster node's membership (null without --etcd): the cluster's definition read from etcd
 // and checked against this node's flags.
 Result<std::unique_ptr<cluster::ClusterMember>> open_member(const ServeConfig& config,
+                                                            const std::string& token_key,
                                                             const Clock& clock) {
     if (config.etcd.empty()) {
         return std::unique_ptr<cluster::ClusterMember>();
@@ -235,6 +236,12 @@ Result<std::unique_ptr<cluster::ClusterMember>> open_member(const ServeConfig& c
     if (!sql::is_postgres_url(config.journal_url)) {
         return Status(Errc::invalid_argument,
                       "a cluster node needs --journal postgresql://...: every node shares it");
+    }
+    if (auto internal = http::parse_host_port(config.internal_listen); !internal.ok()) {
+        return Status(Errc::invalid_argument,
+                      "a cluster node needs --internal-listen HOST:PORT (where peers forward "
+                      "commands): " +
+                          internal.status().message());
     }
     cluster::ClusterDefinition flags;
     flags.shard_count = config.shard_count;
@@ -246,8 +253,11 @@ Result<std::unique_ptr<cluster::ClusterMember>> open_member(const ServeConfig& c
     options.etcd = config.etcd;
     options.cluster_name = config.cluster_name;
     options.node_id = config.node_id;
-    options.node_info = "{\"listen\":\"" + config.listen + "\"}";
+    options.node_info =
+        "{\"internal\":\"" + config.internal_listen + "\",\"listen\":\"" + config.listen + "\"}";
     options.lease_ttl = std::max(ttl, std::chrono::seconds(1));
+    options.internal_secret = cluster::internal_secret(token_key);
+    options.move_wait_max = config.shard_move_wait;
     return cluster::ClusterMember::open(options, flags, clock);
 }
 
@@ -255,10 +265,19 @@ std::string cluster_metrics(const cluster::ClusterMember* member) {
     if (member == nullptr) {
         return "";
     }
+    const cluster::ForwarderStats forwarding = member->forwarding_stats();
     return "# TYPE qrpay_cluster_lease_held gauge\nqrpay_cluster_lease_held " +
            std::string(member->has_lease() ? "1" : "0") +
            "\n# TYPE qrpay_cluster_shards_served gauge\nqrpay_cluster_shards_served " +
-           std::to_string(member->shards_served()) + "\n";
+           std::to_string(member->shards_served()) +
+           "\n# TYPE qrpay_forwarded_commands_total counter\nqrpay_forwarded_commands_total " +
+           std::to_string(forwarding.forwarded) +
+           "\n# TYPE qrpay_forward_retries_total counter\nqrpay_forward_retries_total " +
+           std::to_string(forwarding.retries) +
+           "\n# TYPE qrpay_forward_gave_up_total counter\nqrpay_forward_gave_up_total " +
+           std::to_string(forwarding.gave_up) +
+           "\n# TYPE qrpay_forward_lost_answers_total counter\nqrpay_forward_lost_answers_total " +
+           std::to_string(forwarding.lost_answers) + "\n";
 }
 
 // Everything `qrpay serve` runs, declared in construction order (each part may refer to the
@@ -308,6 +327,7 @@ private:
     std::atomic<bool> ready_{false};
     std::unique_ptr<http::Server> server_;
     std::unique_ptr<http::Server> admin_server_;
+    std::unique_ptr<http::Server> internal_server_;  // a cluster node's, else null
 };
 
 // --read-model when given; else the journal's (first) database when it is in PostgreSQL;
@@ -370,7 +390,7 @@ Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
         faulty = std::make_unique<journal::FaultInjectingJournal>(**journal, *faults);
     }
     static const SystemClock member_clock;  // stateless; lives as long as the process
-    auto member = open_member(config, member_clock);
+    auto member = open_member(config, *key, member_clock);
     if (!member.ok()) {
         return member.status();
     }
@@ -459,6 +479,15 @@ Status Node::start() {
     transactions_.start_passivation();
     if (member_ != nullptr) {
         member_->start(runtime_, faulty_journal_ ? *faulty_journal_ : *journal_);
+        auto internal =
+            start_server(config_.internal_listen, {.threads = 2},
+                         [this](const http::Request& request, const http::Responder& responder) {
+                             member_->internal_api().handle(request, responder);
+                         });
+        if (!internal.ok()) {
+            return internal.status();
+        }
+        internal_server_ = std::move(internal).value();
     }
     auto server =
         start_server(config_.listen,
@@ -491,13 +520,17 @@ Status Node::start() {
 void Node::stop() {
     ready_ = false;
     if (member_ != nullptr) {
-        member_->leave(config_.cluster_leave_wait);  // /readyz is red already
-        member_->stop();
+        // /readyz is red already. Requests still coming in are forwarded to the shards' new
+        // owners until the listeners close.
+        member_->leave(config_.cluster_leave_wait);
     }
-    for (auto* server : {server_.get(), admin_server_.get()}) {
+    for (auto* server : {server_.get(), internal_server_.get(), admin_server_.get()}) {
         if (server != nullptr) {
             server->stop();
         }
+    }
+    if (member_ != nullptr) {
+        member_->stop();
     }
     query_api_->stop();
     feed_.stop();

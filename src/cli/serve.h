@@ -45,6 +45,8 @@ struct ServeConfig {
     std::string cluster_name = "default";
     std::chrono::milliseconds lease_ttl{std::chrono::seconds(2)};
     std::chrono::milliseconds cluster_leave_wait{std::chrono::seconds(10)};
+    std::string internal_listen;  // required with etcd: where peers forward commands
+    std::chrono::milliseconds shard_move_wait{std::chrono::seconds(2)};
 
     // The API listener's connection budget (http::ServerOptions has the reasons for these).
     std::size_t http_connections_max = 1'024;

@@ -46,6 +46,7 @@ ClusterMember::ClusterMember(MemberOptions options,
     : options_(std::move(options)),
       definition_(std::move(definition)),
       prefix_(std::move(prefix)),
+      clock_(clock),
       client_(std::move(client)),
       coordination_(*client_),
       loop_executor_(loop_tasks_max, clock),
@@ -57,6 +58,15 @@ ClusterMember::~ClusterMember() { stop(); }
 void ClusterMember::start(runtime::Runtime& runtime, journal::Journal& journal) {
     fence_ = std::make_unique<JournalFence>(journal, fence_io_);
     host_ = std::make_unique<RuntimeShardHost>(runtime);
+    runtime_ = &runtime;
+    forwarder_ =
+        std::make_unique<PeerForwarder>(runtime, clock_,
+                                        ForwarderOptions{.node_id = options_.node_id,
+                                                         .secret = options_.internal_secret,
+                                                         .move_wait_max = options_.move_wait_max});
+    internal_api_ = std::make_unique<InternalApi>(runtime, options_.internal_secret);
+    forwarder_->start();
+    runtime.set_forwarder(forwarder_.get());
     ownership_ =
         std::make_unique<ShardOwnership>(OwnershipOptions{.node_id = options_.node_id,
                                                           .node_info = options_.node_info,
@@ -67,6 +77,7 @@ void ClusterMember::start(runtime::Runtime& runtime, journal::Journal& journal) 
                                          loop_, coordination_, *fence_, *host_);
     loop_executor_.start("cluster");
     fence_io_.start("cluster-fence");
+    ownership_->set_view_listener([this](const ClusterView& view) { forwarder_->update(view); });
     ownership_->start();
     QRPAY_LOG_INFO("cluster: node %s joins cluster \"%s\" (%u shards)", options_.node_id.c_str(),
                    options_.cluster_name.c_str(), definition_.shard_count);
@@ -93,9 +104,17 @@ void ClusterMember::stop() {
     client_->stop();  // every pending answer has run (queued on the loop) when it returns
     loop_executor_.stop();
     fence_io_.stop();
+    if (forwarder_ != nullptr) {
+        runtime_->set_forwarder(nullptr);
+        forwarder_->stop();  // commands still waiting for an owner answer unavailable
+    }
 }
 
 bool ClusterMember::has_lease() const { return ownership_ != nullptr && ownership_->lease_live(); }
+
+ForwarderStats ClusterMember::forwarding_stats() const {
+    return forwarder_ != nullptr ? forwarder_->stats() : ForwarderStats{};
+}
 
 std::uint32_t ClusterMember::shards_served() const {
     std::uint32_t served = 0;

@@ -10,6 +10,8 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "cluster/definition.h"
+#include "cluster/forwarder.h"
+#include "cluster/internal_api.h"
 #include "cluster/node_parts.h"
 #include "cluster/ownership.h"
 #include "etcd/client.h"
@@ -25,6 +27,8 @@ struct MemberOptions {
     std::string node_id;
     std::string node_info;  // registered with the node: its addresses (JSON)
     std::chrono::seconds lease_ttl{2};
+    std::string internal_secret;                     // of the internal listeners (internal_api.h)
+    std::chrono::milliseconds move_wait_max{2'000};  // a forwarded command's wait for an owner
 };
 
 class ClusterMember {
@@ -42,16 +46,20 @@ public:
     ClusterMember& operator=(ClusterMember&&) = delete;
 
     // Joins: takes a lease and claims shards for `runtime` (started, made with
-    // claim_every_shard off), fenced in `journal`. Both outlive this.
+    // claim_every_shard off), fenced in `journal`, and forwards the commands of the shards
+    // other nodes serve to them. Both outlive this.
     void start(runtime::Runtime& runtime, journal::Journal& journal);
+    // Where peers' commands come in: for the node's internal listener. After start().
+    [[nodiscard]] const InternalApi& internal_api() const { return *internal_api_; }
     // Hands every shard over and gives the lease back, waiting at most `wait_max`.
     void leave(std::chrono::milliseconds wait_max);
-    // Stops the threads; shards not handed over move when the lease expires.
+    // Stops the threads and forwarding; shards not handed over move when the lease expires.
     void stop();
 
     [[nodiscard]] bool has_lease() const;
     [[nodiscard]] std::uint32_t shards_served() const;
     [[nodiscard]] const std::string& node_id() const { return options_.node_id; }
+    [[nodiscard]] ForwarderStats forwarding_stats() const;
 
 private:
     ClusterMember(MemberOptions options,
@@ -63,6 +71,7 @@ private:
     const MemberOptions options_;
     const ClusterDefinition definition_;
     const std::string prefix_;
+    const Clock& clock_;
     std::unique_ptr<etcd::Client> client_;
     EtcdCoordination coordination_;
     runtime::Executor loop_executor_;
@@ -70,6 +79,9 @@ private:
     ExecutorLoop loop_;
     std::unique_ptr<JournalFence> fence_;
     std::unique_ptr<RuntimeShardHost> host_;
+    runtime::Runtime* runtime_ = nullptr;
+    std::unique_ptr<PeerForwarder> forwarder_;
+    std::unique_ptr<InternalApi> internal_api_;
     std::unique_ptr<ShardOwnership> ownership_;
     bool stopped_ = false;
 };

@@ -195,11 +195,15 @@ void ShardOwnership::refresh() {
                 return;
             }
             View view;
+            ClusterView published;
+            published.shard_owners.resize(options_.shard_count);
             const std::string nodes = options_.key_prefix + nodes_dir;
             const std::string shards = options_.key_prefix + shards_dir;
             for (Entry& entry : *keys) {
                 if (entry.key.starts_with(nodes)) {
                     view.nodes.push_back(entry.key.substr(nodes.size()));
+                    published.nodes.push_back(
+                        {.id = view.nodes.back(), .info = entry.value, .lease = entry.lease});
                 } else if (entry.key.starts_with(shards)) {
                     const std::string_view number =
                         std::string_view(entry.key).substr(shards.size());
@@ -208,12 +212,20 @@ void ShardOwnership::refresh() {
                         std::from_chars(number.data(), number.data() + number.size(), shard);
                     if (error == std::errc() && end == number.data() + number.size() &&
                         shard < options_.shard_count) {
+                        published.shard_owners[shard] = entry.value;
                         view.owners[shard] = std::move(entry);
                     }  // a key this build does not know is none of its business
                 }
             }
             std::sort(view.nodes.begin(), view.nodes.end());
             rebalance(view);
+            if (view_listener_) {
+                std::sort(published.nodes.begin(), published.nodes.end(),
+                          [](const ClusterView::Node& a, const ClusterView::Node& b) {
+                              return a.id < b.id;
+                          });
+                view_listener_(published);
+            }
         }));
 }
 

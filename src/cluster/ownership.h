@@ -40,6 +40,19 @@
 
 namespace qrpay::cluster {
 
+// The cluster as one read of its keys showed it: the registered nodes and each shard's claim.
+// What forwarding routes by (forwarder.h); a claim may be a moment old, so a command sent by it
+// can meet a node that let go of the shard, which answers not_owner.
+struct ClusterView {
+    struct Node {
+        std::string id;
+        std::string info;  // the node's registration (OwnershipOptions::node_info)
+        LeaseId lease = 0;
+    };
+    std::vector<Node> nodes;                // sorted by id
+    std::vector<std::string> shard_owners;  // by shard number: the claiming node's id, or ""
+};
+
 struct OwnershipOptions {
     std::string node_id;
     std::string node_info;               // the registration's value: the node's addresses
@@ -72,6 +85,11 @@ public:
     ShardOwnership(ShardOwnership&&) = delete;
     ShardOwnership& operator=(ShardOwnership&&) = delete;
 
+    // `listener` runs on the Loop after each read of the cluster's keys and must not block.
+    // REQUIRES: before start().
+    void set_view_listener(std::function<void(const ClusterView&)> listener) {
+        view_listener_ = std::move(listener);
+    }
     void start();
     // A planned leave: every shard is handed off, then the lease is revoked and `done` runs
     // on the Loop.
@@ -128,6 +146,7 @@ private:
     ShardHost& host_;
 
     std::vector<Shard> shards_;
+    std::function<void(const ClusterView&)> view_listener_;
     LeaseId lease_ = 0;
     std::chrono::steady_clock::time_point lease_valid_until_{};
     std::chrono::steady_clock::time_point next_keep_alive_{};

@@ -168,6 +168,10 @@ void PaymentFlows::find_by_request_key(const MerchantId& merchant,
         });
 }
 
+bool PaymentFlows::runs_here(const TransactionId& transaction) const {
+    return transactions_.served_here(transaction.value);
+}
+
 void PaymentFlows::get(const TransactionId& transaction, ViewCallback done) {
     transactions_.ask(transaction.value, Get{},
                       [done = std::move(done)](Result<TransactionReply> view) {

@@ -72,6 +72,9 @@ public:
                 const RequestKey& key,
                 ViewCallback done);
     void get(const TransactionId& transaction, ViewCallback done);
+    // Whether the transaction's entity runs on this node now (its persists are heard here);
+    // else another node of the cluster runs it.
+    [[nodiscard]] bool runs_here(const TransactionId& transaction) const;
     void find_by_request_key(const MerchantId& merchant,
                              const std::string& request_key,
                              FoundCallback done);

@@ -123,6 +123,11 @@ public:
                                .forwarded_in = forwarded_in_.load()};
     }
 
+    // Whether the entity's shard is served on this node now (else a command goes to its owner).
+    [[nodiscard]] bool served_here(const std::string& entity_id) const {
+        return runtime_.serves(runtime_.shard_of(persistence_id(entity_id)));
+    }
+
     [[nodiscard]] std::string persistence_id(const std::string& entity_id) const {
         return prefix() + entity_id;
     }

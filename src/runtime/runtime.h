@@ -129,10 +129,10 @@ public:
     void add_shard_listener(ShardListener listener);
 
     // Forwarding (forwarding.h). The forwarder takes the commands of shards not served here;
-    // set it before start(), it outlives the runtime's use of it. Null (the default): such
-    // commands are refused not_owner.
-    void set_forwarder(Forwarder* forwarder) { forwarder_ = forwarder; }
-    [[nodiscard]] Forwarder* forwarder() const { return forwarder_; }
+    // it outlives the runtime's use of it (set it back to null before it goes). Null (the
+    // default): such commands are refused not_owner. Any thread.
+    void set_forwarder(Forwarder* forwarder) { forwarder_.store(forwarder); }
+    [[nodiscard]] Forwarder* forwarder() const { return forwarder_.load(); }
     // An entity host takes forwarded commands of its type here (it registers itself; before
     // start()). `deliver` delivers locally only: a shard not served here is not_owner.
     using ForwardedEntry = std::function<void(ForwardedCommand command, ForwardDone done)>;
@@ -219,7 +219,7 @@ private:
     RuntimeOptions options_;
     std::vector<Shard> shards_;                   // sized in the constructor
     std::vector<ShardListener> shard_listeners_;  // written before start() only
-    Forwarder* forwarder_ = nullptr;              // written before start() only
+    std::atomic<Forwarder*> forwarder_{nullptr};
     std::vector<std::pair<std::string, ForwardedEntry>> forwarded_entries_;  // likewise
     std::vector<std::unique_ptr<Executor>> executors_;
     std::unique_ptr<JournalIo> journal_io_;
