@@ -277,7 +277,10 @@ std::string cluster_metrics(const cluster::ClusterMember* member) {
            "\n# TYPE qrpay_forward_gave_up_total counter\nqrpay_forward_gave_up_total " +
            std::to_string(forwarding.gave_up) +
            "\n# TYPE qrpay_forward_lost_answers_total counter\nqrpay_forward_lost_answers_total " +
-           std::to_string(forwarding.lost_answers) + "\n";
+           std::to_string(forwarding.lost_answers) +
+           "\n# TYPE qrpay_cluster_peer_revocations_total counter\n"
+           "qrpay_cluster_peer_revocations_total " +
+           std::to_string(member->peers_revoked()) + "\n";
 }
 
 // Everything `qrpay serve` runs, declared in construction order (each part may refer to the
@@ -523,6 +526,7 @@ void Node::stop() {
         // /readyz is red already. Requests still coming in are forwarded to the shards' new
         // owners until the listeners close.
         member_->leave(config_.cluster_leave_wait);
+        member_->internal_api().stop();  // held watches answer now: the listener stops at once
     }
     for (auto* server : {server_.get(), internal_server_.get(), admin_server_.get()}) {
         if (server != nullptr) {

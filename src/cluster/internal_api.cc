@@ -39,13 +39,31 @@ bool InternalApi::authorized(const http::Request& request) const {
     return same_bytes(request.header("Authorization"), expected_authorization_);
 }
 
-void InternalApi::handle(const http::Request& request, const http::Responder& responder) const {
+void InternalApi::stop() { watches_.stop(); }
+
+void InternalApi::hold_watch(const http::Responder& responder) {
+    auto held = watches_.run_after(internal_watch_hold,
+                                   [responder] { responder(plain(200, "still here\n")); });
+    if (!held.ok()) {  // stopping, or too many held
+        responder(plain(200, "still here\n"));
+    }
+}
+
+void InternalApi::handle(const http::Request& request, const http::Responder& responder) {
     if (!authorized(request)) {
         responder(plain(401, "a peer's bearer token is required\n"));
         return;
     }
     if (request.path == internal_ping_path) {
         responder(plain(request.method == "GET" ? 200 : 405, "ok\n"));
+        return;
+    }
+    if (request.path == internal_watch_path) {
+        if (request.method != "GET") {
+            responder(plain(405, "GET a watch\n"));
+            return;
+        }
+        hold_watch(responder);
         return;
     }
     if (request.path != internal_commands_path) {

@@ -65,7 +65,13 @@ void ClusterMember::start(runtime::Runtime& runtime, journal::Journal& journal) 
                                                          .secret = options_.internal_secret,
                                                          .move_wait_max = options_.move_wait_max});
     internal_api_ = std::make_unique<InternalApi>(runtime, options_.internal_secret);
+    peer_watch_ = std::make_unique<PeerWatch>(
+        clock_, PeerWatchOptions{.node_id = options_.node_id, .secret = options_.internal_secret},
+        [this](const std::string&, LeaseId lease) {
+            loop_.post([this, lease] { coordination_.revoke_lease(lease, [](Result<bool>) {}); });
+        });
     forwarder_->start();
+    peer_watch_->start();
     runtime.set_forwarder(forwarder_.get());
     ownership_ =
         std::make_unique<ShardOwnership>(OwnershipOptions{.node_id = options_.node_id,
@@ -77,7 +83,10 @@ void ClusterMember::start(runtime::Runtime& runtime, journal::Journal& journal) 
                                          loop_, coordination_, *fence_, *host_);
     loop_executor_.start("cluster");
     fence_io_.start("cluster-fence");
-    ownership_->set_view_listener([this](const ClusterView& view) { forwarder_->update(view); });
+    ownership_->set_view_listener([this](const ClusterView& view) {
+        forwarder_->update(view);
+        peer_watch_->update(view);
+    });
     ownership_->start();
     QRPAY_LOG_INFO("cluster: node %s joins cluster \"%s\" (%u shards)", options_.node_id.c_str(),
                    options_.cluster_name.c_str(), definition_.shard_count);
@@ -105,6 +114,8 @@ void ClusterMember::stop() {
     loop_executor_.stop();
     fence_io_.stop();
     if (forwarder_ != nullptr) {
+        peer_watch_->stop();
+        internal_api_->stop();
         runtime_->set_forwarder(nullptr);
         forwarder_->stop();  // commands still waiting for an owner answer unavailable
     }
@@ -114,6 +125,10 @@ bool ClusterMember::has_lease() const { return ownership_ != nullptr && ownershi
 
 ForwarderStats ClusterMember::forwarding_stats() const {
     return forwarder_ != nullptr ? forwarder_->stats() : ForwarderStats{};
+}
+
+std::uint64_t ClusterMember::peers_revoked() const {
+    return peer_watch_ != nullptr ? peer_watch_->revoked() : 0;
 }
 
 std::uint32_t ClusterMember::shards_served() const {

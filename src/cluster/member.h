@@ -14,6 +14,7 @@
 #include "cluster/internal_api.h"
 #include "cluster/node_parts.h"
 #include "cluster/ownership.h"
+#include "cluster/peer_watch.h"
 #include "etcd/client.h"
 #include "journal/journal.h"
 #include "runtime/executor.h"
@@ -50,7 +51,7 @@ public:
     // other nodes serve to them. Both outlive this.
     void start(runtime::Runtime& runtime, journal::Journal& journal);
     // Where peers' commands come in: for the node's internal listener. After start().
-    [[nodiscard]] const InternalApi& internal_api() const { return *internal_api_; }
+    [[nodiscard]] InternalApi& internal_api() { return *internal_api_; }
     // Hands every shard over and gives the lease back, waiting at most `wait_max`.
     void leave(std::chrono::milliseconds wait_max);
     // Stops the threads and forwarding; shards not handed over move when the lease expires.
@@ -60,6 +61,8 @@ public:
     [[nodiscard]] std::uint32_t shards_served() const;
     [[nodiscard]] const std::string& node_id() const { return options_.node_id; }
     [[nodiscard]] ForwarderStats forwarding_stats() const;
+    // Peers whose lease this node revoked because their process was gone (peer_watch.h).
+    [[nodiscard]] std::uint64_t peers_revoked() const;
 
 private:
     ClusterMember(MemberOptions options,
@@ -82,6 +85,7 @@ private:
     runtime::Runtime* runtime_ = nullptr;
     std::unique_ptr<PeerForwarder> forwarder_;
     std::unique_ptr<InternalApi> internal_api_;
+    std::unique_ptr<PeerWatch> peer_watch_;
     std::unique_ptr<ShardOwnership> ownership_;
     bool stopped_ = false;
 };

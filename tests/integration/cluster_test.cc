@@ -83,7 +83,7 @@ protected:
     }
     // Every node of a cluster shares the token key: a token any node issued works on all, and
     // the internal listeners' secret derives from it.
-    std::unique_ptr<Server> node(const std::string& id) {
+    std::unique_ptr<Server> node(const std::string& id, const std::string& lease_ttl = "1s") {
         const std::string data_dir = dir_.path() + "/" + id;
         std::filesystem::create_directories(data_dir);
         {
@@ -92,10 +92,11 @@ protected:
         }
         ::chmod((data_dir + "/jwt.key").c_str(), 0600);
         return std::make_unique<Server>(
-            data_dir, std::vector<std::string>{
-                          "--etcd", etcd_, "--cluster-name", name_, "--node-id", id, "--journal",
-                          journal_, "--shard-count", std::to_string(shard_count), "--lease-ttl",
-                          "1s", "--internal-listen", "127.0.0.1:" + std::to_string(free_port())});
+            data_dir, std::vector<std::string>{"--etcd", etcd_, "--cluster-name", name_,
+                                               "--node-id", id, "--journal", journal_,
+                                               "--shard-count", std::to_string(shard_count),
+                                               "--lease-ttl", lease_ttl, "--internal-listen",
+                                               "127.0.0.1:" + std::to_string(free_port())});
     }
 
     TempDir dir_;
@@ -121,15 +122,32 @@ TEST_F(ClusterTest, InitStoresTheDefinitionOnceAndRefusesBadOrDifferentOnes) {
     // A node whose journal is another database than the definition's refuses to start.
     const std::string other = database_ + "_other";
     ASSERT_TRUE(postgres::testing::shared_test_server().create_database(other).ok());
-    Process stray({qrpay_binary(), "serve", "--etcd", etcd_, "--cluster-name", name_, "--node-id",
-                   "stray", "--journal", postgres::testing::shared_test_server().url(other),
-                   "--shard-count", std::to_string(shard_count), "--data-dir",
-                   dir_.path() + "/stray", "--listen", "127.0.0.1:" + std::to_string(free_port()),
-                   "--admin-listen", "127.0.0.1:" + std::to_string(free_port())},
-                  dir_.path() + "/stray.log");
-    EXPECT_EQ(stray.wait_exit(), 1);
-    EXPECT_NE(stray.log_tail().find("the cluster is defined with"), std::string::npos)
-        << stray.log_tail();
+    const auto stray_node = [&](const std::string& journal, bool internal_listener) {
+        std::vector<std::string> argv = {
+            qrpay_binary(),   "serve",
+            "--etcd",         etcd_,
+            "--cluster-name", name_,
+            "--node-id",      "stray",
+            "--journal",      journal,
+            "--shard-count",  std::to_string(shard_count),
+            "--data-dir",     dir_.path() + "/stray",
+            "--listen",       "127.0.0.1:" + std::to_string(free_port()),
+            "--admin-listen", "127.0.0.1:" + std::to_string(free_port())};
+        if (internal_listener) {
+            argv.push_back("--internal-listen");
+            argv.push_back("127.0.0.1:" + std::to_string(free_port()));
+        }
+        return std::make_unique<Process>(argv, dir_.path() + "/stray.log");
+    };
+    auto stray = stray_node(postgres::testing::shared_test_server().url(other), true);
+    EXPECT_EQ(stray->wait_exit(), 1);
+    EXPECT_NE(stray->log_tail().find("the cluster is defined with"), std::string::npos)
+        << stray->log_tail();
+    // A node with nowhere for its peers to forward commands to refuses to start.
+    auto deaf = stray_node(journal_, false);
+    EXPECT_EQ(deaf->wait_exit(), 1);
+    EXPECT_NE(deaf->log_tail().find("needs --internal-listen"), std::string::npos)
+        << deaf->log_tail();
 }
 
 // Two nodes, each serving about half the shards: every request works through either node.
@@ -216,10 +234,13 @@ TEST_F(ClusterTest, ASigtermHandsEveryShardToTheOtherNodeAndNoRequestFails) {
     }
 }
 
-TEST_F(ClusterTest, AKilledNodesShardsMoveToTheOtherOnceItsLeaseExpires) {
+// A crash: the survivor sees its watch connection to the dead node drop, finds nobody listening
+// there, and revokes the dead node's lease at once, well before its 10 s TTL could run out.
+// The shards move to it, and payments go on.
+TEST_F(ClusterTest, AKilledNodesLeaseIsRevokedByItsPeerAndItsShardsMove) {
     ASSERT_EQ(init(), 0);
-    auto a = node("a");
-    auto b = node("b");
+    auto a = node("a", "10s");
+    auto b = node("b", "10s");
     a->start();
     b->start();
     ASSERT_TRUE(eventually([&] {
@@ -228,7 +249,13 @@ TEST_F(ClusterTest, AKilledNodesShardsMoveToTheOtherOnceItsLeaseExpires) {
     }));
     b->kill_hard();
     ASSERT_TRUE(eventually([&] { return served(*a) == shard_count; }));
+    EXPECT_EQ(gauge(a->admin_port(), "qrpay_cluster_peer_revocations_total"), 1);
     EXPECT_EQ(gauge(a->admin_port(), "qrpay_cluster_lease_held"), 1);
+    auto client = client_for(a->port());
+    const std::string consumer = a->token("consumer", "c-1");
+    for (int i = 0; i < 10; ++i) {
+        EXPECT_EQ(call_api(*client, "POST", "/v1/payment-codes", consumer).status, 201);
+    }
 }
 
 // etcd gone: the node can renew no lease, so it stops serving and /readyz says why; once etcd

@@ -1082,7 +1082,8 @@ TEST(TransactionCodecDeathTest, UnreadableBytesAreBrokenInvariants) {
                                   R"("currency":"JPY","merchant_id":"m","order_id":"",)"
                                   R"("request_key":""})"),
         "stored integer out of range: amount_minor");
-    EXPECT_DEATH((void)h.behavior.decode_state("{\"v\":1}"), "stored field missing: phase");
+    EXPECT_DEATH((void)h.behavior.decode_state("{\"v\":1}"),
+                 "stored transaction state is readable: message field \"phase\" is not a string");
 }
 
 }  // namespace
