@@ -526,7 +526,7 @@ void Node::stop() {
         // /readyz is red already. Requests still coming in are forwarded to the shards' new
         // owners until the listeners close.
         member_->leave(config_.cluster_leave_wait);
-        member_->internal_api().stop();  // held watches answer now: the listener stops at once
+        member_->release_watches();  // the internal listener then stops at once
     }
     for (auto* server : {server_.get(), internal_server_.get(), admin_server_.get()}) {
         if (server != nullptr) {

@@ -123,6 +123,12 @@ void ClusterMember::stop() {
 
 bool ClusterMember::has_lease() const { return ownership_ != nullptr && ownership_->lease_live(); }
 
+void ClusterMember::release_watches() {
+    if (internal_api_ != nullptr) {
+        internal_api_->stop();
+    }
+}
+
 ForwarderStats ClusterMember::forwarding_stats() const {
     return forwarder_ != nullptr ? forwarder_->stats() : ForwarderStats{};
 }

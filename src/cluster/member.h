@@ -52,6 +52,9 @@ public:
     void start(runtime::Runtime& runtime, journal::Journal& journal);
     // Where peers' commands come in: for the node's internal listener. After start().
     [[nodiscard]] InternalApi& internal_api() { return *internal_api_; }
+    // Answers the peers' held watches now, so that the internal listener stops at once.
+    // Any time; nothing before start().
+    void release_watches();
     // Hands every shard over and gives the lease back, waiting at most `wait_max`.
     void leave(std::chrono::milliseconds wait_max);
     // Stops the threads and forwarding; shards not handed over move when the lease expires.
