@@ -415,6 +415,16 @@ private:
         auto timeout = std::min<std::chrono::milliseconds>(
             heartbeat_, std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now) +
                             std::chrono::milliseconds(1));
+        if (next_heartbeat_ == SteadyClock::time_point{}) {
+            next_heartbeat_ = now + heartbeat_;
+        }
+        // A transaction another node runs is not heard through the change feed: read it
+        // again after a short wait that doubles up to remote_poll_max_.
+        polling_ = !flows_.runs_here(domain::TransactionId{transaction_id_});
+        if (polling_) {
+            timeout = std::min(timeout, poll_);
+            poll_ = std::min(poll_ * 2, remote_poll_max_);
+        }
         fires_at_ = now + timeout;
         auto self = shared_from_this();
         auto waiter = feed_.wait(persistence_id_, seen, timeout,
@@ -434,15 +444,25 @@ private:
 
     void on_fired(bool changed, SequenceNr seen) {
         if (!changed) {
-            // Fired before its time: the feed is stopping. Otherwise a heartbeat, which also
-            // finds out whether the client is still there.
-            if (SteadyClock::now() + std::chrono::milliseconds(1) < fires_at_ ||
-                !writer_.write(": keep-alive\n\n")) {
+            // Fired before its time: the feed is stopping. Otherwise a heartbeat when one is
+            // due, which also finds out whether the client is still there, and for a
+            // transaction another node runs, a new read.
+            const auto now = SteadyClock::now();
+            if (now + std::chrono::milliseconds(1) < fires_at_) {
                 writer_.end();
                 return;
             }
-            wait(seen);
-            return;
+            if (now + std::chrono::milliseconds(1) >= next_heartbeat_) {
+                if (!writer_.write(": keep-alive\n\n")) {
+                    writer_.end();
+                    return;
+                }
+                next_heartbeat_ = now + heartbeat_;
+            }
+            if (!polling_) {
+                wait(seen);
+                return;
+            }
         }
         auto self = shared_from_this();
         flows_.get(domain::TransactionId{transaction_id_},
@@ -467,6 +487,10 @@ private:
     const std::chrono::milliseconds heartbeat_;
     const SteadyClock::time_point deadline_;
     SteadyClock::time_point fires_at_{};
+    SteadyClock::time_point next_heartbeat_{};
+    static constexpr std::chrono::milliseconds remote_poll_max_{320};
+    std::chrono::milliseconds poll_{10};  // the next wait before reading a remote one again
+    bool polling_ = false;                // the transaction runs on another node
     std::optional<domain::TransactionView> shown_;  // the last view shown (sent or not)
     std::string last_status_;                       // the status of the last event sent
 };

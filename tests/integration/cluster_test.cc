@@ -192,6 +192,45 @@ TEST_F(ClusterTest, AnyNodeTakesAnyRequestAndForwardsItToTheShardsOwner) {
     EXPECT_EQ(gauge(a->admin_port(), "qrpay_forward_gave_up_total"), 0);
 }
 
+// A consumer's event stream opened on one node follows its transaction wherever it runs: each
+// stream, through node b, shows the payment and the cancellation made through node a.
+TEST_F(ClusterTest, AnEventStreamOnOneNodeFollowsATransactionOnAnyNode) {
+    ASSERT_EQ(init(), 0);
+    auto a = node("a");
+    auto b = node("b");
+    a->start();
+    b->start();
+    ASSERT_TRUE(eventually([&] {
+        const std::int64_t on_a = served(*a), on_b = served(*b);
+        return on_a > 0 && on_b > 0 && on_a + on_b == shard_count;
+    }));
+    auto via_a = client_for(a->port());
+    const std::string consumer = a->token("consumer", "c-1");
+    const std::string merchant = a->token("merchant", "m-1");
+    for (int i = 0; i < 6; ++i) {
+        ApiResponse code = call_api(*via_a, "POST", "/v1/payment-codes", consumer);
+        ASSERT_EQ(code.status, 201) << code.raw;
+        const std::string id = code.body["transaction_id"];
+        ApiResponse stream;
+        std::thread watcher([&] {
+            auto via_b = client_for(b->port());
+            stream = call_api(*via_b, "GET", "/v1/transactions/" + id + "/events", consumer);
+        });
+        ASSERT_TRUE(
+            eventually([&] { return gauge(b->admin_port(), "qrpay_event_streams_open") == 1; }));
+        ApiResponse paid = call_api(*via_a, "POST", "/v1/payments", merchant,
+                                    pay_body(code.body["code"], 300), "pay-" + id);
+        ASSERT_EQ(paid.status, 200) << paid.raw;
+        ApiResponse cancelled = call_api(*via_a, "POST", "/v1/transactions/" + id + "/cancel",
+                                         merchant, "", "cancel-" + id);
+        ASSERT_EQ(cancelled.status, 200) << cancelled.raw;
+        watcher.join();
+        ASSERT_EQ(stream.status, 200) << stream.raw;
+        EXPECT_NE(stream.raw.find("\"status\":\"completed\""), std::string::npos) << stream.raw;
+        EXPECT_NE(stream.raw.find("\"status\":\"cancelled\""), std::string::npos) << stream.raw;
+    }
+}
+
 // A planned leave under load: while b hands its shards to a (SIGTERM), clients keep asking both
 // nodes for codes; a command for a moving shard waits for its new owner, and none fails.
 TEST_F(ClusterTest, ASigtermHandsEveryShardToTheOtherNodeAndNoRequestFails) {
