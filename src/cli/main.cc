@@ -70,6 +70,9 @@ void add_serve(CLI::App& root, qrpay::cli::ServeConfig& config) {
                       "commands of this node's shards to it");
     add_duration(*serve, "--shard-move-wait", config.shard_move_wait,
                  "how long a command waits for its shard's owner while the shard moves");
+    add_duration(*serve, "--drain-wait", config.drain_wait,
+                 "on SIGTERM, how long a cluster node serves with /readyz red before it hands "
+                 "its shards over (time for HAProxy's checks)");
     serve->add_flag("--quickstart", config.quickstart, "print tokens and curl commands");
     serve->add_option("--log-level", config.log_level, "debug, info, warn or error")
         ->transform(CLI::CheckedTransformer(std::map<std::string, qrpay::log::Level>{

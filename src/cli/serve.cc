@@ -253,8 +253,8 @@ Result<std::unique_ptr<cluster::ClusterMember>> open_member(const ServeConfig& c
     options.etcd = config.etcd;
     options.cluster_name = config.cluster_name;
     options.node_id = config.node_id;
-    options.node_info =
-        "{\"internal\":\"" + config.internal_listen + "\",\"listen\":\"" + config.listen + "\"}";
+    options.node_info = "{\"admin\":\"" + config.admin_listen + "\",\"internal\":\"" +
+                        config.internal_listen + "\",\"listen\":\"" + config.listen + "\"}";
     options.lease_ttl = std::max(ttl, std::chrono::seconds(1));
     options.internal_secret = cluster::internal_secret(token_key);
     options.move_wait_max = config.shard_move_wait;
@@ -282,6 +282,10 @@ std::string cluster_metrics(const cluster::ClusterMember* member) {
            "qrpay_cluster_peer_revocations_total " +
            std::to_string(member->peers_revoked()) + "\n";
 }
+
+// After a cluster node left, how long its internal listener stays open for commands peers
+// routed by a view from before the leave: several of their 100 ms refreshes.
+constexpr std::chrono::milliseconds internal_close_grace{500};
 
 // Everything `qrpay serve` runs, declared in construction order (each part may refer to the
 // parts above it) and so destroyed in reverse. The fallible parts (files, the agency) are
@@ -523,9 +527,15 @@ Status Node::start() {
 void Node::stop() {
     ready_ = false;
     if (member_ != nullptr) {
-        // /readyz is red already. Requests still coming in are forwarded to the shards' new
-        // owners until the listeners close.
+        // /readyz is red now; the load balancer takes the node out of rotation within
+        // --drain-wait while it still serves. Then its shards go to the other nodes, and
+        // requests still coming in are forwarded to their new owners until the listeners close.
+        std::this_thread::sleep_for(config_.drain_wait);
         member_->leave(config_.cluster_leave_wait);
+        // Peers route by a view of etcd that is up to a refresh old: a command they sent here
+        // meanwhile is answered not_owner (and sent to the new owner), not cut by a closing
+        // listener (an answer lost, which they could not tell from a command that ran).
+        std::this_thread::sleep_for(internal_close_grace);
         member_->release_watches();  // the internal listener then stops at once
     }
     for (auto* server : {server_.get(), internal_server_.get(), admin_server_.get()}) {

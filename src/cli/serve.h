@@ -47,6 +47,9 @@ struct ServeConfig {
     std::chrono::milliseconds cluster_leave_wait{std::chrono::seconds(10)};
     std::string internal_listen;  // required with etcd: where peers forward commands
     std::chrono::milliseconds shard_move_wait{std::chrono::seconds(2)};
+    // On SIGTERM, how long a cluster node keeps serving with /readyz red before it hands its
+    // shards over: time for a load balancer's health checks to take it out of rotation.
+    std::chrono::milliseconds drain_wait{std::chrono::seconds(1)};
 
     // The API listener's connection budget (http::ServerOptions has the reasons for these).
     std::size_t http_connections_max = 1'024;

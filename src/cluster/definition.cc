@@ -1,23 +1,15 @@
 #include "cluster/definition.h"
 
-#include <future>
 #include <nlohmann/json.hpp>
 #include <regex>
+
+#include "cluster/wait_for.h"
 
 namespace qrpay::cluster {
 
 namespace {
 
 constexpr std::size_t cluster_name_bytes_max = 64;
-
-// Waits for an etcd call's answer.
-template <class T, class Call>
-Result<T> wait_for(Call call) {
-    std::promise<Result<T>> answered;
-    std::future<Result<T>> answer = answered.get_future();
-    call([&answered](Result<T> result) { answered.set_value(std::move(result)); });
-    return answer.get();
-}
 
 std::string describe(const ClusterDefinition& definition) {
     std::string text = std::to_string(definition.shard_count) + " shards, partitions [";

@@ -273,6 +273,70 @@ TEST_F(ClusterTest, ASigtermHandsEveryShardToTheOtherNodeAndNoRequestFails) {
     }
 }
 
+// HAProxy in front of two nodes, configured by `qrpay cluster haproxy-config`: each node in turn
+// is stopped (SIGTERM: /readyz red, --drain-wait, its shards handed over) and started again,
+// while a client asks for codes through HAProxy all along. No request fails.
+TEST_F(ClusterTest, ARollingRestartBehindHaproxyFailsNoRequest) {
+    ASSERT_EQ(init(), 0);
+    auto a = node("a");
+    auto b = node("b");
+    a->start();
+    b->start();
+    const auto shared = [&] {
+        const std::int64_t on_a = served(*a), on_b = served(*b);
+        return on_a > 0 && on_b > 0 && on_a + on_b == shard_count;
+    };
+    ASSERT_TRUE(eventually(shared));
+    const std::uint16_t front = free_port();
+    const std::string config =
+        run_and_capture(qrpay_binary() + " cluster haproxy-config --etcd " + etcd_ + " --name " +
+                        name_ + " --listen 127.0.0.1:" + std::to_string(front));
+    ASSERT_NE(config.find("server a "), std::string::npos) << config;
+    ASSERT_NE(config.find("server b "), std::string::npos) << config;
+    {
+        std::ofstream file(dir_.path() + "/haproxy.cfg");
+        file << config << "\n";
+    }
+    Process haproxy({"/usr/sbin/haproxy", "-f", dir_.path() + "/haproxy.cfg"},
+                    dir_.path() + "/haproxy.log");
+    auto client = client_for(front);
+    std::vector<std::string> consumers;
+    for (int i = 0; i < 60; ++i) {
+        consumers.push_back(a->token("consumer", "roll-" + std::to_string(i)));
+    }
+    ASSERT_TRUE(eventually([&] {
+        return call_api(*client, "POST", "/v1/payment-codes", consumers[0]).status == 201;
+    })) << haproxy.log_tail();
+
+    std::atomic<bool> done{false};
+    std::atomic<int> created{0};
+    std::vector<std::string> failures;
+    std::thread load([&] {
+        auto load_client = client_for(front);
+        for (std::size_t i = 0; !done.load(); ++i) {
+            ApiResponse answer = call_api(*load_client, "POST", "/v1/payment-codes",
+                                          consumers[i % consumers.size()]);
+            if (answer.status == 201) {
+                ++created;
+            } else {
+                failures.push_back(std::to_string(answer.status) + " " + answer.raw);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    });
+    for (Server* restarted : {a.get(), b.get()}) {
+        EXPECT_EQ(restarted->terminate(), 0);
+        restarted->start();
+        EXPECT_TRUE(eventually(shared));
+    }
+    done = true;
+    load.join();
+    EXPECT_TRUE(failures.empty()) << failures.size() << " of " << created.load() + failures.size()
+                                  << " failed, first: " << failures.front();
+    EXPECT_GT(created.load(), 50);
+    (void)haproxy.terminate();  // HAProxy exits 143 on SIGTERM
+}
+
 // A crash: the survivor sees its watch connection to the dead node drop, finds nobody listening
 // there, and revokes the dead node's lease at once, well before its 10 s TTL could run out.
 // The shards move to it, and payments go on.
