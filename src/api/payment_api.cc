@@ -475,18 +475,27 @@ void PaymentApi::await_view(const std::string& id,
             done(std::move(view));
             return;
         }
+        // Heard here, a change fires the waiter; it still wakes every local_wait_max in case
+        // the transaction's shard moves to another node meanwhile.
         const bool heard_here = flows_.runs_here(domain::TransactionId{id});
+        const auto timeout = std::min(remaining, heard_here ? local_wait_max : poll);
+        // The feed's timers run on real time, whatever clock_ is.
+        const auto fires_at = std::chrono::steady_clock::now() + timeout;
         SequenceNr seen = view->version;
         std::string pid = persistence_id_of(id);
-        auto waiter = feed_.wait(pid, seen, heard_here ? remaining : std::min(remaining, poll),
-                                 [this, id, ready, deadline, done, poll](bool changed) mutable {
-                                     if (!changed && clock_.monotonic_now() >= deadline) {
-                                         flows_.get(domain::TransactionId{id}, std::move(done));
-                                         return;
-                                     }
-                                     await_view(id, std::move(ready), deadline, std::move(done),
-                                                std::min(poll * 2, remote_poll_max));
-                                 });
+        auto waiter = feed_.wait(
+            pid, seen, timeout,
+            [this, id, ready, deadline, done, poll, fires_at](bool changed) mutable {
+                // Past the deadline, or fired before its time: the feed is stopping.
+                const bool early =
+                    std::chrono::steady_clock::now() + std::chrono::milliseconds(1) < fires_at;
+                if (!changed && (clock_.monotonic_now() >= deadline || early)) {
+                    flows_.get(domain::TransactionId{id}, std::move(done));
+                    return;
+                }
+                await_view(id, std::move(ready), deadline, std::move(done),
+                           std::min(poll * 2, remote_poll_max));
+            });
         if (!waiter.ok()) {
             done(std::move(view));  // too many waiters: answer with what is known now
             return;

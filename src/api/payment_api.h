@@ -114,6 +114,7 @@ private:
                     std::chrono::milliseconds poll = remote_poll_first);
     static constexpr std::chrono::milliseconds remote_poll_first{5};
     static constexpr std::chrono::milliseconds remote_poll_max{160};
+    static constexpr std::chrono::milliseconds local_wait_max{1'000};
 
     domain::PaymentFlows& flows_;
     const TokenSigner& signer_;

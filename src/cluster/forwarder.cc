@@ -84,50 +84,71 @@ void PeerForwarder::stop() {
     for (auto& [id, peer] : closing) {
         peer.client->stop();  // calls in flight answer; their waits land on retries_
     }
-    retries_.stop();  // waiting attempts are dropped, and answer unavailable
+    retries_.stop();  // waiting attempts answer unavailable when their tasks are destroyed
 }
 
 void PeerForwarder::update(const ClusterView& view) {
+    // The peers to reach and where; their connections are opened outside the lock (opening
+    // starts a thread), so that routing never waits for it.
+    std::map<std::string, std::string> wanted;  // node id -> internal address
+    for (const ClusterView::Node& node : view.nodes) {
+        const std::string address = internal_address_of(node.info);
+        if (node.id != options_.node_id && !address.empty()) {
+            wanted.emplace(node.id, address);
+        }
+    }
+    std::map<std::string, Peer> next;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto& [id, peer] : peers_) {
+            if (auto want = wanted.find(id); want != wanted.end() && want->second == peer.address) {
+                next.emplace(id, peer);
+            }
+        }
+    }
+    for (const auto& [id, address] : wanted) {
+        if (next.contains(id)) {
+            continue;
+        }
+        auto client =
+            http::Client::open({.base_url = "http://" + address,
+                                .connect_timeout = options_.retry_interval * 10,
+                                .response_timeout = options_.response_timeout,
+                                .connections_max = options_.connections_per_peer_max,
+                                .calls_waiting_max = options_.calls_waiting_per_peer_max});
+        if (!client.ok()) {
+            // Its commands wait for it as for a node that cannot be reached; tried again at
+            // the next view.
+            QRPAY_LOG_DEBUG("forwarding: node %s at %s: %s", id.c_str(), address.c_str(),
+                            client.status().to_string().c_str());
+            continue;
+        }
+        next.emplace(id, Peer{address, std::shared_ptr<http::Client>(std::move(*client))});
+    }
     std::vector<std::shared_ptr<http::Client>> closing;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stopped_) {
-            return;
-        }
-        shard_owners_ = view.shard_owners;
-        shard_owners_.resize(runtime_.options().shard_count);
-        std::map<std::string, Peer> next;
-        for (const ClusterView::Node& node : view.nodes) {
-            const std::string address = internal_address_of(node.info);
-            if (node.id == options_.node_id || address.empty()) {
-                continue;
+            closing.reserve(next.size());
+            for (auto& [id, peer] : next) {
+                closing.push_back(std::move(peer.client));
             }
-            if (auto known = peers_.find(node.id);
-                known != peers_.end() && known->second.address == address) {
-                next.emplace(node.id, std::move(known->second));
-                peers_.erase(known);
-                continue;
+        } else {
+            shard_owners_ = view.shard_owners;
+            shard_owners_.resize(runtime_.options().shard_count);
+            for (auto& [id, peer] : peers_) {
+                if (auto kept = next.find(id);
+                    kept == next.end() || kept->second.client != peer.client) {
+                    closing.push_back(std::move(peer.client));
+                }
             }
-            auto client =
-                http::Client::open({.base_url = "http://" + address,
-                                    .connect_timeout = options_.retry_interval * 10,
-                                    .response_timeout = options_.response_timeout,
-                                    .connections_max = options_.connections_per_peer_max,
-                                    .calls_waiting_max = options_.calls_waiting_per_peer_max});
-            if (!client.ok()) {
-                QRPAY_LOG_WARN("forwarding: node %s at %s: %s", node.id.c_str(), address.c_str(),
-                               client.status().to_string().c_str());
-                continue;
-            }
-            next.emplace(node.id, Peer{address, std::shared_ptr<http::Client>(std::move(*client))});
+            peers_ = std::move(next);
         }
-        for (auto& [id, peer] : peers_) {
-            closing.push_back(std::move(peer.client));
-        }
-        peers_ = std::move(next);
     }
     for (const auto& client : closing) {
-        client->stop();
+        if (client != nullptr) {
+            client->stop();
+        }
     }
 }
 
@@ -204,8 +225,16 @@ void PeerForwarder::try_once(const std::shared_ptr<Attempt>& attempt) {
                                    "forwarded, answer lost: " + response.status().to_string()));
             return;
         }
-        if (response->status == 503) {  // the peer's listener refused it before reading it
+        // The peer's listener refused the connection before reading anything. Any other 503
+        // (its handler did not answer in time) may come after the command ran.
+        if (response->status == 503 &&
+            response->body.find("\"too_many_connections\"") != std::string::npos) {
             wait_and_retry(attempt, "its owner is saturated");
+            return;
+        }
+        if (response->status == 503) {
+            ++lost_answers_;
+            attempt->answer(Status(Errc::unknown_outcome, "the owner did not answer in time"));
             return;
         }
         if (response->status != 200) {

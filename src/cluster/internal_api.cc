@@ -44,8 +44,8 @@ void InternalApi::stop() { watches_.stop(); }
 void InternalApi::hold_watch(const http::Responder& responder) {
     auto held = watches_.run_after(internal_watch_hold,
                                    [responder] { responder(plain(200, "still here\n")); });
-    if (!held.ok()) {  // stopping, or too many held
-        responder(plain(200, "still here\n"));
+    if (!held.ok()) {  // stopping (or too many held): the watcher pings again after a while
+        responder(plain(503, "not holding watches now\n"));
     }
 }
 

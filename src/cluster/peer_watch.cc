@@ -12,6 +12,10 @@ namespace qrpay::cluster {
 namespace {
 
 constexpr std::size_t delay_tasks_max = 4'096;
+// A peer is gone after this many refused connects in a row, this far apart: one refusal could
+// be a listener restarting.
+constexpr int refusals_to_revoke = 2;
+constexpr std::chrono::milliseconds refusal_retry{50};
 // The watch's answer comes after internal_watch_hold; a little more is allowed for a slow peer.
 constexpr std::chrono::milliseconds watch_timeout = internal_watch_hold + std::chrono::seconds(3);
 
@@ -25,6 +29,7 @@ struct PeerWatch::Peer {
     std::atomic<bool> dropped{false};     // no longer in the view, or the watch stopped
     std::atomic<bool> seen_alive{false};  // answered a ping once
     std::atomic<bool> revoked{false};
+    std::atomic<int> refusals{0};  // pings refused in a row
 };
 
 PeerWatch::PeerWatch(const Clock& clock, PeerWatchOptions options, Revoke revoke)
@@ -104,7 +109,8 @@ void PeerWatch::update(const ClusterView& view) {
     }
 }
 
-// Alive: watch it. Refused after it was seen alive: gone. Anything else: ask again later.
+// Alive: watch it. Refused at once, twice in a row, after it was seen alive: gone. Anything
+// else (a connect that times out is a silent peer, left to its lease): ask again later.
 void PeerWatch::ping(const std::shared_ptr<Peer>& peer) {
     if (peer->dropped.load()) {
         return;
@@ -113,18 +119,28 @@ void PeerWatch::ping(const std::shared_ptr<Peer>& peer) {
                                 .path = std::string(internal_ping_path),
                                 .headers = {{"Authorization", "Bearer " + options_.secret}},
                                 .timeout = options_.ping_timeout};
-    peer->client->call_async(std::move(request), [this, peer](Result<http::Response> answer) {
+    const auto sent = clock_.monotonic_now();
+    peer->client->call_async(std::move(request), [this, peer, sent](Result<http::Response> answer) {
         if (answer.ok() && answer->status == 200) {
             peer->seen_alive = true;
+            peer->refusals = 0;
             watch(peer);
             return;
         }
-        if (!answer.ok() && answer.status().code() == Errc::unavailable &&
-            peer->seen_alive.load()) {
-            gone(peer, answer.status().message());
+        // The client says unavailable for a refused connect and for one that timed out; only
+        // a refusal comes back at once.
+        const bool refused = !answer.ok() && answer.status().code() == Errc::unavailable &&
+                             clock_.monotonic_now() - sent < options_.ping_timeout / 2;
+        if (!refused || !peer->seen_alive.load()) {
+            peer->refusals = 0;
+            ping_later(peer, options_.ping_retry);
             return;
         }
-        ping_later(peer);
+        if (++peer->refusals < refusals_to_revoke) {
+            ping_later(peer, refusal_retry);
+            return;
+        }
+        gone(peer, answer.status().message());
     });
 }
 
@@ -144,16 +160,16 @@ void PeerWatch::watch(const std::shared_ptr<Peer>& peer) {
         } else if (!answer.ok()) {
             ping(peer);  // the connection dropped: confirm with a new one
         } else {
-            ping_later(peer);
+            ping_later(peer, options_.ping_retry);  // it answers but does not hold: stopping
         }
     });
 }
 
-void PeerWatch::ping_later(const std::shared_ptr<Peer>& peer) {
+void PeerWatch::ping_later(const std::shared_ptr<Peer>& peer, std::chrono::milliseconds delay) {
     if (peer->dropped.load()) {
         return;
     }
-    delays_.post_at(clock_.monotonic_now() + options_.ping_retry, [this, peer] { ping(peer); });
+    delays_.post_at(clock_.monotonic_now() + delay, [this, peer] { ping(peer); });
 }
 
 void PeerWatch::gone(const std::shared_ptr<Peer>& peer, const std::string& why) {

@@ -5,8 +5,9 @@
 // Every node holds one long-poll request open on each peer's internal listener
 // (GET /internal/v1/watch, answered by the peer after a few seconds, then sent again). When the
 // peer's process dies (kill -9, a crash) its kernel closes the connection and the request fails
-// at once. The watcher then confirms with one new connection (GET /internal/v1/ping): refused
-// means no process listens there any more, and the peer's etcd lease is revoked; its claims go
+// at once. The watcher then confirms with new connections (GET /internal/v1/ping): two refused
+// at once, 50 ms apart, mean no process listens there any more, and the peer's etcd lease is
+// revoked (a connect that times out is a silent peer, left to the lease); its claims go
 // with it, and the ownership protocol gives its shards to the live nodes at its next read of
 // etcd (about 100 ms). Only a peer that answered a ping once is ever revoked (a node that is
 // still starting listens a moment after it registers).
@@ -64,7 +65,7 @@ private:
     struct Peer;
     void ping(const std::shared_ptr<Peer>& peer);
     void watch(const std::shared_ptr<Peer>& peer);
-    void ping_later(const std::shared_ptr<Peer>& peer);
+    void ping_later(const std::shared_ptr<Peer>& peer, std::chrono::milliseconds delay);
     void gone(const std::shared_ptr<Peer>& peer, const std::string& why);
 
     const Clock& clock_;
