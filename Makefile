@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 DATA_DIR ?= ./data
 
-.PHONY: all setup configure build run test sanitize clean pg-up pg-down
+.PHONY: all setup configure build run test sanitize clean pg-up pg-down cluster cluster-down
 
 all: build
 
@@ -40,3 +40,11 @@ pg-down:
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-tsan
+
+# A local cluster on loopback for trying it by hand (scripts/cluster): 3 etcd members,
+# PostgreSQL, the simulated agency, 3 nodes, HAProxy on 127.0.0.1:8080.
+cluster: build
+	scripts/cluster up
+
+cluster-down:
+	scripts/cluster down
