@@ -302,7 +302,7 @@ private:
     struct Opened {
         std::string key;
         std::unique_ptr<journal::Journal> journal;
-        std::unique_ptr<journal::Journal> faulty_journal;  // null unless --journal-fault
+        std::unique_ptr<journal::FaultInjectingJournal> faulty_journal;  // --journal-fault
         Agency agency;
         std::unique_ptr<cluster::ClusterMember> member;  // null unless --etcd
     };
@@ -317,7 +317,7 @@ private:
     api::TokenSigner signer_;
     std::unique_ptr<journal::Journal> journal_;
     // The runtime writes through the fault points when a test asked for them.
-    std::unique_ptr<journal::Journal> faulty_journal_;
+    std::unique_ptr<journal::FaultInjectingJournal> faulty_journal_;
     Agency agency_;
     std::unique_ptr<QuerySide> query_;
     runtime::Runtime runtime_;
@@ -391,7 +391,7 @@ Result<std::unique_ptr<Node>> Node::open(const ServeConfig& config) {
     if (!faults.ok()) {
         return faults.status();
     }
-    std::unique_ptr<journal::Journal> faulty;
+    std::unique_ptr<journal::FaultInjectingJournal> faulty;
     if (faults->any()) {
         QRPAY_LOG_WARN("journal fault points are on: %s", config.journal_fault.c_str());
         faulty = std::make_unique<journal::FaultInjectingJournal>(**journal, *faults);
@@ -563,8 +563,14 @@ void Node::handle_api(http::Request request, http::Responder responder) {
 
 std::string Node::metrics() {
     MetricsSources sources{&tokens_, &transactions_};
+    // Only with --journal-fault (tests): how many faults hit so far.
+    const std::string faults = faulty_journal_
+                                   ? "# TYPE qrpay_journal_faults_injected_total counter\n"
+                                     "qrpay_journal_faults_injected_total " +
+                                         std::to_string(faulty_journal_->faults_injected()) + "\n"
+                                   : "";
     return render_metrics(sources) + cluster_metrics(member_.get()) +
-           journal_metrics(*journal_, journal_choice(config_)) + query_->metrics() +
+           journal_metrics(*journal_, journal_choice(config_)) + faults + query_->metrics() +
            query_api_->metrics() + (server_ ? api::http_server_metrics(server_->stats()) : "");
 }
 

@@ -44,6 +44,24 @@ Status apply_point(std::string_view item, FaultSpec& spec) {
             .count = counted->count});
         return {};
     }
+    if (name == "stall_append") {
+        const std::string_view argument = counted->argument;
+        const std::size_t colon = argument.rfind(':');
+        std::int64_t stall_ms = 0;
+        const std::string_view ms =
+            colon == std::string_view::npos ? "" : argument.substr(colon + 1);
+        auto [end, error] = std::from_chars(ms.data(), ms.data() + ms.size(), stall_ms);
+        if (colon == std::string_view::npos || colon == 0 || error != std::errc() ||
+            end != ms.data() + ms.size() || stall_ms <= 0 || stall_ms > 60'000) {
+            return {Errc::invalid_argument, "stall_append needs @TYPE:MS*N with 0 < MS <= 60000"};
+        }
+        spec.append_rules.push_back(
+            AppendFaultRule{.fault = AppendFault::stall,
+                            .event_type = std::string(argument.substr(0, colon)),
+                            .count = counted->count,
+                            .stall = std::chrono::milliseconds(stall_ms)});
+        return {};
+    }
     if (name == "stall_reads") {
         std::int64_t stall_ms = 0;
         std::string_view text = counted->argument;
@@ -81,28 +99,44 @@ Result<FaultSpec> parse_fault_spec(std::string_view spec) {
 FaultInjectingJournal::FaultInjectingJournal(Journal& inner, FaultSpec spec)
     : inner_(inner), spec_(std::move(spec)) {}
 
-std::optional<AppendFault> FaultInjectingJournal::take_append_fault(const AppendRequest& request) {
+std::optional<AppendFaultRule> FaultInjectingJournal::take_append_fault(
+    const AppendRequest& request) {
     if (appends_fail_.load()) {
-        return AppendFault::fail;
+        return AppendFaultRule{.fault = AppendFault::fail, .event_type = "", .count = 1};
     }
     std::lock_guard lock(mutex_);
     for (AppendFaultRule& rule : spec_.append_rules) {
         if (rule.count > 0 && carries(request, rule.event_type)) {
             --rule.count;
-            return rule.fault;
+            return rule;
         }
     }
     return std::nullopt;
 }
 
+void FaultInjectingJournal::append_late(AppendRequest request,
+                                        AppendCallback done,
+                                        std::chrono::milliseconds stall) {
+    std::lock_guard lock(late_mutex_);
+    late_appends_.emplace_back(
+        [this, request = std::move(request), done = std::move(done), stall]() mutable {
+            std::this_thread::sleep_for(stall);
+            inner_.append(std::move(request), std::move(done));
+        });
+}
+
 void FaultInjectingJournal::append(AppendRequest request, AppendCallback done) {
-    std::optional<AppendFault> fault = take_append_fault(request);
+    std::optional<AppendFaultRule> fault = take_append_fault(request);
     if (!fault) {
         inner_.append(std::move(request), std::move(done));
         return;
     }
     ++faults_injected_;
-    if (*fault == AppendFault::fail) {
+    if (fault->fault == AppendFault::stall) {
+        append_late(std::move(request), std::move(done), fault->stall);
+        return;
+    }
+    if (fault->fault == AppendFault::fail) {
         done(Status(Errc::io_error, "injected fault: the append failed (fail_append)"));
         return;
     }

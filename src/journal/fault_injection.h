@@ -11,6 +11,9 @@
 //   lose_commit_answer@TYPE*N   the first N appends that carry an event of type TYPE are
 //                               stored, and then answered unknown_outcome (the commit's
 //                               answer was lost)
+//   stall_append@TYPE:MS*N      the first N appends that carry an event of type TYPE reach the
+//                               store MS milliseconds late, from a thread of their own (the
+//                               caller goes on): the entity decided, its write not yet stored
 //   stall_reads@MS*N            the first N entity reads (events, snapshot, highest sequence)
 //                               wait MS milliseconds first
 //
@@ -28,18 +31,20 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "journal/journal.h"
 
 namespace qrpay::journal {
 
-enum class AppendFault { fail, lose_commit_answer };
+enum class AppendFault { fail, lose_commit_answer, stall };
 
 struct AppendFaultRule {
     AppendFault fault = AppendFault::fail;
     std::string event_type;
-    std::uint64_t count = 0;  // how many matching appends it hits
+    std::uint64_t count = 0;             // how many matching appends it hits
+    std::chrono::milliseconds stall{0};  // AppendFault::stall only
 };
 
 struct FaultSpec {
@@ -93,11 +98,16 @@ public:
 
 private:
     // The fault the rules give this append, if any; counts the hit.
-    std::optional<AppendFault> take_append_fault(const AppendRequest& request);
+    std::optional<AppendFaultRule> take_append_fault(const AppendRequest& request);
     // io_error when reads fail; stalls first while stalls are left.
     Status before_entity_read();
 
+    // Sends `request` to the store after `stall`, from a thread of its own.
+    void append_late(AppendRequest request, AppendCallback done, std::chrono::milliseconds stall);
+
     Journal& inner_;
+    std::mutex late_mutex_;
+    std::vector<std::jthread> late_appends_;  // joined when the journal goes
     std::atomic<bool> appends_fail_{false};
     std::atomic<bool> reads_fail_{false};
     std::mutex mutex_;  // guards spec_'s counters: appends come from every executor

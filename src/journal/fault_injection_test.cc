@@ -20,9 +20,14 @@ AppendRequest append_of(const std::string& pid, std::uint64_t expected, std::str
 }
 
 TEST(JournalFaultSpec, ParsesEveryPoint) {
-    auto spec = parse_fault_spec("fail_append@Paid*2,lose_commit_answer@Done*1,stall_reads@50*3");
+    auto spec = parse_fault_spec(
+        "fail_append@Paid*2,lose_commit_answer@Done*1,stall_reads@50*3,stall_append@Paid:70*4");
     ASSERT_TRUE(spec.ok()) << spec.status().to_string();
-    ASSERT_EQ(spec->append_rules.size(), 2U);
+    ASSERT_EQ(spec->append_rules.size(), 3U);
+    EXPECT_EQ(spec->append_rules[2].fault, AppendFault::stall);
+    EXPECT_EQ(spec->append_rules[2].event_type, "Paid");
+    EXPECT_EQ(spec->append_rules[2].stall, std::chrono::milliseconds(70));
+    EXPECT_EQ(spec->append_rules[2].count, 4U);
     EXPECT_EQ(spec->append_rules[0].fault, AppendFault::fail);
     EXPECT_EQ(spec->append_rules[0].event_type, "Paid");
     EXPECT_EQ(spec->append_rules[0].count, 2U);
@@ -36,7 +41,8 @@ TEST(JournalFaultSpec, ParsesEveryPoint) {
 TEST(JournalFaultSpec, RefusesBadSpecs) {
     for (const char* bad :
          {"fail_append", "fail_append@Paid", "fail_append@Paid*0", "fail_append@*2",
-          "stall_reads@0*1", "stall_reads@x*1", "explode@Paid*1", "fail_append@Paid*2x"}) {
+          "stall_reads@0*1", "stall_reads@x*1", "stall_append@Paid*1", "stall_append@:5*1",
+          "stall_append@Paid:0*1", "explode@Paid*1", "fail_append@Paid*2x"}) {
         EXPECT_EQ(parse_fault_spec(bad).status().code(), Errc::invalid_argument) << bad;
     }
 }
@@ -57,6 +63,21 @@ TEST(FaultInjectingJournal, LostCommitAnswerStoresTheAppend) {
     FaultInjectingJournal journal(*inner, parse_fault_spec("lose_commit_answer@Made*1").value());
     EXPECT_EQ(journal.append_and_wait(append_of("e|1", 0, "Made")).code(), Errc::unknown_outcome);
     EXPECT_EQ(inner->highest_seq("e|1").value(), SequenceNr(1));
+}
+
+// A stalled append is stored after its stall, by a thread of its own: the caller is not held.
+// What lands in between (another writer's append) is what the late one meets.
+TEST(FaultInjectingJournal, AStalledAppendReachesTheStoreLateAndMeetsWhatLandedMeanwhile) {
+    auto inner = make_memory_journal();
+    FaultInjectingJournal journal(*inner, parse_fault_spec("stall_append@Late:200*1").value());
+    ASSERT_TRUE(journal.append_and_wait(append_of("e|1", 0, "Made")).ok());
+    std::promise<Status> late;
+    journal.append(append_of("e|1", 1, "Late"), [&late](const Status& s) { late.set_value(s); });
+    EXPECT_EQ(journal.faults_injected(), 1U);
+    ASSERT_TRUE(inner->append_and_wait(append_of("e|1", 1, "Other")).ok());  // lands first
+    EXPECT_EQ(late.get_future().get().code(), Errc::sequence_conflict);
+    EXPECT_EQ(inner->read_events("e|1", SequenceNr(1), 10).value().size(), 2U);
+    EXPECT_TRUE(journal.append_and_wait(append_of("e|1", 2, "Late")).ok());  // used up
 }
 
 TEST(FaultInjectingJournal, SwitchesFailAppendsAndReadsUntilTurnedOff) {

@@ -78,6 +78,12 @@ bool Process::running() {
     return true;
 }
 
+void Process::signal(int signal_number) {
+    if (pid_ > 0) {
+        ::kill(pid_, signal_number);
+    }
+}
+
 void Process::kill_hard() {
     if (pid_ > 0) {
         ::kill(pid_, SIGKILL);

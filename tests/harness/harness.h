@@ -41,9 +41,10 @@ public:
     Process(const Process&) = delete;
     Process& operator=(const Process&) = delete;
 
-    void kill_hard();  // SIGKILL and reap
-    int terminate();   // SIGTERM, wait (10 s at most, then SIGKILL); the exit status
-    int wait_exit();   // waits (30 s at most, then SIGKILL) for it to exit by itself
+    void kill_hard();                // SIGKILL and reap
+    void signal(int signal_number);  // e.g. SIGSTOP, SIGCONT; nothing once it was reaped
+    int terminate();                 // SIGTERM, wait (10 s at most, then SIGKILL); the exit status
+    int wait_exit();                 // waits (30 s at most, then SIGKILL) for it to exit by itself
     bool running();
     const std::string& log_path() const { return log_path_; }
     std::string log_tail(std::size_t bytes = 4000) const;

@@ -6,6 +6,7 @@
 // lease expires.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,7 +84,9 @@ protected:
     }
     // Every node of a cluster shares the token key: a token any node issued works on all, and
     // the internal listeners' secret derives from it.
-    std::unique_ptr<Server> node(const std::string& id, const std::string& lease_ttl = "1s") {
+    std::unique_ptr<Server> node(const std::string& id,
+                                 const std::string& lease_ttl = "1s",
+                                 const std::vector<std::string>& extra = {}) {
         const std::string data_dir = dir_.path() + "/" + id;
         std::filesystem::create_directories(data_dir);
         {
@@ -91,12 +94,22 @@ protected:
             key << std::string(64, 'a');
         }
         ::chmod((data_dir + "/jwt.key").c_str(), 0600);
-        return std::make_unique<Server>(
-            data_dir, std::vector<std::string>{"--etcd", etcd_, "--cluster-name", name_,
-                                               "--node-id", id, "--journal", journal_,
-                                               "--shard-count", std::to_string(shard_count),
-                                               "--lease-ttl", lease_ttl, "--internal-listen",
-                                               "127.0.0.1:" + std::to_string(free_port())});
+        std::vector<std::string> flags = {"--etcd",
+                                          etcd_,
+                                          "--cluster-name",
+                                          name_,
+                                          "--node-id",
+                                          id,
+                                          "--journal",
+                                          journal_,
+                                          "--shard-count",
+                                          std::to_string(shard_count),
+                                          "--lease-ttl",
+                                          lease_ttl,
+                                          "--internal-listen",
+                                          "127.0.0.1:" + std::to_string(free_port())};
+        flags.insert(flags.end(), extra.begin(), extra.end());
+        return std::make_unique<Server>(data_dir, flags);
     }
 
     TempDir dir_;
@@ -335,6 +348,47 @@ TEST_F(ClusterTest, ARollingRestartBehindHaproxyFailsNoRequest) {
                                   << " failed, first: " << failures.front();
     EXPECT_GT(created.load(), 50);
     (void)haproxy.terminate();  // HAProxy exits 143 on SIGTERM
+}
+
+// Fencing, the positive control. Node b, alone, expires a code (woken at start for the code's
+// passed deadline) and its append is held back on its way to the journal (a fault point); b is
+// paused (SIGSTOP) with the write decided but not stored. Node a starts, takes every shard once
+// b's lease expired, raises the fences and expires the code itself. b resumes and its append
+// reaches the journal, which refuses it under b's old token and counts it: the transaction holds
+// the expiry once.
+TEST_F(ClusterTest, APausedOwnersAppendIsRefusedByTheFenceOnceItsShardsMoved) {
+    ASSERT_EQ(init(), 0);
+    auto b = node("b", "1s",
+                  {"--code-ttl", "2s", "--drain-wait", "0s", "--journal-fault",
+                   "stall_append@Expired:500*1"});
+    b->start();
+    ASSERT_TRUE(eventually([&] { return served(*b) == shard_count; }));
+    const std::string consumer = b->token("consumer", "c-1");
+    auto via_b = client_for(b->port());
+    ApiResponse code = call_api(*via_b, "POST", "/v1/payment-codes", consumer);
+    ASSERT_EQ(code.status, 201) << code.raw;
+    const std::string id = code.body["transaction_id"];
+    // Down (within the code's 2 s) until the code has expired; started again, b wakes the
+    // transaction to expire it.
+    ASSERT_EQ(b->terminate(), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2'500));
+    b->start();
+    ASSERT_TRUE(eventually(
+        [&] { return gauge(b->admin_port(), "qrpay_journal_faults_injected_total") >= 1; }));
+    b->process().signal(SIGSTOP);
+    auto a = node("a", "1s");
+    a->start();
+    ASSERT_TRUE(eventually([&] { return served(*a) == shard_count; }));
+    b->process().signal(SIGCONT);
+    ASSERT_TRUE(eventually([&] {
+        return gauge(b->admin_port(), "qrpay_journal_fenced_appends_total") >= 1;
+    })) << b->process().log_tail();
+
+    auto via_a = client_for(a->port());
+    ApiResponse seen = call_api(*via_a, "GET", "/v1/transactions/" + id, consumer);
+    ASSERT_EQ(seen.status, 200) << seen.raw;
+    EXPECT_EQ(seen.body["status"], "expired") << seen.raw;
+    EXPECT_EQ(seen.body["version"], 2) << seen.raw;  // TokenGenerated, Expired: once
 }
 
 // A crash: the survivor sees its watch connection to the dead node drop, finds nobody listening
