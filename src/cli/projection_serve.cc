@@ -90,7 +90,8 @@ Result<std::unique_ptr<QuerySide>> QuerySide::open(const std::string& location,
                                                    std::uint32_t shard_count,
                                                    journal::Journal& journal,
                                                    const Clock& clock,
-                                                   const QueryConfig& config) {
+                                                   const QueryConfig& config,
+                                                   std::function<bool(ShardId shard)> projects) {
     auto faults = projection::parse_fault_points(config.projection_fault);
     if (!faults.ok()) {
         return faults.status();
@@ -111,7 +112,8 @@ Result<std::unique_ptr<QuerySide>> QuerySide::open(const std::string& location,
         journal, *side->store_, *side->projection_, clock,
         projection::EngineOptions{.shard_count = shard_count,
                                   .faults = *faults,
-                                  .loggable_id = domain::loggable_persistence_id});
+                                  .loggable_id = domain::loggable_persistence_id,
+                                  .projects = std::move(projects)});
     if (Status opened = side->engine_->open(); !opened.ok()) {
         return opened;
     }

@@ -4,6 +4,7 @@
 // payments projection and the engine that feeds it, their metrics and their readiness.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -37,12 +38,15 @@ std::string loggable_location(const std::string& location);
 class QuerySide {
 public:
     // Opens the read models at `location` (read_model_location()) and the payments
-    // projection's engine (not started). REQUIRES: journal and clock outlive the QuerySide.
-    static Result<std::unique_ptr<QuerySide>> open(const std::string& location,
-                                                   std::uint32_t shard_count,
-                                                   journal::Journal& journal,
-                                                   const Clock& clock,
-                                                   const QueryConfig& config);
+    // projection's engine (not started), which projects the shards `projects` takes (empty:
+    // all; a cluster node: those it serves). REQUIRES: journal and clock outlive the QuerySide.
+    static Result<std::unique_ptr<QuerySide>> open(
+        const std::string& location,
+        std::uint32_t shard_count,
+        journal::Journal& journal,
+        const Clock& clock,
+        const QueryConfig& config,
+        std::function<bool(ShardId shard)> projects = {});
 
     projection::Engine& engine() { return *engine_; }
     projection::Store& store() { return *store_; }

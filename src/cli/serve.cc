@@ -448,8 +448,15 @@ Node::Node(const ServeConfig& config, Opened opened)
                   .metrics = [this] { return metrics(); },
                   .not_ready_reason = [this] { return not_ready_reason(); }}),
       member_(std::move(opened.member)) {
-    auto query = QuerySide::open(read_model_location(config.data_dir, read_model_of(config)),
-                                 config.shard_count, *journal_, clock_, config.query);
+    // A cluster node projects the shards it serves: each shard's projection runs on its owner
+    // and moves with it, resuming from the offset stored with the rows.
+    std::function<bool(ShardId)> projects;
+    if (member_ != nullptr) {
+        projects = [this](ShardId shard) { return runtime_.serves(shard); };
+    }
+    auto query =
+        QuerySide::open(read_model_location(config.data_dir, read_model_of(config)),
+                        config.shard_count, *journal_, clock_, config.query, std::move(projects));
     if (!query.ok()) {
         QRPAY_LOG_ERROR("read model: %s", query.status().to_string().c_str());
         return;

@@ -250,6 +250,10 @@ std::vector<Engine::Batch> Engine::plan_round(bool ignore_backoff) {
     for (std::size_t i = 0; i < count; ++i) {
         std::size_t shard = (next_first_shard_ + i) % count;
         Cursor& cursor = cursors_[shard];
+        if (!projects(shard)) {
+            cursor.wanted = false;  // wanted again by a commit or the poll once it is ours
+            continue;
+        }
         if (!cursor.wanted || (!ignore_backoff && cursor.retry_at > now)) {
             continue;
         }
@@ -566,17 +570,29 @@ EngineStats Engine::stats() const {
     return out;
 }
 
+bool Engine::projects(std::size_t shard) const {
+    return !options_.projects || options_.projects(ShardId(static_cast<std::uint32_t>(shard)));
+}
+
 bool Engine::healthy() const {
     std::lock_guard lock(mutex_);
-    return std::none_of(cursors_.begin(), cursors_.end(),
-                        [](const Cursor& cursor) { return cursor.failure.has_value(); });
+    for (std::size_t shard = 0; shard < cursors_.size(); ++shard) {
+        if (cursors_[shard].failure.has_value() && projects(shard)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 std::optional<UnixMs> Engine::as_of() const {
     std::lock_guard lock(mutex_);
     std::optional<UnixMs> newest;
     std::optional<UnixMs> oldest_behind;
-    for (const Cursor& cursor : cursors_) {
+    for (std::size_t shard = 0; shard < cursors_.size(); ++shard) {
+        const Cursor& cursor = cursors_[shard];
+        if (!projects(shard)) {
+            continue;
+        }
         bool applied_any = cursor.applied.value > 0;
         if (applied_any && (!newest || cursor.applied_written_at > *newest)) {
             newest = cursor.applied_written_at;

@@ -70,6 +70,11 @@ struct EngineOptions {
     LoggableId loggable_id = redacted_persistence_id;
     // Called on the worker after each commit with every applied event's lag (benchmarks).
     std::function<void(std::chrono::milliseconds lag)> lag_observer{};
+    // The shards this engine projects now (a cluster node: the shards it serves, so that each
+    // shard is projected by its owner only and moves with it, resuming from its stored
+    // offset); empty: every shard. Any thread; must not block. Health and as_of() speak for
+    // these shards only.
+    std::function<bool(ShardId shard)> projects{};
 };
 
 // Why a shard stopped.
@@ -151,6 +156,8 @@ private:
         std::chrono::steady_clock::time_point retry_at{};  // of clock_
     };
     struct Batch;
+    // Whether options_.projects takes the shard now (always without it).
+    [[nodiscard]] bool projects(std::size_t shard) const;
     struct RoundResult {
         std::size_t events_read = 0;
         std::size_t shards_failed = 0;

@@ -253,6 +253,55 @@ TEST_P(EngineTest, TwoEnginesOnOneStoreApplyEveryEventOnceAndBothCatchUp) {
     }
 }
 
+// A cluster: each engine projects only the shards its node serves. Shard 0 first belongs to the
+// first engine and shards 1 and 2 to the second; then shard 0 moves to the second, which resumes
+// from the offset the first one stored. Every event is applied once, by its shard's owner.
+TEST_P(EngineTest, EachEngineProjectsTheShardsItsNodeServesAndAMovedShardResumes) {
+    auto journal = journal::make_memory_journal();
+    auto other_store = Store::open({.path = location_});
+    ASSERT_TRUE(other_store.ok()) << other_store.status().to_string();
+    std::atomic<bool> zero_is_firsts{true};
+    EngineOptions first_options{.shard_count = 3,
+                                .poll_interval = 3'600'000ms,
+                                .retry_backoff_first = 5ms,
+                                .retry_backoff_max = 20ms};
+    EngineOptions second_options = first_options;
+    first_options.projects = [&](ShardId shard) { return shard.value == 0 && zero_is_firsts; };
+    second_options.projects = [&](ShardId shard) { return shard.value != 0 || !zero_is_firsts; };
+    auto first = make_engine(*journal, first_options);
+    Engine second(*journal, **other_store, projection_, clock_, second_options);
+    ASSERT_TRUE(second.open().ok());
+    journal->set_commit_listener([&](ShardId shard, ShardOffset offset) {
+        first->on_commit(shard, offset);
+        second.on_commit(shard, offset);
+    });
+    first->start();
+    second.start();
+    for (std::uint32_t shard = 0; shard < 3; ++shard) {
+        for (std::uint64_t i = 0; i < 10; ++i) {
+            append(*journal, "e|" + std::to_string(shard), ShardId(shard), i, 1);
+        }
+    }
+    ASSERT_TRUE(eventually([&] { return recorded(*store_).size() == 30U; }));
+    EXPECT_EQ(first->stats().events_applied, 10U);
+    EXPECT_EQ(second.stats().events_applied, 20U);
+
+    zero_is_firsts = false;
+    for (std::uint64_t i = 10; i < 15; ++i) {
+        append(*journal, "e|0", ShardId(0), i, 1);
+    }
+    ASSERT_TRUE(eventually([&] { return recorded(*store_).size() == 35U; }));
+    first->stop();
+    second.stop();
+    EXPECT_EQ(first->stats().events_applied, 10U) << "a shard it no longer serves";
+    EXPECT_EQ(second.stats().events_applied, 25U);
+    EXPECT_TRUE(first->healthy());
+    EXPECT_TRUE(second.healthy());
+    for (const auto& [event, count] : recorded(*store_)) {
+        EXPECT_EQ(count, 1) << event;
+    }
+}
+
 TEST_P(EngineTest, ConcurrentAppendsToTheSqliteJournalAreAllAppliedInEntityOrder) {
     auto opened = journal::open_sqlite_journal({.path = dir_.path() + "/journal.sqlite3"});
     ASSERT_TRUE(opened.ok());
