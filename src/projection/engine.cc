@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <thread>
 #include <utility>
 
 #include "base/assert.h"
@@ -61,33 +62,28 @@ Engine::Engine(journal::Journal& journal,
 
 Engine::~Engine() { stop(); }
 
+// The tables first, then the offsets, in two transactions: another node's engine may be
+// writing rows and offsets meanwhile, and a transaction holding both a table lock (from
+// CREATE INDEX IF NOT EXISTS) and waiting on its offset rows would deadlock with it. A failed
+// attempt (a deadlock PostgreSQL broke all the same) is tried again, a few times.
 Status Engine::open() {
     auto db = store_.open_writer();
     if (!db.ok()) {
         return db.status();
     }
     db_ = std::move(db).value();
+    constexpr int attempts_max = 5;
     std::vector<StoredOffset> offsets;
-    Status prepared = sql::in_transaction(*db_, sql::Begin::immediate, [&]() -> Status {
-        auto generation = ensure_generation(*db_, key_);
-        if (!generation.ok()) {
-            return generation.status();
+    Status prepared;
+    for (int attempt = 1; attempt <= attempts_max; ++attempt) {
+        prepared = prepare_tables_and_offsets(offsets);
+        if (prepared.ok()) {
+            break;
         }
-        tables_ = TableSet{options_.rebuild ? std::string(rebuild_table_suffix) : std::string(),
-                           "_g" + std::to_string(*generation)};
-        if (Status created = projection_.create_tables(*db_, tables_); !created.ok()) {
-            return created;
-        }
-        if (Status ensured = ensure_offsets(*db_, key_, options_.shard_count); !ensured.ok()) {
-            return ensured;
-        }
-        auto loaded = load_offsets(*db_, key_, options_.shard_count);
-        if (!loaded.ok()) {
-            return loaded.status();
-        }
-        offsets = std::move(loaded).value();
-        return {};
-    });
+        QRPAY_LOG_WARN("projection %s: opening its tables failed (attempt %d of %d): %s",
+                       name_.c_str(), attempt, attempts_max, prepared.to_string().c_str());
+        std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+    }
     if (!prepared.ok()) {
         return prepared;
     }
@@ -99,6 +95,32 @@ Status Engine::open() {
         cursors_[shard].durable = offsets[shard].offset;
     }
     return {};
+}
+
+Status Engine::prepare_tables_and_offsets(std::vector<StoredOffset>& offsets) {
+    Status created = sql::in_transaction(*db_, sql::Begin::immediate, [&]() -> Status {
+        auto generation = ensure_generation(*db_, key_);
+        if (!generation.ok()) {
+            return generation.status();
+        }
+        tables_ = TableSet{options_.rebuild ? std::string(rebuild_table_suffix) : std::string(),
+                           "_g" + std::to_string(*generation)};
+        return projection_.create_tables(*db_, tables_);
+    });
+    if (!created.ok()) {
+        return created;
+    }
+    return sql::in_transaction(*db_, sql::Begin::immediate, [&]() -> Status {
+        if (Status ensured = ensure_offsets(*db_, key_, options_.shard_count); !ensured.ok()) {
+            return ensured;
+        }
+        auto loaded = load_offsets(*db_, key_, options_.shard_count);
+        if (!loaded.ok()) {
+            return loaded.status();
+        }
+        offsets = std::move(loaded).value();
+        return {};
+    });
 }
 
 void Engine::start() {

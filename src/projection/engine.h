@@ -156,6 +156,8 @@ private:
         std::chrono::steady_clock::time_point retry_at{};  // of clock_
     };
     struct Batch;
+    // open()'s work: the tables of the current generation, then the stored offsets.
+    Status prepare_tables_and_offsets(std::vector<StoredOffset>& offsets);
     // Whether options_.projects takes the shard now (always without it).
     [[nodiscard]] bool projects(std::size_t shard) const;
     struct RoundResult {
