@@ -285,7 +285,7 @@ std::string cluster_metrics(const cluster::ClusterMember* member) {
 
 // After a cluster node left, how long its internal listener stays open for commands peers
 // routed by a view from before the leave: several of their 100 ms refreshes.
-constexpr std::chrono::milliseconds internal_close_grace{500};
+constexpr std::chrono::milliseconds internal_close_grace{1'000};
 
 // Everything `qrpay serve` runs, declared in construction order (each part may refer to the
 // parts above it) and so destroyed in reverse. The fallible parts (files, the agency) are

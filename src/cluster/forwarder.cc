@@ -212,7 +212,10 @@ void PeerForwarder::try_once(const std::shared_ptr<Attempt>& attempt) {
                                 .path = std::string(internal_commands_path),
                                 .headers = {{"Authorization", "Bearer " + options_.secret},
                                             {"Content-Type", "application/octet-stream"}},
-                                .body = attempt->frame};
+                                .body = attempt->frame,
+                                // A peer closes an idle connection without reading what
+                                // arrives on it (a node stopping after it left).
+                                .replay_on_stale_connection = true};
     client->call_async(std::move(request), [this, attempt](Result<http::Response> response) {
         if (!response.ok()) {
             if (response.status().code() == Errc::unavailable) {  // surely not sent

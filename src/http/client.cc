@@ -85,6 +85,7 @@ bool iequals(std::string_view left, std::string_view right) {
 // Safe to send twice (RFC 9110 idempotent methods, or the caller's idempotency key).
 bool is_replayable(const ClientRequest& request) {
     return request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS" ||
+           request.replay_on_stale_connection ||
            request.headers.find("Idempotency-Key") != request.headers.end();
 }
 
@@ -296,6 +297,14 @@ void Exchange::on_connect(const error_code& error) {
     std::string why = aborted_                         ? std::string("http client stopped")
                       : error == beast::error::timeout ? std::string("timed out")
                                                        : error.message();
+    if (replayed_) {
+        // The request went out once already, on the pooled connection that then closed: the
+        // server may have processed it before it went away.
+        finish(Status(Errc::unknown_outcome, "sent, then the connection closed, and " + base.host +
+                                                 ":" + base.port +
+                                                 " cannot be reached again: " + why));
+        return;
+    }
     finish(
         Status(Errc::unavailable, "cannot connect to " + base.host + ":" + base.port + ": " + why));
 }

@@ -13,7 +13,9 @@
 //                     unparsable or too large: the server may have processed the request
 // A request is re-sent once on a fresh connection, and only when it went out on a pooled
 // keep-alive connection that turned out closed by the server before any response byte came
-// back, and when it is safe to repeat: GET/HEAD/OPTIONS, or it carries an Idempotency-Key.
+// back, and when it is safe to repeat: GET/HEAD/OPTIONS, it carries an Idempotency-Key, or the
+// caller says so (replay_on_stale_connection). A re-sent request that then cannot connect is
+// unknown_outcome, not unavailable: its first send may have been processed.
 //
 // Threads: one I/O thread, owned and joined by stop(). Every method may be called from any
 // thread; call() must not be called from a `done` callback (it would wait for itself).
@@ -46,6 +48,9 @@ struct ClientRequest {
     Headers headers{};       // Host, Content-Length and User-Agent are set by the client
     std::string body{};      // sent with Content-Type application/json unless headers say else
     std::chrono::milliseconds timeout{0};  // 0: options.response_timeout
+    // Re-send on a stale pooled connection as above although the method is not safe: the
+    // caller knows a server that closes an idle connection has not read what arrives on it.
+    bool replay_on_stale_connection = false;
 };
 
 class Client {

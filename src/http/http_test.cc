@@ -392,6 +392,21 @@ TEST(HttpClient, ReplaysAStalePooledConnectionOnlyWhenSafe) {
                                .headers = {{"Idempotency-Key", "k1"}},
                                .body = "{}"});
     ASSERT_TRUE(keyed.ok()) << keyed.status().to_string();
+
+    third_server->stop();
+    auto fourth_server = start_server(echo_handler(), {.port = port});
+    auto opted = client->call(
+        {.method = "POST", .path = "/command", .body = "{}", .replay_on_stale_connection = true});
+    ASSERT_TRUE(opted.ok()) << opted.status().to_string();
+
+    // Replayed, then nobody listens: the first send may have been processed.
+    fourth_server->stop();
+    auto lost = client->call({.method = "POST",
+                              .path = "/charge",
+                              .headers = {{"Idempotency-Key", "k2"}},
+                              .body = "{}"});
+    ASSERT_FALSE(lost.ok());
+    EXPECT_EQ(lost.status().code(), Errc::unknown_outcome) << lost.status().to_string();
 }
 
 TEST(HttpClient, CallsBeyondThePoolAndQueueAreRefused) {

@@ -277,7 +277,9 @@ TEST_F(ClusterTest, ASigtermHandsEveryShardToTheOtherNodeAndNoRequestFails) {
     EXPECT_EQ(b->terminate(), 0);
     leaving_done = true;
     load.join();
-    EXPECT_TRUE(failures.empty()) << failures.size() << " failed, first: " << failures.front();
+    EXPECT_TRUE(failures.empty()) << failures.size() << " failed, first: " << failures.front()
+                                  << "\nnode a:\n"
+                                  << a->process().log_tail(20000);
     EXPECT_GE(created.load(), 20);
     ASSERT_TRUE(eventually([&] { return served(*a) == shard_count; }));
     auto client = client_for(a->port());
