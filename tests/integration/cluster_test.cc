@@ -1,9 +1,10 @@
 // A cluster of real `qrpay serve --etcd` processes on one real etcd and one real PostgreSQL:
 // `qrpay cluster init` and its refusals; two nodes sharing the shards, each taking any request
 // and forwarding the commands of the other's shards to it (a payment whose Token and
-// Transaction live on different nodes); a planned leave (SIGTERM) handing every shard to the
-// other node while requests keep coming, none failing; a kill -9 whose shards move once its
-// lease expires.
+// Transaction live on different nodes), event streams that follow a transaction on the other
+// node; a planned leave (SIGTERM) and a rolling restart behind a real HAProxy while requests
+// keep coming, none failing; fencing's positive control (a paused owner's late append refused);
+// a kill -9 whose lease the survivor revokes at once; etcd lost and back.
 
 #include <gtest/gtest.h>
 #include <signal.h>
