@@ -135,7 +135,7 @@ render() {
         carry_section "What was tried" "$old"
         carry_section "Projection lag" "$old"
         carry_section "Soak" "$old"
-        # Written by hand until the cluster's own benchmark exists (issue 13).
+        # Written by bench/failover (issue 13).
         carry_section "Cluster failover" "$old"
         history_section "$row"
         how_to_run
