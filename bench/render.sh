@@ -549,6 +549,8 @@ how_to_run() {
     bench/soak                     # 30 minutes at half the maximum; rewrites "Soak" only
     bench/soak --rate 600 --duration 10m   # a given rate, a shorter soak
     bench/soak --tiny              # seconds; what make test runs (bench_soak_tiny)
+    bench/failover                 # about 1 minute: 20 kill -9s in a 2-node cluster; rewrites
+                                   # "Cluster failover" only
 
 Single tools: `qrpay bench load --help` (open loop at `--rate`, closed loop, `--mode max`,
 `--target healthz`, `--json FILE`, `--interval-json FILE --interval 1m`), `qrpay bench fill`,
