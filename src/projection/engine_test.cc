@@ -134,6 +134,34 @@ protected:
         ASSERT_TRUE(store.ok()) << store.status().to_string();
         store_ = std::move(store).value();
     }
+    // Two engines on one read model, each with a store connection of its own, both woken by
+    // the journal's commits and started: what two nodes of a cluster run.
+    struct TwoEngines {
+        std::unique_ptr<Engine> first;
+        std::unique_ptr<Store> other_store;
+        std::unique_ptr<Engine> second;
+    };
+    TwoEngines start_two_engines(journal::Journal& journal,
+                                 const EngineOptions& first_options,
+                                 const EngineOptions& second_options) {
+        TwoEngines engines;
+        engines.first = make_engine(journal, first_options);
+        auto other_store = Store::open({.path = location_});
+        EXPECT_TRUE(other_store.ok()) << other_store.status().to_string();
+        engines.other_store = std::move(other_store).value();
+        engines.second = std::make_unique<Engine>(journal, *engines.other_store, projection_,
+                                                  clock_, second_options);
+        EXPECT_TRUE(engines.second->open().ok());
+        journal.set_commit_listener([first = engines.first.get(), second = engines.second.get()](
+                                        ShardId shard, ShardOffset offset) {
+            first->on_commit(shard, offset);
+            second->on_commit(shard, offset);
+        });
+        engines.first->start();
+        engines.second->start();
+        return engines;
+    }
+
     std::unique_ptr<Engine> make_engine(journal::Journal& journal, EngineOptions options = {}) {
         options.retry_backoff_first = 5ms;
         options.retry_backoff_max = 20ms;
@@ -208,21 +236,12 @@ TEST_P(EngineTest, CommitListenerWakesTheWorkerForConcurrentAppends) {
 // event lands once, and the engine that lost a race reloads and goes on instead of stopping.
 TEST_P(EngineTest, TwoEnginesOnOneStoreApplyEveryEventOnceAndBothCatchUp) {
     auto journal = journal::make_memory_journal();
-    auto other_store = Store::open({.path = location_});
-    ASSERT_TRUE(other_store.ok()) << other_store.status().to_string();
     const EngineOptions options{.shard_count = 3,
                                 .poll_interval = 3'600'000ms,
                                 .retry_backoff_first = 5ms,
                                 .retry_backoff_max = 20ms};
-    auto first = make_engine(*journal, options);
-    Engine second(*journal, **other_store, projection_, clock_, options);
-    ASSERT_TRUE(second.open().ok());
-    journal->set_commit_listener([&](ShardId shard, ShardOffset offset) {
-        first->on_commit(shard, offset);
-        second.on_commit(shard, offset);
-    });
-    first->start();
-    second.start();
+    auto [first, other_store, second_engine] = start_two_engines(*journal, options, options);
+    Engine& second = *second_engine;
     constexpr int writers = 6;
     constexpr std::uint64_t appends_per_writer = 40;
     std::vector<std::thread> threads;
@@ -258,8 +277,6 @@ TEST_P(EngineTest, TwoEnginesOnOneStoreApplyEveryEventOnceAndBothCatchUp) {
 // from the offset the first one stored. Every event is applied once, by its shard's owner.
 TEST_P(EngineTest, EachEngineProjectsTheShardsItsNodeServesAndAMovedShardResumes) {
     auto journal = journal::make_memory_journal();
-    auto other_store = Store::open({.path = location_});
-    ASSERT_TRUE(other_store.ok()) << other_store.status().to_string();
     std::atomic<bool> zero_is_firsts{true};
     EngineOptions first_options{.shard_count = 3,
                                 .poll_interval = 3'600'000ms,
@@ -268,15 +285,9 @@ TEST_P(EngineTest, EachEngineProjectsTheShardsItsNodeServesAndAMovedShardResumes
     EngineOptions second_options = first_options;
     first_options.projects = [&](ShardId shard) { return shard.value == 0 && zero_is_firsts; };
     second_options.projects = [&](ShardId shard) { return shard.value != 0 || !zero_is_firsts; };
-    auto first = make_engine(*journal, first_options);
-    Engine second(*journal, **other_store, projection_, clock_, second_options);
-    ASSERT_TRUE(second.open().ok());
-    journal->set_commit_listener([&](ShardId shard, ShardOffset offset) {
-        first->on_commit(shard, offset);
-        second.on_commit(shard, offset);
-    });
-    first->start();
-    second.start();
+    auto [first, other_store, second_engine] =
+        start_two_engines(*journal, first_options, second_options);
+    Engine& second = *second_engine;
     for (std::uint32_t shard = 0; shard < 3; ++shard) {
         for (std::uint64_t i = 0; i < 10; ++i) {
             append(*journal, "e|" + std::to_string(shard), ShardId(shard), i, 1);

@@ -66,6 +66,12 @@ std::int64_t served(Server& node) {
     return gauge(node.admin_port(), "qrpay_cluster_shards_served");
 }
 
+// Both nodes serve some shards, and together all of them.
+bool share_the_shards(Server& a, Server& b) {
+    const std::int64_t on_a = served(a), on_b = served(b);
+    return on_a > 0 && on_b > 0 && on_a + on_b == shard_count;
+}
+
 class ClusterTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -174,10 +180,7 @@ TEST_F(ClusterTest, AnyNodeTakesAnyRequestAndForwardsItToTheShardsOwner) {
     auto b = node("b");
     a->start();
     b->start();
-    ASSERT_TRUE(eventually([&] {
-        const std::int64_t on_a = served(*a), on_b = served(*b);
-        return on_a > 0 && on_b > 0 && on_a + on_b == shard_count;
-    }));
+    ASSERT_TRUE(eventually([&] { return share_the_shards(*a, *b); }));
     auto via_a = client_for(a->port());
     auto via_b = client_for(b->port());
     const std::string consumer = a->token("consumer", "c-1");
@@ -214,10 +217,7 @@ TEST_F(ClusterTest, AnEventStreamOnOneNodeFollowsATransactionOnAnyNode) {
     auto b = node("b");
     a->start();
     b->start();
-    ASSERT_TRUE(eventually([&] {
-        const std::int64_t on_a = served(*a), on_b = served(*b);
-        return on_a > 0 && on_b > 0 && on_a + on_b == shard_count;
-    }));
+    ASSERT_TRUE(eventually([&] { return share_the_shards(*a, *b); }));
     auto via_a = client_for(a->port());
     const std::string consumer = a->token("consumer", "c-1");
     const std::string merchant = a->token("merchant", "m-1");
@@ -254,10 +254,7 @@ TEST_F(ClusterTest, ASigtermHandsEveryShardToTheOtherNodeAndNoRequestFails) {
     ASSERT_TRUE(eventually([&] { return served(*a) == shard_count; }));
     auto b = node("b");
     b->start();
-    ASSERT_TRUE(eventually([&] {
-        const std::int64_t on_a = served(*a), on_b = served(*b);
-        return on_a > 0 && on_b > 0 && on_a + on_b == shard_count;
-    }));
+    ASSERT_TRUE(eventually([&] { return share_the_shards(*a, *b); }));
     const std::string consumer = a->token("consumer", "c-1");
     std::atomic<bool> leaving_done{false};
     std::atomic<int> created{0};
@@ -298,10 +295,7 @@ TEST_F(ClusterTest, ARollingRestartBehindHaproxyFailsNoRequest) {
     auto b = node("b");
     a->start();
     b->start();
-    const auto shared = [&] {
-        const std::int64_t on_a = served(*a), on_b = served(*b);
-        return on_a > 0 && on_b > 0 && on_a + on_b == shard_count;
-    };
+    const auto shared = [&] { return share_the_shards(*a, *b); };
     ASSERT_TRUE(eventually(shared));
     const std::uint16_t front = free_port();
     const std::string config =
@@ -403,10 +397,7 @@ TEST_F(ClusterTest, AKilledNodesLeaseIsRevokedByItsPeerAndItsShardsMove) {
     auto b = node("b", "10s");
     a->start();
     b->start();
-    ASSERT_TRUE(eventually([&] {
-        const std::int64_t on_a = served(*a), on_b = served(*b);
-        return on_a > 0 && on_b > 0 && on_a + on_b == shard_count;
-    }));
+    ASSERT_TRUE(eventually([&] { return share_the_shards(*a, *b); }));
     b->kill_hard();
     ASSERT_TRUE(eventually([&] { return served(*a) == shard_count; }));
     EXPECT_EQ(gauge(a->admin_port(), "qrpay_cluster_peer_revocations_total"), 1);
