@@ -16,6 +16,11 @@ constexpr std::size_t retry_tasks_max = 65'536;
 
 Status gone() { return Status(Errc::unavailable, "the node is stopping"); }
 
+// A peer that does not take a connection within ten tries' time is taken as unreachable.
+std::chrono::milliseconds peer_connect_timeout(const ForwarderOptions& options) {
+    return options.retry_interval * 10;
+}
+
 }  // namespace
 
 std::string internal_address_of(const std::string& node_info) {
@@ -73,6 +78,7 @@ void PeerForwarder::start() { retries_.start("forward-retry"); }
 
 void PeerForwarder::stop() {
     std::map<std::string, Peer> closing;
+    std::vector<Retired> retired;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stopped_) {
@@ -80,9 +86,13 @@ void PeerForwarder::stop() {
         }
         stopped_ = true;
         closing.swap(peers_);
+        retired.swap(retired_);
     }
     for (auto& [id, peer] : closing) {
         peer.client->stop();  // calls in flight answer; their waits land on retries_
+    }
+    for (Retired& old : retired) {
+        old.client->stop();
     }
     retries_.stop();  // waiting attempts answer unavailable when their tasks are destroyed
 }
@@ -112,7 +122,7 @@ void PeerForwarder::update(const ClusterView& view) {
         }
         auto client =
             http::Client::open({.base_url = "http://" + address,
-                                .connect_timeout = options_.retry_interval * 10,
+                                .connect_timeout = peer_connect_timeout(options_),
                                 .response_timeout = options_.response_timeout,
                                 .connections_max = options_.connections_per_peer_max,
                                 .calls_waiting_max = options_.calls_waiting_per_peer_max});
@@ -136,19 +146,40 @@ void PeerForwarder::update(const ClusterView& view) {
         } else {
             shard_owners_ = view.shard_owners;
             shard_owners_.resize(runtime_.options().shard_count);
+            const auto now = clock_.monotonic_now();
             for (auto& [id, peer] : peers_) {
                 if (auto kept = next.find(id);
                     kept == next.end() || kept->second.client != peer.client) {
-                    closing.push_back(std::move(peer.client));
+                    retired_.push_back({std::move(peer.client), now});
                 }
             }
             peers_ = std::move(next);
         }
     }
     for (const auto& client : closing) {
-        if (client != nullptr) {
-            client->stop();
-        }
+        client->stop();
+    }
+    close_finished_retirees();
+}
+
+void PeerForwarder::close_finished_retirees() {
+    // Every call ends within its connect and response timeouts; one more retry interval covers
+    // a call taken just as its client was retired.
+    const auto oldest_kept = clock_.monotonic_now() - peer_connect_timeout(options_) -
+                             options_.response_timeout - options_.retry_interval;
+    std::vector<std::shared_ptr<http::Client>> closing;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::erase_if(retired_, [&](Retired& old) {
+            if (old.client->calls_unfinished() > 0 && old.since > oldest_kept) {
+                return false;
+            }
+            closing.push_back(std::move(old.client));
+            return true;
+        });
+    }
+    for (const auto& client : closing) {
+        client->stop();
     }
 }
 
@@ -217,43 +248,49 @@ void PeerForwarder::try_once(const std::shared_ptr<Attempt>& attempt) {
                                 // arrives on it (a node stopping after it left).
                                 .replay_on_stale_connection = true};
     client->call_async(std::move(request), [this, attempt](Result<http::Response> response) {
-        if (!response.ok()) {
-            if (response.status().code() == Errc::unavailable) {  // surely not sent
-                wait_and_retry(attempt,
-                               "its owner cannot be reached: " + response.status().message());
-                return;
-            }
-            ++lost_answers_;
-            attempt->answer(Status(Errc::unknown_outcome,
-                                   "forwarded, answer lost: " + response.status().to_string()));
-            return;
-        }
-        // The peer's listener refused the connection before reading anything. Any other 503
-        // (its handler did not answer in time) may come after the command ran.
-        if (response->status == 503 &&
-            response->body.find("\"too_many_connections\"") != std::string::npos) {
-            wait_and_retry(attempt, "its owner is saturated");
-            return;
-        }
-        if (response->status == 503) {
-            ++lost_answers_;
-            attempt->answer(Status(Errc::unknown_outcome, "the owner did not answer in time"));
-            return;
-        }
-        if (response->status != 200) {
-            attempt->answer(
-                Status(Errc::remote_error, "a peer answered a forwarded command with HTTP " +
-                                               std::to_string(response->status)));
-            return;
-        }
-        Result<Result<std::string>> answer = decode_answer(response->body);
-        if (!answer.ok()) {
-            ++lost_answers_;
-            attempt->answer(Status(Errc::unknown_outcome, answer.status().message()));
-            return;
-        }
-        on_answer(attempt, std::move(answer).value());
+        on_peer_response(attempt, std::move(response));
     });
+}
+
+void PeerForwarder::on_peer_response(const std::shared_ptr<Attempt>& attempt,
+                                     Result<http::Response> response) {
+    if (!response.ok()) {
+        if (response.status().code() == Errc::unavailable) {  // surely not sent
+            wait_and_retry(attempt, "its owner cannot be reached: " + response.status().message());
+            return;
+        }
+        ++lost_answers_;
+        QRPAY_LOG_WARN("forwarding: answer lost: %s", response.status().to_string().c_str());
+        attempt->answer(Status(Errc::unknown_outcome,
+                               "forwarded, answer lost: " + response.status().to_string()));
+        return;
+    }
+    // The peer's listener refused the connection before reading anything. Any other 503 (its
+    // handler did not answer in time) may come after the command ran.
+    if (response->status == 503 &&
+        response->body.find("\"too_many_connections\"") != std::string::npos) {
+        wait_and_retry(attempt, "its owner is saturated");
+        return;
+    }
+    if (response->status == 503) {
+        ++lost_answers_;
+        QRPAY_LOG_WARN("forwarding: the owner answered 503: %s", response->body.c_str());
+        attempt->answer(Status(Errc::unknown_outcome, "the owner did not answer in time"));
+        return;
+    }
+    if (response->status != 200) {
+        attempt->answer(Status(
+            Errc::remote_error,
+            "a peer answered a forwarded command with HTTP " + std::to_string(response->status)));
+        return;
+    }
+    Result<Result<std::string>> answer = decode_answer(response->body);
+    if (!answer.ok()) {
+        ++lost_answers_;
+        attempt->answer(Status(Errc::unknown_outcome, answer.status().message()));
+        return;
+    }
+    on_answer(attempt, std::move(answer).value());
 }
 
 void PeerForwarder::on_answer(const std::shared_ptr<Attempt>& attempt, Result<std::string> answer) {

@@ -10,7 +10,9 @@
 // retry_interval, for at most move_wait_max; then it is answered not_owner (503
 // shard_unavailable). A try is repeated only when it surely did not run: refused at the owner's
 // door, or never sent. A command sent whose answer was lost is answered unknown_outcome. When
-// the shard comes to this node meanwhile, the command runs here.
+// the shard comes to this node meanwhile, the command runs here. A peer that leaves the view
+// takes no new command, but its connections stay open until the commands already on them are
+// answered (a leaving node's internal listener answers for a moment after it let go).
 //
 // Bounds: per peer, connections_per_peer_max connections and calls_waiting_per_peer_max calls
 // queued for one (then the try waits as above); at most attempts_waiting_max commands waiting
@@ -36,7 +38,8 @@
 
 namespace qrpay::http {
 class Client;
-}
+struct Response;
+}  // namespace qrpay::http
 
 namespace qrpay::cluster {
 
@@ -90,13 +93,24 @@ private:
         std::string address;
         std::shared_ptr<http::Client> client;
     };
+    // The connections of a peer that left the view (or moved): no new command goes on them,
+    // and they are closed once the commands on them were answered, so that none is cut.
+    struct Retired {
+        std::shared_ptr<http::Client> client;
+        std::chrono::steady_clock::time_point since;
+    };
     enum class Route { here, peer, wait };
 
     void try_once(const std::shared_ptr<Attempt>& attempt);
     // The shard's route now, and the peer's connection when it is a peer's.
     Route route_of(ShardId shard, std::shared_ptr<http::Client>& client, std::string& why) const;
+    // What came back from the peer's internal listener (on its connection's I/O thread).
+    void on_peer_response(const std::shared_ptr<Attempt>& attempt, Result<http::Response> response);
     void on_answer(const std::shared_ptr<Attempt>& attempt, Result<std::string> answer);
     void wait_and_retry(const std::shared_ptr<Attempt>& attempt, const std::string& why);
+    // Closes the retired connections with no command left on them, or older than any command
+    // can take. Not under mutex_.
+    void close_finished_retirees();
 
     runtime::Runtime& runtime_;
     const Clock& clock_;
@@ -106,6 +120,7 @@ private:
     mutable std::mutex mutex_;  // guards the routes below
     std::vector<std::string> shard_owners_;
     std::map<std::string, Peer> peers_;  // by node id
+    std::vector<Retired> retired_;
     bool stopped_ = false;
 
     std::atomic<std::size_t> attempts_waiting_{0};

@@ -6,6 +6,7 @@
 
 #include "http/client.h"
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -169,6 +170,12 @@ public:
     void forget(Exchange* exchange) { active_.erase(exchange); }
     void remove_waiting(Exchange* exchange);
     bool stopping() const { return stopping_io_; }
+    // Any thread: a call is counted from its Exchange's construction to its finish().
+    void count_call_taken() { calls_unfinished_.fetch_add(1, std::memory_order_relaxed); }
+    void count_call_finished() { calls_unfinished_.fetch_sub(1, std::memory_order_relaxed); }
+    std::size_t calls_unfinished() const {
+        return calls_unfinished_.load(std::memory_order_relaxed);
+    }
     const ClientOptions& options() const { return options_; }
     const BaseUrl& base() const { return base_; }
     const tcp::resolver::results_type& endpoints() const { return endpoints_; }
@@ -192,6 +199,7 @@ private:
     std::unordered_map<Exchange*, std::weak_ptr<Exchange>> active_;
     bool stopping_io_ = false;
 
+    std::atomic<std::size_t> calls_unfinished_{0};
     std::mutex submit_mutex_;  // orders submit() against stop()
     bool stopped_ = false;     // guarded by submit_mutex_
     std::mutex stop_mutex_;    // makes stop() idempotent across threads
@@ -208,6 +216,7 @@ public:
           request_(std::move(request)),
           done_(std::move(done)),
           wait_timer_(client.context()) {
+        client_.count_call_taken();
         if (request_.timeout.count() <= 0) {
             request_.timeout = client.options().response_timeout;
         }
@@ -411,6 +420,7 @@ void Exchange::finish(Result<Response> result) {
     }
     Client::Done done = std::move(done_);
     run_done_logged(done, std::move(result));
+    client_.count_call_finished();
 }
 
 }  // namespace
@@ -603,6 +613,8 @@ Result<Response> Client::call(ClientRequest request) {
 void Client::call_async(ClientRequest request, Done done) {
     impl_->submit(std::move(request), std::move(done));
 }
+
+std::size_t Client::calls_unfinished() const { return impl_->calls_unfinished(); }
 
 void Client::stop() { impl_->stop(); }
 

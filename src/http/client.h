@@ -72,6 +72,10 @@ public:
     Result<Response> call(ClientRequest request);
     void call_async(ClientRequest request, Done done);
 
+    // Calls taken whose `done` has not run yet (waiting for a connection or in flight). A
+    // caller retiring a client stops it once this is 0, so that no call is cut.
+    [[nodiscard]] std::size_t calls_unfinished() const;
+
     // Fails waiting calls with unavailable, cuts in-flight ones (unknown_outcome), closes the
     // pool and joins the I/O thread. Every pending `done` has run when it returns. Idempotent.
     void stop();

@@ -228,6 +228,18 @@ void Server::start() {
     }
 }
 
+std::string Server::logs() const {
+    std::string all;
+    for (int start = 1; start <= starts_; ++start) {
+        std::string path = data_dir_ + "/serve-" + std::to_string(start) + ".log";
+        std::ifstream in(path, std::ios::binary);
+        std::stringstream text;
+        text << in.rdbuf();
+        all += "--- " + path + "\n" + text.str();
+    }
+    return all;
+}
+
 void Server::spawn() {
     std::vector<std::string> argv = {qrpay_binary(),   "serve",
                                      "--listen",       "127.0.0.1:" + std::to_string(port_),

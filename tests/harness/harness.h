@@ -103,6 +103,8 @@ public:
     bool journal_in_postgres() const { return !journal_url_.empty(); }
     const std::string& journal_url() const { return journal_url_; }
     Process& process() { return *process_; }
+    // Every start's log, oldest first, each under a header line.
+    std::string logs() const;
     // A bearer token from `qrpay token issue` against this server's key.
     std::string token(const std::string& role, const std::string& subject) const;
 

@@ -13,6 +13,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -36,6 +38,19 @@ bool eventually(Condition condition) {
 }
 
 constexpr std::uint32_t shard_count = 16;
+
+// UTC time of day with milliseconds, as the server logs print it: lines a failure up with them.
+std::string wall_clock_now() {
+    auto now = std::chrono::system_clock::now();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+    std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char text[32];
+    std::snprintf(text, sizeof text, "%02d:%02d:%02d.%03d", utc.tm_hour, utc.tm_min, utc.tm_sec,
+                  static_cast<int>(ms.count()));
+    return text;
+}
 
 // Runs `qrpay ARGS...`; its exit status.
 int run_qrpay(const std::vector<std::string>& args, const std::string& log) {
@@ -329,7 +344,8 @@ TEST_F(ClusterTest, ARollingRestartBehindHaproxyFailsNoRequest) {
             if (answer.status == 201) {
                 ++created;
             } else {
-                failures.push_back(std::to_string(answer.status) + " " + answer.raw);
+                failures.push_back(wall_clock_now() + " " + std::to_string(answer.status) + " " +
+                                   answer.raw);
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
@@ -342,7 +358,9 @@ TEST_F(ClusterTest, ARollingRestartBehindHaproxyFailsNoRequest) {
     done = true;
     load.join();
     EXPECT_TRUE(failures.empty()) << failures.size() << " of " << created.load() + failures.size()
-                                  << " failed, first: " << failures.front();
+                                  << " failed, first: " << failures.front() << "\nnode a:\n"
+                                  << a->logs() << "\nnode b:\n"
+                                  << b->logs();
     EXPECT_GT(created.load(), 50);
     (void)haproxy.terminate();  // HAProxy exits 143 on SIGTERM
 }
