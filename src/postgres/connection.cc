@@ -21,6 +21,7 @@ constexpr unsigned oid_text = 25;
 
 constexpr int binary_format = 1;
 constexpr const char* sqlstate_unique_violation = "23505";
+constexpr const char* sqlstate_read_only_sql_transaction = "25006";
 // Class 22: a value out of range, a bad number or date, a division by zero.
 constexpr const char* sqlstate_class_data_exception = "22";
 
@@ -207,7 +208,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url,
 
 Connection::~Connection() { PQfinish(conn_); }
 
-bool Connection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+bool Connection::broken() const { return server_read_only_ || PQstatus(conn_) != CONNECTION_OK; }
 
 bool Connection::in_transaction() const {
     const PGTransactionStatusType status = PQtransactionStatus(conn_);
@@ -215,6 +216,10 @@ bool Connection::in_transaction() const {
 }
 
 Status Connection::lost(std::string_view what) {
+    if (server_read_only_) {
+        return {Errc::unavailable,
+                "postgres: " + std::string(what) + " not run: the server turned out read-only"};
+    }
     return {Errc::unavailable, "postgres: connection lost during " + std::string(what) + ": " +
                                    trimmed(PQerrorMessage(conn_))};
 }
@@ -239,6 +244,12 @@ Result<Rows> Connection::take_result(pg_result* result, std::string_view what) {
     sqlstate_ = state == nullptr ? "" : state;
     std::string message =
         trimmed(result == nullptr ? PQerrorMessage(conn_) : PQresultErrorMessage(result));
+    if (sqlstate_ == sqlstate_read_only_sql_transaction) {
+        server_read_only_ = true;
+        return Status{Errc::unavailable, "postgres: " + std::string(what) +
+                                             " refused: the server is read-only (" + message +
+                                             "); this connection is dropped"};
+    }
     Errc code = Errc::io_error;
     if (sqlstate_ == sqlstate_unique_violation) {
         code = Errc::conflict;

@@ -7,9 +7,12 @@
 // raw bytes, a text its UTF-8 bytes. So nothing is escaped or parsed as text on either side.
 //
 // Errors (Status codes):
-//   unavailable      the connection is lost (or could not be made); broken() is then true and
-//                    the connection must be replaced. Whether a COMMIT sent before the loss
-//                    took effect is unknown: the caller decides what that means.
+//   unavailable      the connection is lost (or could not be made), or its server refused a
+//                    write as read-only (SQLSTATE 25006: a standby, or a primary demoted by a
+//                    failover); broken() is then true and the connection must be replaced (a
+//                    multi-host URL with target_session_attrs=read-write then finds the
+//                    primary). Whether a COMMIT sent before the loss took effect is unknown:
+//                    the caller decides what that means.
 //   conflict         a unique constraint refused a row (SQLSTATE 23505)
 //   invalid_argument a value the statement cannot take: out of range, malformed (class 22)
 //   io_error         any other failure of a statement; sqlstate() says which
@@ -118,7 +121,8 @@ public:
     // Runs several statements without parameters at once (schema scripts, BEGIN, COMMIT).
     Status run_script(const std::string& sql);
 
-    // True once the connection is lost; every later call answers unavailable.
+    // True once the connection is lost or its server turned out read-only; every later call
+    // answers unavailable.
     [[nodiscard]] bool broken() const;
     // True while a transaction is open (also a failed one, until ROLLBACK).
     [[nodiscard]] bool in_transaction() const;
@@ -199,6 +203,7 @@ private:
     std::unordered_map<std::string, std::string> prepared_;
     std::uint64_t statements_named_ = 0;
     std::string sqlstate_;
+    bool server_read_only_ = false;  // a write was refused with 25006: useless for writes
 };
 
 }  // namespace qrpay::postgres

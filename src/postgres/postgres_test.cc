@@ -60,6 +60,20 @@ TEST(PostgresConnection, AUniqueViolationIsAConflictAndOtherFailuresIoErrors) {
     EXPECT_FALSE(db->broken());
 }
 
+// A write refused as read-only (what a standby, or a primary demoted by a failover, answers)
+// makes the connection useless for a writer: it is dropped like a lost one, so that the next
+// connection (target_session_attrs=read-write) finds the primary.
+TEST(PostgresConnection, AWriteRefusedAsReadOnlyBreaksTheConnection) {
+    auto db = connect(fresh_url());
+    ASSERT_TRUE(db->run_script("CREATE TABLE t (k bigint PRIMARY KEY)").ok());
+    ASSERT_TRUE(db->run_script("SET default_transaction_read_only = on").ok());
+    Status refused = db->run("INSERT INTO t VALUES ($1)", Params().add_int(1));
+    EXPECT_EQ(refused.code(), Errc::unavailable) << refused.to_string();
+    EXPECT_NE(refused.message().find("read-only"), std::string::npos) << refused.to_string();
+    EXPECT_TRUE(db->broken());
+    EXPECT_EQ(db->run("SELECT 1").code(), Errc::unavailable);
+}
+
 TEST(PostgresConnection, APipelineAnswersEachStatementAndSkipsThoseAfterAFailure) {
     auto db = connect(fresh_url());
     ASSERT_TRUE(db->run_script("CREATE TABLE t (k bigint PRIMARY KEY)").ok());

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -31,13 +32,36 @@ constexpr const char* watchdog_script = R"sh(trap '' INT TERM HUP
 read -r _
 for pass in 1 2; do
     for p in /proc/[0-9]*; do
-        [ "$p/cwd" -ef "$1" ] && kill -9 "${p#/proc/}" 2>/dev/null
+        case "$(readlink "$p/cwd" 2>/dev/null)" in
+            "$1" | "$1"/*) kill -9 "${p#/proc/}" 2>/dev/null ;;
+        esac
     done
     sleep 0.2
 done
 [ -n "$3" ] || rm -rf "$2")sh";
 
 std::string errno_text() { return std::generic_category().message(errno); }
+
+struct ProcessStat {
+    char state = 0;  // 'Z': a zombie
+    pid_t parent = 0;
+};
+
+// Process `pid`'s state and parent from /proc/<pid>/stat; nullopt when there is no such process.
+std::optional<ProcessStat> process_stat(const std::string& pid) {
+    std::string stat = file_text("/proc/" + pid + "/stat", 0);
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    std::size_t comm_end = stat.rfind(')');
+    if (comm_end == std::string::npos) {
+        return std::nullopt;
+    }
+    std::istringstream fields(stat.substr(comm_end + 1));
+    ProcessStat result;
+    if (!(fields >> result.state >> result.parent)) {
+        return std::nullopt;
+    }
+    return result;
+}
 
 }  // namespace
 
@@ -141,6 +165,27 @@ pid_t spawn(std::vector<std::string> command,
     const pid_t pid = spawn(std::move(command), input, output_path, cwd, false);
     ::close(input);
     return pid;
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+    std::vector<pid_t> children;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+        const std::string name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+            continue;
+        }
+        std::optional<ProcessStat> stat = process_stat(name);
+        if (stat && stat->parent == parent) {
+            children.push_back(std::stoi(name));
+        }
+    }
+    return children;
+}
+
+bool process_gone(pid_t pid) {
+    std::optional<ProcessStat> stat = process_stat(std::to_string(pid));
+    return !stat || stat->state == 'Z' || stat->state == 'X';
 }
 
 std::uint16_t free_port() {

@@ -45,13 +45,18 @@ pid_t spawn(std::vector<std::string> command,
             const std::string& output_path,
             const std::string& cwd);
 
+// The processes whose parent is `parent` now, from /proc.
+std::vector<pid_t> children_of(pid_t parent);
+// Gone: no such process, or a zombie (it has released its memory; its parent reaps it later).
+bool process_gone(pid_t pid);
+
 // A port on 127.0.0.1 that was free a moment ago; 0 when none could be had.
 std::uint16_t free_port();
 
 // A shell that reads a pipe only this process writes to, so its read ends when this process is
 // gone, however it went (a crash, an abort, SIGKILL). It then kills every process working in
-// `kill_in` (its current directory) and removes `remove`, unless QRPAY_TEST_KEEP_DIRS is set.
-// The harness's cleanup calls end() first, so it acts only when that cleanup never ran; the
+// `kill_in` or below it (its current directory) and removes `remove`, unless QRPAY_TEST_KEEP_DIRS
+// is set. The harness's cleanup calls end() first, so it acts only when that cleanup never ran; the
 // destructor does not (a forked child's exit must not end its parent's watchdog). Its own
 // session and ignored signals keep it alive through a Ctrl-C or a kill of the group.
 class Watchdog {

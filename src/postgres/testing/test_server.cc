@@ -29,12 +29,14 @@ namespace qrpay::postgres::testing {
 
 namespace {
 
+using qrpay::testing::children_of;
 using qrpay::testing::describe_exit;
-using qrpay::testing::file_tail;
 using qrpay::testing::file_size_or_zero;
+using qrpay::testing::file_tail;
 using qrpay::testing::file_text;
 using qrpay::testing::free_port;
 using qrpay::testing::poll_exit;
+using qrpay::testing::process_gone;
 using qrpay::testing::spawn;
 using qrpay::testing::wait_exit;
 
@@ -64,49 +66,6 @@ struct ServerUser {
 };
 
 std::string errno_text() { return std::generic_category().message(errno); }
-
-struct ProcessStat {
-    char state = 0;  // 'Z': a zombie
-    pid_t parent = 0;
-};
-
-// Process `pid`'s state and parent from /proc/<pid>/stat; nullopt when there is no such process.
-std::optional<ProcessStat> process_stat(const std::string& pid) {
-    std::string stat = file_text("/proc/" + pid + "/stat", 0);
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    std::size_t comm_end = stat.rfind(')');
-    if (comm_end == std::string::npos) {
-        return std::nullopt;
-    }
-    std::istringstream fields(stat.substr(comm_end + 1));
-    ProcessStat result;
-    if (!(fields >> result.state >> result.parent)) {
-        return std::nullopt;
-    }
-    return result;
-}
-
-std::vector<pid_t> children_of(pid_t parent) {
-    std::vector<pid_t> children;
-    std::error_code error;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
-        const std::string name = entry.path().filename().string();
-        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
-            continue;
-        }
-        std::optional<ProcessStat> stat = process_stat(name);
-        if (stat && stat->parent == parent) {
-            children.push_back(std::stoi(name));
-        }
-    }
-    return children;
-}
-
-// Gone: no such process, or a zombie (it has released its memory; PID 1 reaps it later).
-bool process_gone(pid_t pid) {
-    std::optional<ProcessStat> stat = process_stat(std::to_string(pid));
-    return !stat || stat->state == 'Z' || stat->state == 'X';
-}
 
 // Whether a postmaster.pid says that postmaster `pid` accepts connections: its first line is
 // the pid, its eighth the status (what pg_ctl reads). Unlike pinging until it answers, this
