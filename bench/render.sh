@@ -135,8 +135,9 @@ render() {
         carry_section "What was tried" "$old"
         carry_section "Projection lag" "$old"
         carry_section "Soak" "$old"
-        # Written by bench/failover (issue 13).
+        # Written by bench/failover and bench/storage-failover (issue 13).
         carry_section "Cluster failover" "$old"
+        carry_section "Storage failover" "$old"
         history_section "$row"
         how_to_run
     } > "$md.new"
@@ -551,6 +552,8 @@ how_to_run() {
     bench/soak --tiny              # seconds; what make test runs (bench_soak_tiny)
     bench/failover                 # about 1 minute: 20 kill -9s in a 2-node cluster; rewrites
                                    # "Cluster failover" only
+    bench/storage-failover         # about 2 minutes: 5 crashes of the journal's PostgreSQL
+                                   # primary under Patroni; rewrites "Storage failover" only
 
 Single tools: `qrpay bench load --help` (open loop at `--rate`, closed loop, `--mode max`,
 `--target healthz`, `--json FILE`, `--interval-json FILE --interval 1m`), `qrpay bench fill`,
