@@ -25,77 +25,13 @@
 #include "postgres/connection.h"
 #include "postgres/testing/test_server.h"
 #include "tests/integration/api_client.h"
+#include "tests/integration/payment_load.h"
 
 namespace qrpay::harness {
 namespace {
 
 using postgres::testing::TestServer;
 using qrpay::testing::eventually;
-
-// One answer as these tests judge it: the problem's code and Retry-After too.
-struct Answer {
-    int status = 0;  // 0 when the call itself failed (nothing listens, say)
-    nlohmann::json body;
-    std::string raw;
-    std::string content_type;
-    std::string retry_after;
-
-    [[nodiscard]] std::string code() const { return text("code"); }
-    // The transaction's status, when the answer is one.
-    [[nodiscard]] std::string transaction_status() const { return text("status"); }
-    [[nodiscard]] std::string text(const char* field) const {
-        return body.is_object() && body.contains(field) && body[field].is_string()
-                   ? body[field].get<std::string>()
-                   : "";
-    }
-};
-
-Answer call(http::Client& client,
-            const std::string& method,
-            const std::string& path,
-            const std::string& token = "",
-            const std::string& body = "",
-            const std::string& idempotency_key = "") {
-    http::ClientRequest request{.method = method, .path = path, .body = body};
-    if (!token.empty()) {
-        request.headers["Authorization"] = "Bearer " + token;
-    }
-    if (!idempotency_key.empty()) {
-        request.headers["Idempotency-Key"] = idempotency_key;
-    }
-    auto response = client.call(std::move(request));
-    Answer answer;
-    if (!response.ok()) {
-        answer.raw = response.status().to_string();
-        return answer;
-    }
-    answer.status = response->status;
-    answer.raw = response->body;
-    answer.content_type = std::string(response->header("Content-Type"));
-    answer.retry_after = std::string(response->header("Retry-After"));
-    answer.body = nlohmann::json::parse(response->body, nullptr, false);
-    return answer;
-}
-
-// What a write may answer while PostgreSQL comes and goes: its success (200, 201, 202), or a
-// 503 problem with Retry-After that says the journal is gone (nothing changed), or, for the
-// few writes whose COMMIT was under way at the kill, that the store failed while taking it
-// (it may or may not have happened). Never a 500, never a silent connection failure.
-bool is_allowed_answer(const Answer& answer) {
-    if (answer.status == 200 || answer.status == 201 || answer.status == 202) {
-        return true;
-    }
-    const bool unknown_outcome = answer.code() == "storage_unavailable" &&
-                                 answer.raw.find("may or may not") != std::string::npos;
-    return answer.status == 503 && answer.content_type == "application/problem+json" &&
-           std::atoi(answer.retry_after.c_str()) > 0 &&
-           (answer.code() == "journal_unavailable" || unknown_outcome);
-}
-
-std::string describe(const Answer& answer) {
-    return std::to_string(answer.status) + " " + answer.content_type +
-           " Retry-After=" + answer.retry_after + " " + answer.raw;
-}
 
 std::string file_text(const std::string& path) {
     std::ifstream in(path);
@@ -128,144 +64,6 @@ protected:
 
 // ---- a. kill -9 under load ------------------------------------------------------------------
 
-struct Tracked {
-    std::string id;
-    std::int64_t amount = 0;
-    Answer pay{};
-    bool cancel_sent = false;
-    Answer cancel{};
-};
-
-// Payments from several threads, as in crash_test.cc, keeping every answer.
-class Load {
-public:
-    Load(std::uint16_t port, std::string consumer, std::string merchant)
-        : port_(port), consumer_(std::move(consumer)), merchant_(std::move(merchant)) {}
-
-    void run(int threads) {
-        for (int t = 0; t < threads; ++t) {
-            workers_.emplace_back([this, t] { loop(t); });
-        }
-    }
-    void stop() {
-        stopping_ = true;
-        for (auto& worker : workers_) {
-            worker.join();
-        }
-    }
-    std::vector<Tracked> tracked() {
-        std::lock_guard lock(mutex_);
-        return tracked_;
-    }
-    // Answers that is_allowed_answer() refuses, described.
-    std::vector<std::string> refused_answers() {
-        std::lock_guard lock(mutex_);
-        return refused_;
-    }
-    int completed_answers() const { return completed_answers_.load(); }
-    int journal_unavailable_answers() const { return journal_unavailable_answers_.load(); }
-
-private:
-    // Each round asks for a code and pays the one asked for in the round before, so that some
-    // payments are sent while PostgreSQL is gone, for codes issued before.
-    void loop(int thread) {
-        auto client = client_for(port_, std::chrono::seconds(20), 1);
-        std::optional<std::pair<std::size_t, std::string>> unpaid;  // tracked index, code
-        for (int round = 0; !stopping_; ++round) {
-            Answer created = judged(call(*client, "POST", "/v1/payment-codes", consumer_));
-            if (unpaid) {
-                pay(*client, unpaid->first, unpaid->second, round);
-                unpaid.reset();
-            }
-            if (created.status != 201) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                continue;
-            }
-            Tracked item{.id = created.body["transaction_id"],
-                         .amount = 100 + thread * 1000 + round};
-            unpaid.emplace(remember(item), created.body["code"]);
-        }
-    }
-    void pay(http::Client& client, std::size_t index, const std::string& code, int round) {
-        const Tracked item = tracked_at(index);
-        // Half of them with an Idempotency-Key, whose lookup reads the journal first.
-        const std::string key = round % 2 == 0 ? "k-" + item.id : "";
-        Answer paid = judged(
-            call(client, "POST", "/v1/payments", merchant_, pay_body(code, item.amount), key));
-        update(index, [&](Tracked& t) { t.pay = paid; });
-        if (paid.status != 200 || paid.transaction_status() != "completed") {
-            return;
-        }
-        ++completed_answers_;
-        if (round % 4 < 2) {
-            update(index, [](Tracked& t) { t.cancel_sent = true; });
-            Answer cancelled =
-                judged(call(client, "POST", "/v1/transactions/" + item.id + "/cancel", merchant_,
-                            "", "c-" + item.id));
-            update(index, [&](Tracked& t) { t.cancel = cancelled; });
-        }
-    }
-    Answer judged(Answer answer) {
-        journal_unavailable_answers_ += answer.code() == "journal_unavailable" ? 1 : 0;
-        if (!is_allowed_answer(answer)) {
-            std::lock_guard lock(mutex_);
-            refused_.push_back(describe(answer));
-        }
-        return answer;
-    }
-    std::size_t remember(const Tracked& item) {
-        std::lock_guard lock(mutex_);
-        tracked_.push_back(item);
-        return tracked_.size() - 1;
-    }
-    Tracked tracked_at(std::size_t index) {
-        std::lock_guard lock(mutex_);
-        return tracked_[index];
-    }
-    template <class Change>
-    void update(std::size_t index, Change change) {
-        std::lock_guard lock(mutex_);
-        change(tracked_[index]);
-    }
-
-    std::uint16_t port_;
-    std::string consumer_;
-    std::string merchant_;
-    std::atomic<bool> stopping_{false};
-    std::atomic<int> completed_answers_{0};
-    std::atomic<int> journal_unavailable_answers_{0};
-    std::mutex mutex_;
-    std::vector<Tracked> tracked_;
-    std::vector<std::string> refused_;
-    std::vector<std::thread> workers_;
-};
-
-// Polls the transaction until it is final or the deadline passes; returns the last view (as
-// crash_test.cc does: 404 means another party's transaction, a merchant's before the read).
-nlohmann::json wait_final(http::Client& client,
-                          const std::string& token,
-                          const std::string& id,
-                          std::chrono::steady_clock::time_point deadline) {
-    nlohmann::json last;
-    while (std::chrono::steady_clock::now() < deadline) {
-        std::string after = last.is_object() ? std::to_string(last["version"].get<int>()) : "0";
-        Answer seen =
-            call(client, "GET", "/v1/transactions/" + id + "?wait=5&after_version=" + after, token);
-        if (seen.status == 404) {
-            return last;
-        }
-        if (seen.status == 200) {
-            last = seen.body;
-            if (is_final_status(last["status"])) {
-                return last;
-            }
-        } else {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-    }
-    return last;
-}
-
 TEST_F(PgFault, KillNineUnderLoad) {
     TempDir dir;
     // The agency's latency keeps payments in flight when PostgreSQL dies; a pay wait shorter
@@ -287,7 +85,7 @@ TEST_F(PgFault, KillNineUnderLoad) {
     ASSERT_TRUE(postgres_->kill().ok());
 
     // The clients see the outage (and keep driving through it), and so does /readyz.
-    EXPECT_TRUE(eventually([&] { return load.journal_unavailable_answers() >= 300; },
+    EXPECT_TRUE(eventually([&] { return load.nothing_changed_answers() >= 300; },
                            std::chrono::seconds(60), std::chrono::milliseconds(20)));
     Answer red;
     EXPECT_TRUE(eventually(
@@ -310,55 +108,8 @@ TEST_F(PgFault, KillNineUnderLoad) {
                            std::chrono::seconds(60), std::chrono::milliseconds(50)))
         << describe(readyz(server.admin_port()));
     EXPECT_TRUE(server.process().running()) << "serve itself was never restarted";
-    for (const std::string& refused : load.refused_answers()) {
-        ADD_FAILURE() << "answer outside 200/201/202 and 503 with Retry-After: " << refused;
-    }
-
-    auto client = client_for(server.port(), std::chrono::seconds(15), 4);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(150);
-    std::int64_t completed_sum = 0;
-    int completed = 0;
-    int cancelled = 0;
-    std::map<std::string, int> pay_answers;
-    for (const Tracked& item : load.tracked()) {
-        nlohmann::json view = wait_final(*client, merchant, item.id, deadline);
-        if (!view.is_object()) {  // never read by the merchant: only its consumer may look
-            view = wait_final(*client, consumer, item.id, deadline);
-        }
-        ASSERT_TRUE(view.is_object()) << item.id;
-        const std::string status = view["status"];
-        ASSERT_TRUE(is_final_status(status)) << item.id << " stuck in " << status;
-        const bool paid_completed =
-            item.pay.status == 200 && item.pay.transaction_status() == "completed";
-        // A cancellation refused for want of a journal changed nothing.
-        const bool cancel_may_have_run =
-            item.cancel_sent && item.cancel.code() != "journal_unavailable";
-        if (paid_completed) {
-            EXPECT_TRUE(status == "completed" || (status == "cancelled" && cancel_may_have_run))
-                << item.id << " was answered completed, now " << status;
-        }
-        if (item.pay.code() == "journal_unavailable") {  // nothing changed: the code was not read
-            EXPECT_EQ(status, "expired") << item.id << " was refused, yet went on to " << status;
-        }
-        ++pay_answers[(item.pay.status == 0 ? std::string("never paid")
-                                            : std::to_string(item.pay.status) + " " +
-                                                  item.pay.code() + item.pay.transaction_status()) +
-                      " -> " + status];
-        if (status == "completed") {
-            completed_sum += view["amount"]["value"].get<std::int64_t>();
-            ++completed;
-        }
-        cancelled += status == "cancelled" ? 1 : 0;
-    }
-    EXPECT_GT(completed, 0);
-    EXPECT_GT(cancelled, 0);
-    for (const auto& [kind, count] : pay_answers) {  // for the reader of a failed run
-        std::printf("pay %s: %d\n", kind.c_str(), count);
-    }
-    std::printf("%zu payments: %d completed, %d cancelled; %d answers journal_unavailable\n",
-                load.tracked().size(), completed, cancelled, load.journal_unavailable_answers());
-    EXPECT_EQ(agency_net_minor(agency.port(), "merchant-pg-kill"), completed_sum)
-        << "agency ledger and server disagree";
+    check_every_payment_ends(load, server.port(), agency.port(), consumer, merchant,
+                             "merchant-pg-kill");
 }
 
 // ---- b. while PostgreSQL is down --------------------------------------------------------------
