@@ -4,7 +4,9 @@
 // Transaction live on different nodes), event streams that follow a transaction on the other
 // node; a planned leave (SIGTERM) and a rolling restart behind a real HAProxy while requests
 // keep coming, none failing; fencing's positive control (a paused owner's late append refused);
-// a kill -9 whose lease the survivor revokes at once; etcd lost and back.
+// a kill -9 whose lease the survivor revokes at once; ten kills in a row of a node of three under
+// load, with every payment checked afterwards against the shared agency's ledger; etcd lost and
+// back.
 
 #include <gtest/gtest.h>
 #include <signal.h>
