@@ -5,8 +5,8 @@
 // node; a planned leave (SIGTERM) and a rolling restart behind a real HAProxy while requests
 // keep coming, none failing; fencing's positive control (a paused owner's late append refused);
 // a kill -9 whose lease the survivor revokes at once; ten kills in a row of a node of three under
-// load, with every payment checked afterwards against the shared agency's ledger; etcd lost and
-// back.
+// load, with every payment checked afterwards against the shared agency's ledger; scaling out
+// from three nodes to four under load with no failed request; etcd lost and back.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -509,6 +509,50 @@ TEST_F(ClusterTest, TenKillsOfANodeUnderLoadLoseNoPayment) {
         "HAVING max(seq) <> count(*)) AS numbered_wrong");
     ASSERT_TRUE(gaps.ok()) << gaps.status().to_string();
     EXPECT_EQ(gaps->int_at(0, 0), 0) << "entities whose events are not numbered 1..N";
+}
+
+// Scaling out from three nodes to four under load: the new node claims its share of the shards,
+// their owners hand them over (planned moves: in-flight commands finish, new ones wait for the
+// new owner), and no request fails.
+TEST_F(ClusterTest, ScalingOutFromThreeToFourNodesUnderLoadFailsNoRequest) {
+    ASSERT_EQ(init(), 0);
+    AgencySim agency(dir_.path() + "/agency", {.latency_ms = 20});
+    const std::vector<std::string> flags = {"--agency-url", agency.url(), "--agency-timeout",
+                                            "500ms",        "--code-ttl", "3s",
+                                            "--pay-wait",   "2s"};
+    std::vector<std::unique_ptr<Server>> nodes;
+    for (const char* id : {"a", "b", "c"}) {
+        nodes.push_back(node(id, "2s", flags));
+        nodes.back()->start();
+    }
+    const auto all_serve = [&] {
+        std::int64_t total = 0;
+        for (const auto& each : nodes) {
+            const std::int64_t on_node = served(*each);
+            if (on_node <= 0) {
+                return false;
+            }
+            total += on_node;
+        }
+        return total == shard_count;
+    };
+    ASSERT_TRUE(eventually(all_serve));
+    Server& a = *nodes.front();
+    const std::string consumer = a.token("consumer", "consumer-scale");
+    const std::string merchant = a.token("merchant", "merchant-scale");
+    Load load(a.port(), consumer, merchant);
+    load.run(3);
+    ASSERT_TRUE(eventually([&] { return load.completed_answers() >= 20; }));
+    nodes.push_back(node("d", "2s", flags));
+    nodes.back()->start();
+    ASSERT_TRUE(eventually(all_serve));
+    const int completed = load.completed_answers();
+    ASSERT_TRUE(eventually([&] { return load.completed_answers() >= completed + 20; }));
+    load.stop();
+    const std::vector<std::string> unsuccessful = load.unsuccessful_answers();
+    EXPECT_TRUE(unsuccessful.empty())
+        << unsuccessful.size() << " failed, first: " << unsuccessful.front();
+    check_every_payment_ends(load, a.port(), agency.port(), consumer, merchant, "merchant-scale");
 }
 
 }  // namespace

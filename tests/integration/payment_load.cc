@@ -102,6 +102,11 @@ std::vector<std::string> Load::refused_answers() {
     return refused_;
 }
 
+std::vector<std::string> Load::unsuccessful_answers() {
+    std::lock_guard lock(mutex_);
+    return unsuccessful_;
+}
+
 void Load::loop(int thread) {
     auto client = client_for(port_, std::chrono::seconds(20), 1);
     std::optional<std::pair<std::size_t, std::string>> unpaid;  // tracked index, code
@@ -141,9 +146,13 @@ void Load::pay(http::Client& client, std::size_t index, const std::string& code,
 
 Answer Load::judged(Answer answer) {
     nothing_changed_answers_ += nothing_changed(answer) ? 1 : 0;
-    if (!is_allowed_answer(answer, options_)) {
+    const bool success = answer.status == 200 || answer.status == 201 || answer.status == 202;
+    if (!success) {
         std::lock_guard lock(mutex_);
-        refused_.push_back(describe(answer));
+        unsuccessful_.push_back(describe(answer));
+        if (!is_allowed_answer(answer, options_)) {
+            refused_.push_back(describe(answer));
+        }
     }
     return answer;
 }

@@ -79,6 +79,8 @@ public:
     // Answers that is_allowed_answer() refuses, described.
     std::vector<std::string> refused_answers();
     [[nodiscard]] int completed_answers() const { return completed_answers_.load(); }
+    // Answers other than 200, 201 and 202, described (allowed or not).
+    std::vector<std::string> unsuccessful_answers();
     // Answers with one of the nothing-changed codes.
     [[nodiscard]] int nothing_changed_answers() const { return nothing_changed_answers_.load(); }
     [[nodiscard]] bool nothing_changed(const Answer& answer) const;
@@ -105,6 +107,7 @@ private:
     std::mutex mutex_;
     std::vector<Tracked> tracked_;
     std::vector<std::string> refused_;
+    std::vector<std::string> unsuccessful_;
     std::vector<std::thread> workers_;
 };
 
