@@ -280,7 +280,9 @@ std::string cluster_metrics(const cluster::ClusterMember* member) {
            std::to_string(forwarding.lost_answers) +
            "\n# TYPE qrpay_cluster_peer_revocations_total counter\n"
            "qrpay_cluster_peer_revocations_total " +
-           std::to_string(member->peers_revoked()) + "\n";
+           std::to_string(member->peers_revoked()) +
+           "\n# TYPE qrpay_cluster_leases_lost_total counter\nqrpay_cluster_leases_lost_total " +
+           std::to_string(member->leases_lost()) + "\n";
 }
 
 // After a cluster node left, how long its internal listener stays open for commands peers

@@ -137,6 +137,10 @@ std::uint64_t ClusterMember::peers_revoked() const {
     return peer_watch_ != nullptr ? peer_watch_->revoked() : 0;
 }
 
+std::uint64_t ClusterMember::leases_lost() const {
+    return ownership_ != nullptr ? ownership_->leases_lost() : 0;
+}
+
 std::uint32_t ClusterMember::shards_served() const {
     std::uint32_t served = 0;
     for (std::uint32_t shard = 0; ownership_ != nullptr && shard < definition_.shard_count;

@@ -66,6 +66,8 @@ public:
     [[nodiscard]] ForwarderStats forwarding_stats() const;
     // Peers whose lease this node revoked because their process was gone (peer_watch.h).
     [[nodiscard]] std::uint64_t peers_revoked() const;
+    // Leases this node held and lost, each time stopping to serve (ownership.h).
+    [[nodiscard]] std::uint64_t leases_lost() const;
 
 private:
     ClusterMember(MemberOptions options,

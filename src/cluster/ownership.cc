@@ -358,6 +358,9 @@ void ShardOwnership::stop_shard(ShardId shard, const char* why) {
 
 void ShardOwnership::lose_lease(const char* why) {
     QRPAY_LOG_WARN("cluster: node %s lost its lease: %s", options_.node_id.c_str(), why);
+    if (lease_ != 0) {
+        ++leases_lost_;
+    }
     ++epoch_;  // answers to calls made under the lost lease are dropped
     serve_until_ns_.store(0);
     for (std::uint32_t shard = 0; shard < options_.shard_count; ++shard) {

@@ -99,6 +99,9 @@ public:
     [[nodiscard]] bool may_serve(ShardId shard) const;
     // Whether the node holds a lease that cannot have expired yet. Any thread.
     [[nodiscard]] bool lease_live() const;
+    // Times this node lost a lease it held (not renewed in time, or gone from the store) and
+    // stopped serving. Any thread.
+    [[nodiscard]] std::uint64_t leases_lost() const { return leases_lost_.load(); }
     // The shard's fencing token while it serves, else 0. Any thread.
     [[nodiscard]] FencingToken token_of(ShardId shard) const;
 
@@ -165,6 +168,7 @@ private:
     // instant (steady clock, ns) serving must stop by.
     std::vector<std::atomic<std::uint64_t>> serving_token_;
     std::atomic<std::int64_t> serve_until_ns_{0};
+    std::atomic<std::uint64_t> leases_lost_{0};
 };
 
 }  // namespace qrpay::cluster

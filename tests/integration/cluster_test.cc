@@ -6,7 +6,8 @@
 // keep coming, none failing; fencing's positive control (a paused owner's late append refused);
 // a kill -9 whose lease the survivor revokes at once; ten kills in a row of a node of three under
 // load, with every payment checked afterwards against the shared agency's ledger; scaling out
-// from three nodes to four under load with no failed request; etcd lost and back.
+// from three nodes to four under load with no failed request; etcd (three members in every
+// test) losing one member, then the majority; a lone etcd lost and back.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -97,7 +98,11 @@ protected:
         database_ = "cluster_" + std::to_string(::getpid()) + "_" + std::to_string(++databases_);
         ASSERT_TRUE(postgres::testing::shared_test_server().create_database(database_).ok());
         journal_ = postgres::testing::shared_test_server().url(database_);
-        etcd_ = etcd::testing::shared_test_cluster().client_urls();
+        // Three members, as a cluster runs it: losing one changes nothing.
+        auto etcd = etcd::testing::TestCluster::start({.members = 3});
+        ASSERT_TRUE(etcd.ok()) << etcd.status().to_string();
+        etcd_cluster_ = std::move(etcd).value();
+        etcd_ = etcd_cluster_->client_urls();
         name_ = "it-" + std::to_string(::getpid()) + "-" + std::to_string(databases_);
     }
     int init(const std::vector<std::string>& extra = {}) {
@@ -138,6 +143,7 @@ protected:
         return std::make_unique<Server>(data_dir, flags);
     }
 
+    std::unique_ptr<etcd::testing::TestCluster> etcd_cluster_;
     TempDir dir_;
     std::string database_;
     std::string journal_;
@@ -553,6 +559,47 @@ TEST_F(ClusterTest, ScalingOutFromThreeToFourNodesUnderLoadFailsNoRequest) {
     EXPECT_TRUE(unsuccessful.empty())
         << unsuccessful.size() << " failed, first: " << unsuccessful.front();
     check_every_payment_ends(load, a.port(), agency.port(), consumer, merchant, "merchant-scale");
+}
+
+// etcd as three members. One lost, its leader even, changes nothing: the nodes keep their leases
+// and their shards, and take requests. A majority lost: no lease can be kept alive, so each node
+// stops serving before its lease could have expired, and no node serves a shard. Once a majority
+// is back, every shard is served again.
+TEST_F(ClusterTest, OneEtcdMemberLostChangesNothingAndAMajorityLostStopsServing) {
+    ASSERT_EQ(init(), 0);
+    auto a = node("a", "3s");
+    auto b = node("b", "3s");
+    a->start();
+    b->start();
+    ASSERT_TRUE(eventually([&] { return share_the_shards(*a, *b); }));
+    Result<std::size_t> leader = etcd_cluster_->leader();
+    ASSERT_TRUE(leader.ok()) << leader.status().to_string();
+    ASSERT_TRUE(etcd_cluster_->kill(*leader).ok());
+    ASSERT_TRUE(eventually([&] { return etcd_cluster_->leader().ok(); }));
+    const std::string consumer = a->token("consumer", "c-etcd");
+    for (Server* through : {a.get(), b.get()}) {
+        auto client = client_for(through->port());
+        for (int i = 0; i < 5; ++i) {
+            EXPECT_EQ(call_api(*client, "POST", "/v1/payment-codes", consumer).status, 201);
+        }
+    }
+    EXPECT_TRUE(share_the_shards(*a, *b));
+    for (Server* each : {a.get(), b.get()}) {
+        EXPECT_EQ(gauge(each->admin_port(), "qrpay_cluster_leases_lost_total"), 0);
+    }
+
+    const std::size_t second = (*leader + 1) % etcd_cluster_->size();
+    ASSERT_TRUE(etcd_cluster_->kill(second).ok());
+    ASSERT_TRUE(eventually([&] { return served(*a) == 0 && served(*b) == 0; }));
+    for (Server* each : {a.get(), b.get()}) {
+        EXPECT_EQ(gauge(each->admin_port(), "qrpay_cluster_lease_held"), 0);
+        EXPECT_EQ(gauge(each->admin_port(), "qrpay_cluster_leases_lost_total"), 1);
+    }
+    ASSERT_TRUE(etcd_cluster_->restart(second).ok());
+    ASSERT_TRUE(etcd_cluster_->restart(*leader).ok());
+    ASSERT_TRUE(eventually([&] { return share_the_shards(*a, *b); }));
+    auto client = client_for(a->port());
+    EXPECT_EQ(call_api(*client, "POST", "/v1/payment-codes", consumer).status, 201);
 }
 
 }  // namespace
