@@ -88,6 +88,7 @@ Problem problem_from(const Status& status, const std::string& conflict_code) {
                                 "the journal cannot be reached, so nothing changed; retry later");
         case Errc::fenced:
         case Errc::sequence_conflict:
+        case Errc::aborted:
             return make_problem(503, "unavailable", "busy or moving; retry later");
         case Errc::not_owner:
             return make_problem(503, "shard_unavailable",

@@ -34,13 +34,14 @@ std::string_view errc_name(Errc errc) {
             return "remote_error";
         case Errc::not_owner:
             return "not_owner";
+        case Errc::aborted:
+            return "aborted";
     }
     return "unknown";
 }
 
 std::optional<Errc> errc_named(std::string_view name) {
-    for (int code = static_cast<int>(Errc::ok); code <= static_cast<int>(Errc::not_owner);
-         ++code) {
+    for (int code = static_cast<int>(Errc::ok); code <= static_cast<int>(Errc::aborted); ++code) {
         if (errc_name(static_cast<Errc>(code)) == name) {
             return static_cast<Errc>(code);
         }

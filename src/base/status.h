@@ -33,6 +33,9 @@ enum class Errc {
     remote_error,       // a remote peer answered with an error
     not_owner,          // cluster: this node does not serve the entity's shard now (another
                         // does, or it is moving); nothing changed; retry later
+    aborted,            // the store aborted the statement to break a deadlock or a
+                        // serialization conflict with another transaction; it did nothing,
+                        // and running it again (after its savepoint or transaction) is right
 };
 
 std::string_view errc_name(Errc errc);

@@ -22,6 +22,8 @@ constexpr unsigned oid_text = 25;
 constexpr int binary_format = 1;
 constexpr const char* sqlstate_unique_violation = "23505";
 constexpr const char* sqlstate_read_only_sql_transaction = "25006";
+constexpr const char* sqlstate_serialization_failure = "40001";
+constexpr const char* sqlstate_deadlock_detected = "40P01";
 // Class 22: a value out of range, a bad number or date, a division by zero.
 constexpr const char* sqlstate_class_data_exception = "22";
 
@@ -253,6 +255,9 @@ Result<Rows> Connection::take_result(pg_result* result, std::string_view what) {
     Errc code = Errc::io_error;
     if (sqlstate_ == sqlstate_unique_violation) {
         code = Errc::conflict;
+    } else if (sqlstate_ == sqlstate_deadlock_detected ||
+               sqlstate_ == sqlstate_serialization_failure) {
+        code = Errc::aborted;
     } else if (sqlstate_.starts_with(sqlstate_class_data_exception)) {
         code = Errc::invalid_argument;
     }

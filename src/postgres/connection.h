@@ -14,6 +14,8 @@
 //                    primary). Whether a COMMIT sent before the loss took effect is unknown:
 //                    the caller decides what that means.
 //   conflict         a unique constraint refused a row (SQLSTATE 23505)
+//   aborted          the server aborted the statement to break a deadlock (40P01) or a
+//                    serialization conflict (40001): nothing of it happened; run it again
 //   invalid_argument a value the statement cannot take: out of range, malformed (class 22)
 //   io_error         any other failure of a statement; sqlstate() says which
 //

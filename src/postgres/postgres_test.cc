@@ -5,6 +5,7 @@
 
 #include <limits>
 #include <string>
+#include <thread>
 
 #include "postgres/connection.h"
 #include "postgres/pool.h"
@@ -72,6 +73,38 @@ TEST(PostgresConnection, AWriteRefusedAsReadOnlyBreaksTheConnection) {
     EXPECT_NE(refused.message().find("read-only"), std::string::npos) << refused.to_string();
     EXPECT_TRUE(db->broken());
     EXPECT_EQ(db->run("SELECT 1").code(), Errc::unavailable);
+}
+
+// Two transactions that each hold a row the other wants: PostgreSQL breaks the deadlock by
+// aborting one's statement, which is Errc::aborted (nothing of it happened: run it again); once
+// the victim rolls back, the other goes on.
+TEST(PostgresConnection, ADeadlockVictimIsAbortedAndTheOtherGoesOn) {
+    const std::string url = fresh_url();
+    auto first = connect(url);
+    auto second = connect(url);
+    ASSERT_TRUE(first
+                    ->run_script("CREATE TABLE t (k bigint PRIMARY KEY, v bigint);"
+                                 "INSERT INTO t VALUES (1, 0), (2, 0)")
+                    .ok());
+    ASSERT_TRUE(first->run_script("BEGIN; UPDATE t SET v = 1 WHERE k = 1").ok());
+    ASSERT_TRUE(second->run_script("BEGIN; UPDATE t SET v = 2 WHERE k = 2").ok());
+    // Each now wants the row the other holds, whichever asks first.
+    const auto take_other_row = [](Connection& db, std::int64_t key) {
+        Status taken = db.run("UPDATE t SET v = v + 10 WHERE k = $1", Params().add_int(key));
+        Status ended = db.run_script(taken.ok() ? "COMMIT" : "ROLLBACK");
+        EXPECT_TRUE(ended.ok()) << ended.to_string();
+        return taken;
+    };
+    Status by_first;
+    std::thread other([&] { by_first = take_other_row(*first, 2); });
+    Status by_second = take_other_row(*second, 1);
+    other.join();
+    EXPECT_NE(by_first.ok(), by_second.ok())
+        << by_first.to_string() << " / " << by_second.to_string();
+    const Status& victim = by_first.ok() ? by_second : by_first;
+    EXPECT_EQ(victim.code(), Errc::aborted) << victim.to_string();
+    EXPECT_FALSE(first->broken());
+    EXPECT_FALSE(second->broken());
 }
 
 TEST(PostgresConnection, APipelineAnswersEachStatementAndSkipsThoseAfterAFailure) {

@@ -25,6 +25,7 @@ struct Engine::Batch {
     bool more = false;                        // the read was full: read again at once
     bool caught_up = false;                   // the read found everything there was
     std::optional<ShardFailure> failure;      // read, gap or apply failure
+    Errc apply_failure_code = Errc::ok;       // an apply failure's code
     std::optional<StoredOffset> reload;       // the stored offset was not `from`
     std::size_t applied = 0;                  // events kept in the transaction
 };
@@ -34,6 +35,10 @@ namespace {
 constexpr const char* savepoint_sql = "SAVEPOINT shard_batch";
 constexpr const char* release_sql = "RELEASE shard_batch";
 constexpr const char* rollback_to_sql = "ROLLBACK TO shard_batch";
+// Rounds in a row run again at once after the store aborted one of their statements to break a
+// deadlock with another writer (Errc::aborted); past it, the shards fail and back off as for
+// any other failure.
+constexpr std::uint32_t aborted_rounds_in_a_row_max = 8;
 
 unsigned long long ull(std::uint64_t value) { return static_cast<unsigned long long>(value); }
 
@@ -399,6 +404,14 @@ Status Engine::write_batch(Batch& batch) {
         if (Status rolled = db_->run(rollback_to_sql); !rolled.ok()) {
             return rolled;
         }
+        if (batch.apply_failure_code == Errc::aborted &&
+            aborted_rounds_in_a_row_ < aborted_rounds_in_a_row_max) {
+            // Another writer (a node projecting other shards into the same daily totals) held
+            // a row this batch needed while it waited for one this round's transaction holds;
+            // the store aborted this statement to break the deadlock. The whole round rolls
+            // back, which releases every row it held, and runs again at once (finish_round).
+            return {Errc::aborted, batch.failure->message};
+        }
         QRPAY_ASSERT(done < count, "a failed apply keeps fewer events");
         count = done;
     }
@@ -425,6 +438,7 @@ std::size_t Engine::apply_events(Batch& batch, std::size_t count) {
                              ? Status(Errc::io_error, "fault point fail_apply@" + event.type)
                              : projection_.apply(*db_, tables_, event);
         if (!applied.ok()) {
+            batch.apply_failure_code = applied.code();
             batch.failure = ShardFailure{.offset = event.offset,
                                          .persistence_id = event.persistence_id,
                                          .seq = event.seq,
@@ -467,7 +481,11 @@ Engine::RoundResult Engine::finish_round(std::vector<Batch>& batches, const Stat
         std::lock_guard lock(mutex_);
         bool wrote = std::any_of(batches.begin(), batches.end(),
                                  [](const Batch& batch) { return !batch.events.empty(); });
-        if (wrote && written.ok()) {
+        aborted_rounds_in_a_row_ =
+            written.code() == Errc::aborted ? aborted_rounds_in_a_row_ + 1 : 0;
+        if (written.code() == Errc::aborted) {
+            aborted_reruns_.fetch_add(1, std::memory_order_relaxed);
+        } else if (wrote && written.ok()) {
             ++transactions_committed_;
         } else if (wrote) {
             ++store_failures_;
@@ -496,6 +514,11 @@ Engine::RoundResult Engine::finish_round(std::vector<Batch>& batches, const Stat
 void Engine::finish_batch(Batch& batch, const Status& written, RoundResult& result) {
     Cursor& cursor = cursors_[batch.shard.value];
     result.events_read += batch.events.size();
+    if (written.code() == Errc::aborted) {  // nothing stored: the round runs again at once
+        batch.applied = 0;
+        cursor.wanted = cursor.wanted || !batch.events.empty();
+        return;
+    }
     if (!written.ok() && !batch.events.empty()) {
         const journal::ShardEvent& first = batch.events.front();
         batch.failure = ShardFailure{.offset = first.offset,
@@ -580,6 +603,7 @@ EngineStats Engine::stats() const {
     out.events_applied = events_applied_;
     out.transactions_committed = transactions_committed_;
     out.apply_failures = apply_failures_;
+    out.aborted_reruns = aborted_reruns_.load(std::memory_order_relaxed);
     out.store_failures = store_failures_;
     out.shards.reserve(cursors_.size());
     for (const Cursor& cursor : cursors_) {

@@ -28,6 +28,7 @@
 // healthy() may be called from any thread; catch_up() runs rounds on the caller's thread
 // instead (rebuilds and tests) and must not overlap start().
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -99,6 +100,7 @@ struct EngineStats {
     std::uint64_t events_applied = 0;
     std::uint64_t transactions_committed = 0;
     std::uint64_t apply_failures = 0;  // failed attempts of a shard (event, read or gap)
+    std::uint64_t aborted_reruns = 0;  // rounds run again after the store broke a deadlock
     std::uint64_t store_failures = 0;  // rounds whose transaction failed as a whole
     LagHistogram::Snapshot lag;
     std::vector<ShardProgress> shards;  // indexed by shard
@@ -208,6 +210,8 @@ private:
     std::uint64_t transactions_committed_ = 0;
     std::uint64_t apply_failures_ = 0;
     std::uint64_t store_failures_ = 0;
+    std::atomic<std::uint64_t> aborted_reruns_{0};  // the worker adds; stats() reads
+    std::uint32_t aborted_rounds_in_a_row_ = 0;     // worker only
     bool stopping_ = false;
 
     LagHistogram lag_;
