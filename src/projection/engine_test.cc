@@ -43,6 +43,12 @@ public:
             fail_seq_.load() == event.seq.value) {
             return {Errc::io_error, "told to fail"};
         }
+        // As PostgreSQL breaks a deadlock with another writer: this statement did nothing.
+        for (std::uint32_t left = aborts_left_.load(); left > 0;) {
+            if (aborts_left_.compare_exchange_weak(left, left - 1)) {
+                return {Errc::aborted, "deadlock detected (told to)"};
+            }
+        }
         auto highest = db.prepare("SELECT COALESCE(MAX(seq), 0) FROM " + tables.table("seen") +
                                   " WHERE persistence_id = ?");
         if (!highest.ok()) {
@@ -69,8 +75,11 @@ public:
         fail_seq_ = seq;
         fail_persistence_id_ = persistence_id;
     }
+    // The next `count` applies answer Errc::aborted.
+    void abort_next(std::uint32_t count) { aborts_left_ = count; }
 
 private:
+    mutable std::atomic<std::uint32_t> aborts_left_{0};
     std::atomic<const std::string*> fail_persistence_id_{nullptr};
     std::atomic<std::uint64_t> fail_seq_{0};
 };
@@ -431,6 +440,29 @@ TEST_P(EngineTest, AHoleInTheShardIsWaitedForNeverSkipped) {
     engine->stop();
     EXPECT_TRUE(engine->healthy());
     EXPECT_EQ(recorded(*store_).size(), 10U);
+}
+
+// A statement the store aborted to break a deadlock (two nodes' engines adding to the same daily
+// totals) rolls the whole round back, so that every row it held is free for the other writer,
+// and runs it again at once: no shard stops, nothing is counted as a failure, and every event
+// is applied once.
+TEST_P(EngineTest, ARoundAbortedToBreakADeadlockRunsAgainAndStopsNoShard) {
+    auto journal = journal::make_memory_journal();
+    append(*journal, "e|a", ShardId(0), 0, 3);
+    append(*journal, "e|b", ShardId(1), 0, 3);
+    projection_.abort_next(3);
+    auto engine = make_engine(*journal, {.shard_count = 2});
+    ASSERT_TRUE(engine->catch_up(20).ok());
+    const EngineStats stats = engine->stats();
+    EXPECT_EQ(stats.aborted_reruns, 3U);
+    EXPECT_EQ(stats.apply_failures, 0U);
+    EXPECT_EQ(stats.store_failures, 0U);
+    EXPECT_FALSE(stats.shards[0].failure.has_value());
+    EXPECT_EQ(applied_total(*engine), 6U);
+    for (const auto& [event, count] : recorded(*store_)) {
+        EXPECT_EQ(count, 1) << event;
+    }
+    EXPECT_EQ(recorded(*store_).size(), 6U);
 }
 
 TEST_P(EngineTest, AFailingEventStopsOnlyItsShardUntilItApplies) {
