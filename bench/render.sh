@@ -138,6 +138,7 @@ render() {
         # Written by bench/failover and bench/storage-failover (issue 13).
         carry_section "Cluster failover" "$old"
         carry_section "Storage failover" "$old"
+        carry_section "Cluster throughput" "$old"
         history_section "$row"
         how_to_run
     } > "$md.new"
@@ -554,6 +555,8 @@ how_to_run() {
                                    # "Cluster failover" only
     bench/storage-failover         # about 2 minutes: 5 crashes of the journal's PostgreSQL
                                    # primary under Patroni; rewrites "Storage failover" only
+    bench/cluster-throughput       # about 2 minutes: 1, 2, 3 nodes behind HAProxy and the
+                                   # cost of forwarding; rewrites "Cluster throughput" only
 
 Single tools: `qrpay bench load --help` (open loop at `--rate`, closed loop, `--mode max`,
 `--target healthz`, `--json FILE`, `--interval-json FILE --interval 1m`), `qrpay bench fill`,
