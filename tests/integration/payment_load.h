@@ -44,6 +44,8 @@ Answer call(http::Client& client,
 // (the shard is moving, its owner was fenced).
 struct LoadOptions {
     std::vector<std::string> nothing_changed_codes = {"journal_unavailable"};
+    // The test kills the server itself: a call that got no answer at all is allowed too.
+    bool server_killed = false;
 };
 
 // What a write may answer while the journal's store (or a node) comes and goes: its success
